@@ -1,0 +1,3 @@
+from avec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""The ``avec`` command: the work that is not a test.
+
+    avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
+    avec train --all                    # the whole zoo, one process per core
+    avec zoo                            # the committed models and how well they play
+    avec layout doorkey 5 --seed 3      # print a layout as ASCII
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from avec import generators, training
+
+
+def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
+    config, models_dir, position = args
+    return training.train(config, models_dir, progress=True, position=position)
+
+
+def cmd_train(ns: argparse.Namespace) -> int:
+    configs = training.load_zoo_config(Path(ns.config))
+    if ns.all:
+        chosen = list(configs.values())
+    else:
+        unknown = [i for i in ns.ids if i not in configs]
+        if unknown or not ns.ids:
+            print(f"unknown or missing model ids {unknown}; valid: {sorted(configs)}",
+                  file=sys.stderr)
+            return 2
+        chosen = [configs[i] for i in ns.ids]
+    models_dir = Path(ns.models_dir)
+    workers = min(ns.jobs or os.cpu_count() or 1, len(chosen))
+    jobs = [(config, models_dir, i % workers) for i, config in enumerate(chosen)]
+    failed = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for entry in pool.map(_train_one, jobs):
+            training.write_manifest_entry(entry, models_dir)
+            held_out = entry["evaluation"]["held_out"]
+            lo, hi = held_out["success_ci95"]
+            status = "ok" if entry["meets_bar"] else "BELOW BAR"
+            print(f"{entry['id']}: success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
+                  f"in {entry['timesteps']} steps, {entry['train_seconds']:.0f}s  {status}")
+            if not entry["meets_bar"]:
+                failed.append(entry["id"])
+    if failed:
+        print(f"below their success bar: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_zoo(ns: argparse.Namespace) -> int:
+    from avec import zoo
+
+    entries = zoo.manifest(Path(ns.models_dir))
+    print(f"{'model':32} {'steps':>9} {'secs':>6} {'success':>8}  95% CI          bar")
+    for model_id, entry in entries.items():
+        held = entry["evaluation"]["held_out"]
+        lo, hi = held["success_ci95"]
+        print(f"{model_id:32} {entry['timesteps']:>9} {entry['train_seconds']:>6.0f} "
+              f"{held['success_rate']:>8.3f}  [{lo:.3f}, {hi:.3f}]  {entry['config']['success_bar']}")
+    return 0
+
+
+def cmd_layout(ns: argparse.Namespace) -> int:
+    options = {"cheese_region": ns.cheese} if ns.family == "cheesemaze" else {}
+    print(generators.generate(ns.family, ns.size, ns.seed, **options).to_ascii())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="avec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train zoo models and record them in the manifest")
+    train.add_argument("ids", nargs="*", help="model ids from the zoo config")
+    train.add_argument("--all", action="store_true", help="train every model of the zoo config")
+    train.add_argument("--config", default=str(training.ZOO_CONFIG), help="zoo config (TOML)")
+    train.add_argument("--models-dir", default=str(training.MODELS_DIR))
+    train.add_argument("--jobs", type=int, default=0, help="processes (default: every core)")
+    train.set_defaults(func=cmd_train)
+
+    zoo = sub.add_parser("zoo", help="list the committed models")
+    zoo.add_argument("--models-dir", default=str(training.MODELS_DIR))
+    zoo.set_defaults(func=cmd_zoo)
+
+    layout = sub.add_parser("layout", help="print a generated layout as ASCII")
+    layout.add_argument("family", choices=sorted(generators.SIZES))
+    layout.add_argument("size", type=int)
+    layout.add_argument("--seed", type=int, default=0)
+    layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")
+    layout.set_defaults(func=cmd_layout)
+
+    ns = parser.parse_args(argv)
+    return ns.func(ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

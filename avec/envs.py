@@ -1,0 +1,214 @@
+"""MiniGrid envs built from layouts, and the Gymnasium ids avec registers.
+
+:class:`LayoutEnv` is a MiniGrid env whose only job is to build the grid a
+:class:`~avec.layouts.Layout` describes (one ``_gen_grid``). Which layout it builds on reset:
+
+* ``reset(options={"layout": layout})``: that layout;
+* ``reset(options={"layout_seed": s})``: ``generate(family, size, s)``;
+* otherwise the layout the env was made with (``layout=``), or else a fresh one drawn from the
+  env's own seeded ``np_random`` -- the training distribution. Layout seeds drawn this way are
+  below :data:`HELD_OUT_SEED_START`; evaluation uses seeds from there on, so no evaluation
+  seed is ever a training seed.
+
+Registered ids (on ``import avec``): ``avec/DoorKey-{N}x{N}-v0`` for N in 5..16,
+``avec/FourRooms-v0``, ``avec/CheeseMaze-{N}x{N}-v0`` (cheese in the top-right region, the
+training distribution) and ``avec/CheeseMaze-{N}x{N}-Anywhere-v0`` (cheese anywhere).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+from minigrid.core.grid import Grid
+from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import Door, Goal, Key, Wall
+from minigrid.minigrid_env import MiniGridEnv
+
+from avec import generators
+from avec.layouts import (
+    FAMILIES,
+    CheeseMazeLayout,
+    DoorKeyLayout,
+    FourRoomsLayout,
+    Layout,
+    LayoutError,
+)
+
+HELD_OUT_SEED_START = 2**30
+"""Layout seeds from here on are never drawn in training; evaluations use them."""
+
+NAVIGATION_ACTIONS = 3
+"""FourRooms and CheeseMaze agents only turn left, turn right and move forward (MiniGrid's
+actions 0, 1, 2); the other four actions do nothing in those levels."""
+
+OBSERVATION_WRAPPERS: dict[str, tuple[str, ...]] = {
+    "doorkey": ("minigrid.wrappers.ImgObsWrapper",),
+    "fourrooms": ("minigrid.wrappers.ImgObsWrapper",),
+    # The maze paper's agent saw the whole maze; so does ours.
+    "cheesemaze": ("minigrid.wrappers.FullyObsWrapper", "minigrid.wrappers.ImgObsWrapper"),
+}
+"""Observation wrappers (importable dotted names, applied in order) for each family."""
+
+
+def default_max_steps(family: str, size: int) -> int:
+    """Episode cap: MiniGrid's for DoorKey (10 N^2) and FourRooms (100); 4 N^2 for mazes."""
+    return {"doorkey": 10 * size**2, "fourrooms": 100, "cheesemaze": 4 * size**2}[family]
+
+
+class LayoutEnv(MiniGridEnv):
+    """A MiniGrid env that builds the level a layout describes."""
+
+    def __init__(
+        self,
+        family: str,
+        size: int,
+        layout: Layout | None = None,
+        generator_options: dict[str, Any] | None = None,
+        max_steps: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        generators.check_family_size(family, size)
+        self.family = family
+        self.generator_options = dict(generator_options or {})
+        self.layout: Layout | None = None
+        self._fixed_layout = None if layout is None else self._checked(layout, family, size)
+        self._next_layout: Layout | None = None
+        mission = FAMILIES[family].mission
+        super().__init__(
+            mission_space=MissionSpace(mission_func=lambda: mission),
+            grid_size=size,
+            max_steps=default_max_steps(family, size) if max_steps is None else max_steps,
+            **kwargs,
+        )
+        if family != "doorkey":
+            self.action_space = spaces.Discrete(NAVIGATION_ACTIONS)
+
+    @staticmethod
+    def _checked(layout: Layout, family: str, size: int) -> Layout:
+        if layout.family != family or layout.size != (size, size):
+            raise LayoutError(
+                f"this env builds {family} {size}x{size} levels; got a {layout.family} "
+                f"{layout.width}x{layout.height} layout"
+            )
+        return layout
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = dict(options or {})
+        if "layout" in options:
+            self._next_layout = self._checked(options.pop("layout"), self.family, self.width)
+        elif "layout_seed" in options:
+            self._next_layout = generators.generate(
+                self.family, self.width, int(options.pop("layout_seed")), **self.generator_options
+            )
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; valid: layout, layout_seed")
+        return super().reset(seed=seed)
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        layout = self._next_layout or self._fixed_layout
+        if layout is None:
+            seed = int(self.np_random.integers(HELD_OUT_SEED_START))
+            layout = generators.generate(self.family, width, seed, **self.generator_options)
+        self._next_layout = None
+        self.layout = layout
+        self.grid = build_grid(layout)
+        self.agent_pos = layout.agent
+        self.agent_dir = layout.agent_dir
+        self.mission = layout.mission
+
+
+def build_grid(layout: Layout) -> Grid:
+    """The MiniGrid grid of a layout (the agent is placed by the env, not the grid)."""
+    grid = Grid(layout.width, layout.height)
+    for x, y in layout.walls:
+        grid.set(x, y, Wall())
+    if isinstance(layout, DoorKeyLayout):
+        grid.set(*layout.door, Door(layout.door_color, is_locked=True))
+        grid.set(*layout.goal, Goal())
+        if layout.key is not None:
+            grid.set(*layout.key, Key(layout.key_color))
+    elif isinstance(layout, FourRoomsLayout):
+        if layout.goal is not None:
+            grid.set(*layout.goal, Goal())
+    elif isinstance(layout, CheeseMazeLayout):
+        if layout.cheese is not None:
+            grid.set(*layout.cheese, Goal())
+    return grid
+
+
+def import_dotted(name: str) -> Any:
+    """The object a dotted name such as ``minigrid.wrappers.ImgObsWrapper`` refers to."""
+    module, _, attribute = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"cannot import {name!r}: {error}") from error
+
+
+def wrap(env: gym.Env, wrappers: Sequence[str]) -> gym.Env:
+    """Apply observation wrappers given as importable dotted names, in order."""
+    for name in wrappers:
+        env = import_dotted(name)(env)
+    return env
+
+
+def make(env_id: str, wrappers: Sequence[str] | None = None, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make(env_id, **kwargs)`` wrapped with ``wrappers`` (default: the family's).
+
+    For ids outside avec (e.g. ``MiniGrid-DoorKey-5x5-v0``) pass ``wrappers`` explicitly.
+    """
+    env = gym.make(env_id, **kwargs)
+    if wrappers is None:
+        family = getattr(env.unwrapped, "family", None)
+        if family is None:
+            raise ValueError(f"{env_id} is not an avec env; pass its observation wrappers")
+        wrappers = OBSERVATION_WRAPPERS[family]
+    return wrap(env, wrappers)
+
+
+def env_id(family: str, size: int, cheese_region: str = "top_right") -> str:
+    """The registered Gymnasium id of a family at a size."""
+    generators.check_family_size(family, size)
+    if family == "doorkey":
+        return f"avec/DoorKey-{size}x{size}-v0"
+    if family == "fourrooms":
+        return "avec/FourRooms-v0"
+    suffix = "-Anywhere" if cheese_region == "anywhere" else ""
+    return f"avec/CheeseMaze-{size}x{size}{suffix}-v0"
+
+
+def register_envs() -> None:
+    """Register every avec env id with Gymnasium (idempotent)."""
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for size in generators.SIZES["doorkey"]:
+        specs.append((env_id("doorkey", size), {"family": "doorkey", "size": size}))
+    specs.append((env_id("fourrooms", 19), {"family": "fourrooms", "size": 19}))
+    for size in generators.SIZES["cheesemaze"]:
+        for region in ("top_right", "anywhere"):
+            specs.append((
+                env_id("cheesemaze", size, region),
+                {"family": "cheesemaze", "size": size,
+                 "generator_options": {"cheese_region": region}},
+            ))
+    for name, kwargs in specs:
+        if name not in gym.registry:
+            gym.register(id=name, entry_point="avec.envs:LayoutEnv", kwargs=kwargs)
+
+
+__all__ = [
+    "HELD_OUT_SEED_START",
+    "NAVIGATION_ACTIONS",
+    "OBSERVATION_WRAPPERS",
+    "LayoutEnv",
+    "build_grid",
+    "default_max_steps",
+    "env_id",
+    "import_dotted",
+    "make",
+    "register_envs",
+    "wrap",
+]
