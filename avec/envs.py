@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
@@ -170,6 +171,22 @@ def make(env_id: str, wrappers: Sequence[str] | None = None, **kwargs: Any) -> g
     return wrap(env, wrappers)
 
 
+def observe(layouts: Sequence[Layout], wrappers: Sequence[str]) -> np.ndarray:
+    """``(batch, *obs_shape)`` first observations of ``layouts`` (agent at its start state).
+
+    All layouts must share family and size. With ``wrappers`` as in a model's manifest this is
+    exactly what the model sees at the start of an episode on each layout.
+    """
+    if not layouts:
+        raise ValueError("observe() needs at least one layout")
+    first = layouts[0]
+    env = make(env_id(first.family, first.width), wrappers)
+    try:
+        return np.stack([env.reset(options={"layout": layout})[0] for layout in layouts])
+    finally:
+        env.close()
+
+
 def env_id(family: str, size: int, cheese_region: str = "top_right") -> str:
     """The registered Gymnasium id of a family at a size."""
     generators.check_family_size(family, size)
@@ -209,6 +226,7 @@ __all__ = [
     "env_id",
     "import_dotted",
     "make",
+    "observe",
     "register_envs",
     "wrap",
 ]
