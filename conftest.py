@@ -16,7 +16,7 @@ _common = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("dev", max_examples=20, **_common)
-settings.register_profile("ci", max_examples=100, **_common)
+settings.register_profile("ci", max_examples=200, **_common)
 settings.register_profile("thorough", max_examples=1000, **_common)
 settings.load_profile("ci")
 

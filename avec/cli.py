@@ -1,9 +1,9 @@
 """The ``avec`` command: the work that is not a test.
 
-    avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
-    avec train --all                    # the whole zoo, one process per core
-    avec zoo                            # the committed models and how well they play
-    avec layout doorkey 5 --seed 3      # print a layout as ASCII
+avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
+avec train --all                    # the whole zoo, one process per core
+avec zoo                            # the committed models and how well they play
+avec layout doorkey 5 --seed 3      # print a layout as ASCII
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def cmd_train(ns: argparse.Namespace) -> int:
     else:
         unknown = [i for i in ns.ids if i not in configs]
         if unknown or not ns.ids:
-            print(f"unknown or missing model ids {unknown}; valid: {sorted(configs)}",
-                  file=sys.stderr)
+            print(
+                f"unknown or missing model ids {unknown}; valid: {sorted(configs)}", file=sys.stderr
+            )
             return 2
         chosen = [configs[i] for i in ns.ids]
     models_dir = Path(ns.models_dir)
@@ -43,8 +44,10 @@ def cmd_train(ns: argparse.Namespace) -> int:
             held_out = entry["evaluation"]["held_out"]
             lo, hi = held_out["success_ci95"]
             status = "ok" if entry["meets_bar"] else "BELOW BAR"
-            print(f"{entry['id']}: success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
-                  f"in {entry['timesteps']} steps, {entry['train_seconds']:.0f}s  {status}")
+            print(
+                f"{entry['id']}: success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
+                f"in {entry['timesteps']} steps, {entry['train_seconds']:.0f}s  {status}"
+            )
             if not entry["meets_bar"]:
                 failed.append(entry["id"])
     if failed:
@@ -61,8 +64,10 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
     for model_id, entry in entries.items():
         held = entry["evaluation"]["held_out"]
         lo, hi = held["success_ci95"]
-        print(f"{model_id:32} {entry['timesteps']:>9} {entry['train_seconds']:>6.0f} "
-              f"{held['success_rate']:>8.3f}  [{lo:.3f}, {hi:.3f}]  {entry['config']['success_bar']}")
+        print(
+            f"{model_id:32} {entry['timesteps']:>9} {entry['train_seconds']:>6.0f} "
+            f"{held['success_rate']:>8.3f}  [{lo:.3f}, {hi:.3f}]  {entry['config']['success_bar']}"
+        )
     return 0
 
 
@@ -73,8 +78,9 @@ def cmd_layout(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="avec", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="avec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train zoo models and record them in the manifest")

@@ -53,7 +53,9 @@ def place(layout: Layout, name: str, to: Cell) -> Layout:
     return move(layout, name, to)
 
 
-def recolor(layout: DoorKeyLayout, key: str | None = None, door: str | None = None) -> DoorKeyLayout:
+def recolor(
+    layout: DoorKeyLayout, key: str | None = None, door: str | None = None
+) -> DoorKeyLayout:
     """A DoorKey layout with the key and/or door in another MiniGrid colour."""
     if not isinstance(layout, DoorKeyLayout):
         raise LayoutError(f"only doorkey layouts have colours to change, not {layout.family}")

@@ -135,9 +135,8 @@ def build_grid(layout: Layout) -> Grid:
     elif isinstance(layout, FourRoomsLayout):
         if layout.goal is not None:
             grid.set(*layout.goal, Goal())
-    elif isinstance(layout, CheeseMazeLayout):
-        if layout.cheese is not None:
-            grid.set(*layout.cheese, Goal())
+    elif isinstance(layout, CheeseMazeLayout) and layout.cheese is not None:
+        grid.set(*layout.cheese, Goal())
     return grid
 
 

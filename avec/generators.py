@@ -12,6 +12,7 @@ Every generator returns solvable layouts only; an unsolvable draw is a bug and r
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,8 @@ SIZES: dict[str, tuple[int, ...]] = {
 }
 """Grid sizes (outer wall included) each family can generate."""
 
+Cell = tuple[int, int]
+
 CheeseRegion = Literal["top_right", "anywhere"]
 
 TOP_RIGHT_REGION = 3
@@ -49,7 +52,7 @@ def check_family_size(family: str, size: int) -> None:
         raise LayoutError(f"{family} has no size {size}; valid sizes: {list(SIZES[family])}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _minigrid_env(family: str, size: int) -> MiniGridEnv:
     return DoorKeyEnv(size=size) if family == "doorkey" else FourRoomsEnv()
 
@@ -96,11 +99,20 @@ def fourrooms(seed: int, size: int = 19) -> FourRoomsLayout:
     return read_minigrid_level(env).require_solvable()
 
 
-def maze_walls(size: int, rng: np.random.Generator) -> frozenset[tuple[int, int]]:
-    """Walls of a perfect maze on a ``size`` x ``size`` grid (randomized depth-first search).
+def maze_walls(size: int, rng: np.random.Generator) -> frozenset[Cell]:
+    """Walls of a seeded perfect maze on a ``size`` x ``size`` grid: :func:`carve_maze` with
+    every choice drawn from ``rng``."""
+    return carve_maze(size, lambda n: int(rng.integers(n)))
+
+
+def carve_maze(size: int, choose: Callable[[int], int]) -> frozenset[Cell]:
+    """Walls of a perfect maze on a ``size`` x ``size`` grid (depth-first search).
 
     Maze nodes sit on odd coordinates; carving the passage between two nodes frees the cell
-    between them. Every free cell is reachable from every other by exactly one simple path.
+    between them. At each step the search stands on a node with ``n`` unvisited neighbours
+    (listed right, down, left, up) and carves into neighbour ``choose(n)``. Every choice
+    sequence gives a perfect maze -- one simple path between any two free cells -- and choosing
+    0 throughout gives the simplest one, which is what :mod:`avec.strategies` shrinks towards.
     """
     free = {(1, 1)}
     stack = [(1, 1)]
@@ -115,10 +127,43 @@ def maze_walls(size: int, rng: np.random.Generator) -> frozenset[tuple[int, int]
         if not options:
             stack.pop()
             continue
-        nx, ny = options[rng.integers(len(options))]
+        n, choice = len(options), choose(len(options))
+        if not 0 <= choice < n:
+            raise ValueError(f"choose({n}) returned {choice}; valid: 0..{n - 1}")
+        nx, ny = options[choice]
         free |= {((x + nx) // 2, (y + ny) // 2), (nx, ny)}
         stack.append((nx, ny))
     return frozenset((x, y) for x in range(size) for y in range(size) if (x, y) not in free)
+
+
+def cheese_cells(
+    size: int,
+    walls: frozenset[Cell],
+    cheese_region: CheeseRegion = "top_right",
+    region: int = TOP_RIGHT_REGION,
+) -> list[Cell]:
+    """Cells the cheese may lie on, row-major: free cells but the agent's start, and with
+    ``cheese_region="top_right"`` only those of the top-right ``region`` x ``region`` square."""
+    _check_cheese_region(size, cheese_region, region)
+    return [
+        (x, y)
+        for y in range(1, size - 1)
+        for x in range(1, size - 1)
+        if (x, y) not in walls and (x, y) != maze_start(size)
+        and (cheese_region == "anywhere" or (x >= size - 1 - region and y <= region))
+    ]
+
+
+def _check_cheese_region(size: int, cheese_region: str, region: int) -> None:
+    if cheese_region not in ("top_right", "anywhere"):
+        raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
+    if not 1 <= region <= size - 2:
+        raise LayoutError(f"region must be 1..{size - 2} for size {size}, got {region}")
+
+
+def maze_start(size: int) -> Cell:
+    """The agent's start cell in a ``size`` x ``size`` maze: the bottom-left free corner."""
+    return (1, size - 2)
 
 
 def cheesemaze(
@@ -138,21 +183,12 @@ def cheesemaze(
         region: side of the top-right square.
     """
     check_family_size("cheesemaze", size)
-    if cheese_region not in ("top_right", "anywhere"):
-        raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
-    if not 1 <= region <= size - 2:
-        raise LayoutError(f"region must be 1..{size - 2} for size {size}, got {region}")
+    _check_cheese_region(size, cheese_region, region)
     rng = np.random.default_rng(seed)
     walls = maze_walls(size, rng)
-    agent = (1, size - 2)
+    agent = maze_start(size)
     agent_dir = int(rng.integers(4))
-    candidates = [
-        (x, y)
-        for y in range(1, size - 1)
-        for x in range(1, size - 1)
-        if (x, y) not in walls and (x, y) != agent
-        and (cheese_region == "anywhere" or (x >= size - 1 - region and y <= region))
-    ]
+    candidates = cheese_cells(size, walls, cheese_region, region)
     cheese = candidates[rng.integers(len(candidates))]
     layout = CheeseMazeLayout(width=size, height=size, walls=walls, agent=agent,
                               agent_dir=agent_dir, cheese=cheese)
@@ -172,11 +208,14 @@ def generate(family: str, size: int, seed: int, **options: object) -> Layout:
 __all__ = [
     "SIZES",
     "TOP_RIGHT_REGION",
+    "carve_maze",
     "check_family_size",
+    "cheese_cells",
     "cheesemaze",
     "doorkey",
     "fourrooms",
     "generate",
+    "maze_start",
     "maze_walls",
     "read_minigrid_level",
 ]

@@ -95,7 +95,9 @@ class Layout:
             missing = sorted(border - self.walls)[:4]
             raise LayoutError(f"the outer wall must be closed; open at {missing}")
         if self.agent_dir not in range(4):
-            raise LayoutError(f"agent_dir must be 0..3 (right, down, left, up), got {self.agent_dir}")
+            raise LayoutError(
+                f"agent_dir must be 0..3 (right, down, left, up), got {self.agent_dir}"
+            )
         occupied: dict[Cell, str] = {}
         for name, cell in [("agent", self.agent), *self.objects().items()]:
             if cell is None:
@@ -133,7 +135,9 @@ class Layout:
             if (x, y) not in taken
         ]
 
-    def reachable(self, start: Cell | None = None, blocked: frozenset[Cell] | None = None) -> set[Cell]:
+    def reachable(
+        self, start: Cell | None = None, blocked: frozenset[Cell] | None = None
+    ) -> set[Cell]:
         """Cells reachable from ``start`` (default: the agent) through unblocked cells."""
         start = self.agent if start is None else start
         blocked = self.blocked() if blocked is None else blocked
@@ -403,9 +407,11 @@ def from_ascii(text: str) -> Layout:
             key, sep, value = item.partition("=")
             if not sep:
                 raise LayoutError(f"expected key=value after the grid, got {item!r}")
+            if key in attributes:
+                raise LayoutError(f"attribute {key!r} is set twice")
             attributes[key] = value
     known = "#.KDGC" + AGENT_CHARS
-    cells: dict[str, list[Cell]] = {}
+    cells: dict[str, list[Cell]] = {"#": []}
     for y, row in enumerate(grid):
         if len(row) != width:
             raise LayoutError(f"row {y} has {len(row)} cells, header says {width}: {row!r}")

@@ -36,7 +36,9 @@ class GridCNN(BaseFeaturesExtractor):
             layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
             in_channels = out_channels
         self.cnn = nn.Sequential(*layers, nn.Flatten())
-        self.linear = nn.Sequential(nn.Linear(in_channels * height * width, features_dim), nn.ReLU())
+        self.linear = nn.Sequential(
+            nn.Linear(in_channels * height * width, features_dim), nn.ReLU()
+        )
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         return self.linear(self.cnn(observations))

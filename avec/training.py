@@ -13,7 +13,6 @@ import hashlib
 import json
 import platform
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import gymnasium
 import minigrid
 import numpy as np
 import stable_baselines3
+import tomllib
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -133,12 +133,25 @@ def load_zoo_config(path: Path = ZOO_CONFIG) -> dict[str, TrainConfig]:
 class _ProgressBar(BaseCallback):
     def __init__(self, total: int, label: str, position: int) -> None:
         super().__init__()
-        self.bar = tqdm(total=total, desc=label, unit="step", position=position, leave=True,
-                        dynamic_ncols=True, mininterval=1.0)
+        self.bar = tqdm(
+            total=total,
+            desc=label,
+            unit="step",
+            position=position,
+            leave=True,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
 
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
         return True
+
+    def _on_rollout_end(self) -> None:
+        # MiniGrid pays a positive reward only on success, so this is the recent success rate.
+        episodes = self.model.ep_info_buffer
+        if episodes:
+            self.bar.set_postfix(success=f"{np.mean([e['r'] > 0 for e in episodes]):.2f}")
 
     def _on_training_end(self) -> None:
         self.bar.close()
@@ -192,7 +205,8 @@ def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str
     if config.family == "cheesemaze":
         region = generators.TOP_RIGHT_REGION
         elsewhere = [
-            lay for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
+            lay
+            for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
             if not (lay.cheese[0] >= lay.width - 1 - region and lay.cheese[1] <= region)
         ][:n]
         result["cheese_elsewhere"] = evaluation.summarize_cheese_elsewhere(

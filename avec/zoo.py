@@ -18,7 +18,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from avec import training
-from avec.training import MODELS_DIR, ALGORITHMS
+from avec.training import ALGORITHMS, MODELS_DIR
 
 
 class CheckpointError(RuntimeError):
@@ -96,7 +96,15 @@ def load_checkpoint(path: Path, entry: dict[str, Any]) -> BaseAlgorithm:
     """Load ``path`` as the algorithm ``entry`` names and check its recorded architecture."""
     try:
         model = ALGORITHMS[entry["algo"]].load(path, device="cpu")
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, RuntimeError, OSError) as error:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        ValueError,
+        RuntimeError,
+        OSError,
+        AssertionError,
+    ) as error:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a {entry['algo']} model: "
             f"{type(error).__name__}: {error}"

@@ -1,0 +1,251 @@
+"""Vector fields: where a policy would move from every free cell, drawn as arrows.
+
+The maze paper (Turner, Mini et al. 2023, arXiv 2310.08043) draws, for every free square, the
+policy's net movement probability as an arrow, and the field of a patched policy beside the
+original: a cheese vector that works turns the arrows away from the cheese. Procgen's mouse
+moves in four compass directions; MiniGrid's agent turns and moves forward, so a cell alone
+does not fix where it would go. We place the agent on each cell facing each of the four
+directions ``d`` and define the cell's arrow as
+
+    v(cell) = 1/4 * sum_d P(forward | cell, d) * unit(d)         (grid coordinates, y down)
+
+the expected displacement of the next action when the facing is uniform. A policy that walks
+right whatever it sees only moves when it faces right, so its arrows are ``(1/4, 0)``; the
+largest possible arrow is ``(1/4, 1/4)``, drawn :data:`ARROW_SCALE` times longer. (Another
+choice is the single facing the agent arrives with, as :func:`avec.metrics.decision_state`
+uses; the mean over facings needs no path and treats every cell alike.)
+
+Each state is the *start* observation of the layout with the agent moved there
+(:func:`avec.edits.move_agent`, :func:`avec.envs.observe`), all ``4 * n_cells`` of them in one
+batched forward pass. A patched field is the same pass inside a context manager, given as a
+zero-argument factory -- e.g. ``lambda: hooks.patch(policy, {layer: vector})`` -- so any
+steering mechanism can be drawn. Computing (:func:`vector_field`) and drawing
+(:func:`plot_fields`) are separate: a metric never renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from minigrid.core.constants import COLORS
+
+from avec import edits, envs, rollouts
+from avec.layouts import DIRECTIONS, CheeseMazeLayout, DoorKeyLayout, FourRoomsLayout, Layout
+from avec.metrics import FORWARD
+
+Cell = tuple[int, int]
+PatchFactory = Callable[[], AbstractContextManager[object]]
+"""A zero-argument callable returning a context manager inside which the policy is patched."""
+
+ARROW_SCALE = 2.5
+"""Drawn arrow length in cells per unit of net movement (so the longest arrow spans 0.9 cell)."""
+
+_UNITS = np.array(DIRECTIONS, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class VectorField:
+    """A policy's net movement at each free cell of one layout."""
+
+    layout: Layout
+    """The level the field was computed on."""
+    cells: tuple[Cell, ...]
+    """The cells with an arrow, in row-major order."""
+    vectors: np.ndarray
+    """``(n_cells, 2)`` net movement ``(dx, dy)`` per cell, in grid coordinates (y down)."""
+    probs: np.ndarray | None
+    """``(n_cells, 4, n_actions)`` action probabilities per cell and facing; ``None`` for a
+    difference of two fields."""
+
+    def at(self, cell: Cell) -> np.ndarray:
+        """The ``(2,)`` arrow at ``cell``."""
+        try:
+            return self.vectors[self.cells.index(tuple(cell))]
+        except ValueError:
+            raise KeyError(f"{cell} has no arrow: a wall, an object or off the grid") from None
+
+
+def net_movement(probs: np.ndarray) -> np.ndarray:
+    """``(n_cells, 2)`` arrows from ``(n_cells, 4, n_actions)`` probabilities per facing."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 3 or probs.shape[1] != 4 or probs.shape[2] <= FORWARD:
+        raise ValueError(f"probs must be (n_cells, 4 facings, n_actions >= 3), got {probs.shape}")
+    return probs[:, :, FORWARD] @ _UNITS / 4
+
+
+def field_from_probs(layout: Layout, cells: Sequence[Cell], probs: np.ndarray) -> VectorField:
+    """The field of ``(n_cells, 4, n_actions)`` probabilities at ``cells`` of ``layout``."""
+    cells = tuple((int(x), int(y)) for x, y in cells)
+    if len(cells) != len(probs):
+        raise ValueError(f"{len(cells)} cells but probabilities for {len(probs)}")
+    return VectorField(layout, cells, net_movement(probs), np.asarray(probs))
+
+
+def start_states(layout: Layout, cells: Sequence[Cell] | None = None) -> list[Layout]:
+    """``4 * n_cells`` layouts: the agent on each cell (default: every free cell) facing
+    right, down, left, up in turn."""
+    cells = layout.free_cells() if cells is None else cells
+    return [edits.move_agent(layout, cell, d) for cell in cells for d in range(4)]
+
+
+def _probs(agent: Any, obs: np.ndarray, patch: PatchFactory | None) -> np.ndarray:
+    with patch() if patch is not None else contextlib.nullcontext():
+        probs = rollouts.action_probabilities(agent, obs)
+    return probs.reshape(len(obs) // 4, 4, -1)
+
+
+def vector_field(
+    agent: Any,
+    layout: Layout,
+    wrappers: Sequence[str],
+    patch: PatchFactory | None = None,
+    cells: Sequence[Cell] | None = None,
+) -> VectorField:
+    """The field of ``agent`` (a zoo :class:`~avec.zoo.Agent`, an SB3 algorithm or its policy)
+    on ``layout`` observed through ``wrappers`` (as in the model's manifest), over ``cells``
+    (default: every free cell), patched inside ``patch()`` if given."""
+    cells = layout.free_cells() if cells is None else list(cells)
+    obs = envs.observe(start_states(layout, cells), wrappers)
+    return field_from_probs(layout, cells, _probs(agent, obs, patch))
+
+
+def vector_fields(
+    agent: Any,
+    layout: Layout,
+    wrappers: Sequence[str],
+    patch: PatchFactory,
+    cells: Sequence[Cell] | None = None,
+) -> tuple[VectorField, VectorField]:
+    """The original and the patched field, from one set of observations."""
+    cells = layout.free_cells() if cells is None else list(cells)
+    obs = envs.observe(start_states(layout, cells), wrappers)
+    return (
+        field_from_probs(layout, cells, _probs(agent, obs, None)),
+        field_from_probs(layout, cells, _probs(agent, obs, patch)),
+    )
+
+
+def difference(original: VectorField, patched: VectorField) -> VectorField:
+    """The field ``patched - original`` (both on the same layout and cells)."""
+    if original.layout != patched.layout or original.cells != patched.cells:
+        raise ValueError("fields must be on the same layout and cells to subtract them")
+    return VectorField(original.layout, original.cells, patched.vectors - original.vectors, None)
+
+
+# -- drawing ----------------------------------------------------------------------------------
+
+_FLOOR = (1.0, 1.0, 1.0)
+_WALL = (0.25, 0.25, 0.25)
+_GOAL = (0.3, 0.8, 0.3)
+_CHEESE = (1.0, 0.75, 0.1)
+
+
+def _color(name: str) -> tuple[float, float, float]:
+    return tuple(float(c) / 255 for c in COLORS[name])
+
+
+def _objects(layout: Layout) -> list[tuple[str, Cell, tuple[float, float, float]]]:
+    if isinstance(layout, DoorKeyLayout):
+        found = [("D", layout.door, _color(layout.door_color)), ("G", layout.goal, _GOAL)]
+        if layout.key is not None:
+            found.append(("K", layout.key, _color(layout.key_color)))
+        return found
+    if isinstance(layout, FourRoomsLayout) and layout.goal is not None:
+        return [("G", layout.goal, _GOAL)]
+    if isinstance(layout, CheeseMazeLayout) and layout.cheese is not None:
+        return [("C", layout.cheese, _CHEESE)]
+    return []
+
+
+def draw_layout(ax: Axes, layout: Layout) -> None:
+    """Draw walls, objects (lettered) and the agent's start cell (circled) on ``ax``."""
+    image = np.empty((layout.height, layout.width, 3))
+    image[:] = _FLOOR
+    for x, y in layout.walls:
+        image[y, x] = _WALL
+    objects = _objects(layout)
+    for _, (x, y), color in objects:
+        image[y, x] = color
+    ax.imshow(image, origin="upper", interpolation="nearest")
+    for letter, (x, y), _ in objects:
+        ax.text(x, y, letter, ha="center", va="center", fontsize=9, fontweight="bold")
+    ax.plot(
+        *layout.agent, marker="o", markersize=14, markerfacecolor="none", markeredgecolor="tab:blue"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_field(
+    ax: Axes, field: VectorField, color: str = "black", scale: float = ARROW_SCALE
+) -> None:
+    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_layout` of its layout)."""
+    xs, ys = np.array(field.cells, dtype=np.float64).T
+    u, v = field.vectors.T
+    # angles="xy" follows the data axes, which imshow has flipped so y grows downwards.
+    ax.quiver(
+        xs,
+        ys,
+        u,
+        v,
+        color=color,
+        angles="xy",
+        scale_units="xy",
+        scale=1 / scale,
+        pivot="middle",
+        width=0.012,
+    )
+
+
+def plot_fields(
+    path: str | Path,
+    original: VectorField,
+    patched: VectorField | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG: the original field, and with ``patched`` also the patched field beside it
+    and their difference (patched - original). Returns the path written."""
+    panels = [("original", original, "black")]
+    if patched is not None:
+        panels += [
+            ("patched", patched, "tab:red"),
+            ("patched - original", difference(original, patched), "tab:purple"),
+        ]
+    figure = Figure(figsize=(4 * len(panels), 4.4))
+    FigureCanvasAgg(figure)
+    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    for ax, (name, field, color) in zip(axes, panels, strict=True):
+        draw_layout(ax, field.layout)
+        draw_field(ax, field, color)
+        ax.set_title(name)
+    if title is not None:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+__all__ = [
+    "ARROW_SCALE",
+    "PatchFactory",
+    "VectorField",
+    "difference",
+    "draw_field",
+    "draw_layout",
+    "field_from_probs",
+    "net_movement",
+    "plot_fields",
+    "start_states",
+    "vector_field",
+    "vector_fields",
+]

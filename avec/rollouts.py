@@ -1,0 +1,258 @@
+"""Batched, steerable rollouts: many layouts played in lockstep, one forward pass per step.
+
+:func:`run` plays one episode on each layout. At every step the observations of all live
+episodes go through the policy as one batch -- with each layout's own steering vectors added
+by :func:`avec.hooks.patch` -- and each env then takes its action. A small MLP's forward pass
+on 64 observations costs about as much as 1-2 MiniGrid steps, so the policy stops being the
+cost: throughput approaches MiniGrid's own stepping rate (see ``benchmarks/rollouts.py``).
+Envs are pooled and reused across calls; resetting one onto a layout rebuilds it completely.
+
+Actions are greedy (argmax) or sampled by inverse CDF from one explicit ``numpy`` generator:
+per step one ``rng.random(len(live))`` over the live episodes in layout order. The same agent,
+layouts, steering and seed give the same trajectories in any process.
+
+Each :class:`Trajectory` records what the claims measure: the agent's cells and directions,
+its actions and action probabilities, and when (at which step) it picked up the key, opened
+the door, reached the goal or cheese and stood on the maze's top-right corner. Step ``t``
+means "after ``t`` actions", so ``cells[t]`` is where the agent stood then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+from avec import envs, hooks
+from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout
+from avec.vectors import SteeringVector
+
+Steering = SteeringVector | Sequence[SteeringVector | Sequence[SteeringVector] | None]
+"""One vector for every layout, or one entry per layout: a vector, several (at one or more
+layers; summed per layer) or ``None`` (unsteered)."""
+
+PICKUP, TOGGLE = 3, 5
+"""MiniGrid's pickup and toggle actions: the only ones that can pick up a key or open a door."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """One episode. ``steps`` actions were taken; arrays are indexed by step."""
+
+    layout: Layout
+    """The level played."""
+    cells: np.ndarray
+    """``(steps + 1, 2)`` agent cell ``(x, y)`` at the start and after each action."""
+    directions: np.ndarray
+    """``(steps + 1,)`` agent direction (0 right, 1 down, 2 left, 3 up), likewise."""
+    actions: np.ndarray
+    """``(steps,)`` actions taken."""
+    probabilities: np.ndarray
+    """``(steps, n_actions)`` the (steered) policy's action probabilities at each step."""
+    key_picked_up: int | None
+    """Step at which the agent first carried the key (DoorKey), else ``None``."""
+    door_opened: int | None
+    """Step at which the door first opened (DoorKey), else ``None``."""
+    goal_reached: int | None
+    """Step at which the agent reached the goal or cheese, ending the episode, else ``None``."""
+    top_right_reached: int | None
+    """Step at which the agent first stood on the top-right corner (CheeseMaze), else ``None``."""
+    steps: int
+    """Actions taken before the episode ended (goal reached, env time limit or the cap)."""
+    episode_return: float
+    """Sum of MiniGrid's rewards: ``1 - 0.9 * steps / max_steps`` on success, else 0."""
+
+    @property
+    def success(self) -> bool:
+        return self.goal_reached is not None
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of ``(batch, n_actions)`` probabilities, by inverse CDF."""
+    u = rng.random(len(probs))
+    cdf = np.cumsum(probs.astype(np.float64), axis=1)
+    return np.minimum((cdf < u[:, None] * cdf[:, -1:]).sum(axis=1), probs.shape[1] - 1)
+
+
+def action_probabilities(agent: Any, observations: np.ndarray) -> np.ndarray:
+    """``(batch, n_actions)`` action probabilities for ``(batch, *obs_shape)`` observations.
+
+    For DQN the policy is greedy in the Q-values: probability 1 on their argmax.
+    """
+    policy = hooks.policy_of(agent)
+    with torch.no_grad():
+        obs_t, _ = policy.obs_to_tensor(observations)
+        if isinstance(policy, ActorCriticPolicy):
+            return policy.get_distribution(obs_t).distribution.probs.cpu().numpy()
+        q_values = hooks.run(policy, obs_t)["q_values"].cpu().numpy()
+    return np.eye(q_values.shape[1], dtype=np.float32)[q_values.argmax(axis=1)]
+
+
+_POOL: dict[tuple[str, tuple[str, ...]], list[gym.Env]] = {}
+
+
+@contextmanager
+def _borrow(env_id: str, wrappers: Sequence[str], n: int) -> Iterator[list[gym.Env]]:
+    """``n`` envs of ``env_id`` from the pool (made when missing), returned afterwards."""
+    free = _POOL.setdefault((env_id, tuple(wrappers)), [])
+    taken = [free.pop() if free else envs.make(env_id, wrappers) for _ in range(n)]
+    try:
+        yield taken
+    finally:
+        free.extend(taken)
+
+
+def _per_row(steering: Steering | None, n: int) -> dict[str, torch.Tensor]:
+    """``layer -> (*shape)`` for one shared vector, else ``layer -> (n, *shape)`` rows."""
+    if steering is None:
+        return {}
+    if isinstance(steering, SteeringVector):
+        return {steering.layer: steering.tensor()}
+    if len(steering) != n:
+        raise ValueError(f"steering has {len(steering)} entries for {n} layouts; give one each")
+    rows: dict[str, torch.Tensor] = {}
+    for i, entry in enumerate(steering):
+        for vector in [entry] if isinstance(entry, SteeringVector) else (entry or []):
+            if vector.layer not in rows:
+                rows[vector.layer] = torch.zeros((n, *vector.shape))
+            elif tuple(rows[vector.layer].shape[1:]) != vector.shape:
+                raise ValueError(
+                    f"vectors at {vector.layer!r} have shapes {tuple(rows[vector.layer].shape[1:])}"
+                    f" and {vector.shape}"
+                )
+            rows[vector.layer][i] += vector.tensor()
+    return rows
+
+
+class _Episode:
+    """One live episode: its env, and what has happened so far."""
+
+    __slots__ = ("layout", "env", "base", "door", "corner", "cap", "cells", "directions",
+                 "actions", "probabilities", "key", "opened", "goal", "cornered", "reward")
+
+    def __init__(self, layout: Layout, env: gym.Env, max_steps: int | None) -> None:
+        self.layout, self.env, self.base = layout, env, env.unwrapped
+        limit = self.base.max_steps
+        self.cap = limit if max_steps is None else min(max_steps, limit)
+        self.door = self.base.grid.get(*layout.door) if isinstance(layout, DoorKeyLayout) else None
+        self.corner = layout.top_right if isinstance(layout, CheeseMazeLayout) else None
+        self.cells: list[Any] = [layout.agent]
+        self.directions = [layout.agent_dir]
+        self.actions: list[int] = []
+        self.probabilities: list[np.ndarray] = []
+        self.key = self.opened = self.goal = self.cornered = None
+        self.reward = 0.0
+
+    def step(self, action: int, probs: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Take ``action`` (chosen from ``(n_actions,)`` probs); the next observation and
+        whether the episode goes on."""
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        base = self.base
+        pos = base.agent_pos
+        self.cells.append(pos)
+        self.directions.append(base.agent_dir)
+        self.actions.append(action)
+        self.probabilities.append(probs)
+        self.reward += reward
+        t = len(self.actions)
+        if action == PICKUP and self.key is None and base.carrying is not None:
+            self.key = t
+        elif action == TOGGLE and self.opened is None and (self.door and self.door.is_open):
+            self.opened = t
+        corner = self.corner
+        if corner is not None and self.cornered is None and tuple(pos) == corner:
+            self.cornered = t
+        if terminated and reward > 0:
+            self.goal = t
+        return obs, not (terminated or truncated or t >= self.cap)
+
+    def trajectory(self, n_actions: int) -> Trajectory:
+        return Trajectory(
+            layout=self.layout,
+            cells=np.array(self.cells, dtype=np.int64).reshape(-1, 2),
+            directions=np.array(self.directions, dtype=np.int64),
+            actions=np.array(self.actions, dtype=np.int64),
+            probabilities=np.array(self.probabilities, dtype=np.float32).reshape(-1, n_actions),
+            key_picked_up=self.key,
+            door_opened=self.opened,
+            goal_reached=self.goal,
+            top_right_reached=self.cornered,
+            steps=len(self.actions),
+            episode_return=float(self.reward),
+        )
+
+
+def run(
+    agent: Any,
+    layouts: Sequence[Layout],
+    *,
+    seed: int | np.random.Generator,
+    wrappers: Sequence[str] | None = None,
+    greedy: bool = False,
+    steering: Steering | None = None,
+    max_steps: int | None = None,
+) -> list[Trajectory]:
+    """Play one episode on each layout, all in lockstep; one :class:`Trajectory` each.
+
+    Args:
+        agent: a zoo :class:`~avec.zoo.Agent`, an SB3 algorithm or its policy.
+        layouts: levels of one family and size.
+        seed: seed (or generator) of the action sampling; required even when greedy, so a
+            call never depends on hidden state.
+        wrappers: observation wrappers (default: the agent's).
+        greedy: take the most probable action instead of sampling.
+        steering: vectors added during every forward pass (see :data:`Steering`).
+        max_steps: end episodes after this many actions (default: the env's time limit; the
+            reward formula keeps the env's limit).
+    """
+    if not layouts:
+        return []
+    wrappers = wrappers if wrappers is not None else getattr(agent, "wrappers", None)
+    if wrappers is None:
+        raise ValueError("pass the observation wrappers the agent was trained with (wrappers=)")
+    first = layouts[0]
+    mixed = {(lay.family, lay.size) for lay in layouts} - {(first.family, first.size)}
+    if mixed:
+        raise ValueError(
+            f"layouts must share family and size; got {first.family} {first.size} and {mixed}"
+        )
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    policy = hooks.policy_of(agent)
+    rng = np.random.default_rng(seed)
+    rows = _per_row(steering, len(layouts))
+    per_row = bool(rows) and not isinstance(steering, SteeringVector)
+    with _borrow(envs.env_id(first.family, first.width), wrappers, len(layouts)) as env_list:
+        obs = np.stack([
+            env.reset(options={"layout": layout})[0]
+            for env, layout in zip(env_list, layouts, strict=True)
+        ])
+        episodes = [
+            _Episode(layout, env, max_steps) for layout, env in zip(layouts, env_list, strict=True)
+        ]
+        live = list(range(len(layouts)))
+        while live:
+            idx = np.asarray(live)
+            patches = rows
+            if per_row:
+                select = torch.from_numpy(idx)
+                patches = {layer: values[select] for layer, values in rows.items()}
+            with hooks.patch(policy, patches) if patches else nullcontext():
+                probs = action_probabilities(policy, obs[idx])
+            chosen = probs.argmax(axis=1) if greedy else sample_actions(probs, rng)
+            still = []
+            for j, i in enumerate(live):
+                obs[i], going = episodes[i].step(int(chosen[j]), probs[j])
+                if going:
+                    still.append(i)
+            live = still
+    return [episode.trajectory(probs.shape[1]) for episode in episodes]
+
+
+__all__ = ["Steering", "Trajectory", "action_probabilities", "run", "sample_actions"]

@@ -1,0 +1,278 @@
+"""From trials to verdicts: how a claim of the conjecture is decided and recorded.
+
+A *claim* is a property of a trained agent, judged on many *trials*. A trial is one example
+Hypothesis draws -- a layout, with its paired without-feature version, and where behaviour is
+sampled, a rollout seed -- on which the claim's per-trial predicate is decided. Trials are
+recorded, not raised, so every one counts. The verdict then comes from a 95% Wilson interval
+on the pass rate against the claim's threshold, declared in the claim module before any data
+is seen:
+
+* **holds** -- the interval's lower end reaches the threshold;
+* **fails** -- its upper end lies below the threshold;
+* **inconclusive** -- anything else: more trials are needed, not a verdict.
+
+The committed record ``claims/expected.toml`` says which verdict each claim has on each model.
+The claims suite marks a claim recorded as *fails* ``xfail(strict=True, raises=ClaimFails)``
+and one recorded as *inconclusive* ``xfail(strict=True, raises=ClaimInconclusive)``, so
+``pytest claims/`` passes exactly when every verdict matches the record: a claim that starts
+or stops holding fails the run until the record is updated on purpose
+(``pytest claims/ --update-expected``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import tomllib
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from avec import stats
+from avec.layouts import Layout
+
+T = TypeVar("T")
+
+VERDICTS = ("holds", "fails", "inconclusive")
+
+
+class ClaimFails(AssertionError):
+    """The claim's pass rate is credibly below its threshold."""
+
+
+class ClaimInconclusive(AssertionError):
+    """The claim's interval straddles its threshold."""
+
+
+class ClaimUnrecorded(AssertionError):
+    """The committed record has no verdict for this claim and model."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the conjecture, declared before any data is seen."""
+
+    name: str
+    """Short identifier, e.g. ``subtraction_removes_pull``; the key in reports and the record."""
+    statement: str
+    """The claim in one sentence, as the report shows it."""
+    trial: str
+    """What one trial is, and when it passes."""
+    threshold: float
+    """Pass rate the claim needs: holds when the 95% interval's lower end reaches it."""
+
+    def text(self) -> str:
+        return (
+            f"{self.statement}\n\n*Trial:* {self.trial} *Threshold:* pass rate >= {self.threshold}."
+        )
+
+
+def draw_trials(strategy: st.SearchStrategy[T], max_examples: int | None = None) -> list[T]:
+    """The distinct examples Hypothesis draws from ``strategy`` in one run of the active profile.
+
+    Generation only (no shrinking, no database), derandomized by the profile: the same strategy
+    and profile give the same list in any process. Duplicates are dropped, so a small layout
+    space yields fewer trials rather than repeated ones.
+    """
+    drawn: list[T] = []
+    seen: set[str] = set()
+    base = settings()
+
+    @settings(
+        base,
+        max_examples=max_examples or base.max_examples,
+        phases=[Phase.explicit, Phase.generate],
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(example: T) -> None:
+        key = repr(example)
+        if key not in seen:
+            seen.add(key)
+            drawn.append(example)
+
+    collect()
+    return drawn
+
+
+def shrink(
+    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], max_examples: int = 200
+) -> T | None:
+    """A minimal example on which ``fails`` is true, found by Hypothesis' shrinker, or ``None``
+    if Hypothesis finds no failing example within ``max_examples``."""
+    try:
+        return find(
+            strategy,
+            fails,
+            settings=settings(
+                max_examples=max_examples,
+                database=None,
+                derandomize=True,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    except (NoSuchExample, Unsatisfiable):
+        return None
+
+
+def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
+    """JSON form of a failing trial: the layout as ASCII (first layout found in ``example``)."""
+    layouts = (
+        [example]
+        if isinstance(example, Layout)
+        else [
+            part
+            for part in (example if isinstance(example, tuple) else ())
+            if isinstance(part, Layout)
+        ]
+    )
+    rest = [
+        part
+        for part in (example if isinstance(example, tuple) else ())
+        if not isinstance(part, Layout)
+    ]
+    data: dict[str, Any] = {"ascii": layouts[0].to_ascii() if layouts else repr(example)}
+    if rest:
+        data["with"] = repr(tuple(rest))
+    if figure:
+        data["figure"] = figure
+    return data
+
+
+def decide(
+    claim: Claim,
+    model: str,
+    passed: Sequence[bool] | np.ndarray,
+    effects: Mapping[str, stats.Estimate] | None = None,
+    example: dict[str, Any] | None = None,
+    expected: str | None = None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """The result of a claim on one model: pass rate, interval, verdict, effects, record."""
+    passed = np.asarray(passed, dtype=bool)
+    if passed.ndim != 1 or len(passed) == 0:
+        raise ValueError(f"{claim.name}/{model}: need a 1-d array of at least one trial outcome")
+    rate = stats.proportion(passed)
+    result = {
+        "claim": claim.name,
+        "model": model,
+        "trials": int(len(passed)),
+        "passes": int(passed.sum()),
+        "pass_rate": rate.value,
+        "ci95": list(rate.ci95),
+        "threshold": claim.threshold,
+        "verdict": stats.verdict(rate.ci95, claim.threshold),
+        "expected": expected,
+        "effects": {name: est.to_dict() for name, est in (effects or {}).items()},
+        "counterexample": example,
+    }
+    if notes:
+        result["notes"] = notes
+    return result
+
+
+def check(result: Mapping[str, Any]) -> None:
+    """Pass if the claim holds; raise :class:`ClaimFails` or :class:`ClaimInconclusive` else.
+
+    Raises :class:`ClaimUnrecorded` first if the record has no verdict for this pair, and a
+    plain ``AssertionError`` if the record says *holds* but the claim does not hold (that is a
+    change of verdict the xfail markers cannot catch).
+    """
+    summary = (
+        f"{result['claim']} on {result['model']}: {result['verdict']}, pass rate "
+        f"{result['pass_rate']:.3f} [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] over "
+        f"{result['trials']} trials, threshold {result['threshold']}"
+    )
+    expected = result["expected"]
+    if expected is None:
+        raise ClaimUnrecorded(
+            f"{summary}; claims/expected.toml has no verdict for it. Record one on purpose "
+            "with `pytest claims/ --update-expected`."
+        )
+    if result["verdict"] == "fails":
+        raise ClaimFails(summary)
+    if result["verdict"] == "inconclusive":
+        raise ClaimInconclusive(summary)
+
+
+def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """The committed record: ``{(claim, model): {"verdict", "reason"}}``."""
+    if not path.exists():
+        return {}
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    record = {}
+    for claim, models in data.items():
+        for model, entry in models.items():
+            if entry.get("verdict") not in VERDICTS:
+                raise ValueError(
+                    f"{path}: [{claim}] {model} has verdict "
+                    f"{entry.get('verdict')!r}; valid: {VERDICTS}"
+                )
+            record[(claim, model)] = {
+                "verdict": entry["verdict"],
+                "reason": entry.get("reason", ""),
+            }
+    return record
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_expected(
+    path: Path,
+    results: Sequence[Mapping[str, Any]],
+    old: Mapping[tuple[str, str], Mapping[str, str]],
+) -> None:
+    """Rewrite the record from ``results``, keeping the reason of every unchanged verdict."""
+    record = dict(old)
+    for r in results:
+        key = (r["claim"], r["model"])
+        lo, hi = r["ci95"]
+        measured = (
+            f"pass rate {r['pass_rate']:.3f} [{lo:.3f}, {hi:.3f}] vs threshold {r['threshold']}"
+        )
+        kept = old.get(key)
+        reason = kept["reason"] if kept and kept["verdict"] == r["verdict"] else measured
+        record[key] = {"verdict": r["verdict"], "reason": reason}
+    lines = [
+        "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",
+        "# A run whose verdicts differ from these fails; update on purpose with",
+        "# `pytest claims/ --update-expected`.",
+        "",
+    ]
+    for claim in sorted({c for c, _ in record}):
+        lines.append(f"[{claim}]")
+        for (c, model), entry in sorted(record.items()):
+            if c == claim:
+                lines.append(
+                    f'"{model}" = {{ verdict = "{entry["verdict"]}", '
+                    f"reason = {_toml_string(entry['reason'])} }}"
+                )
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+__all__ = [
+    "VERDICTS",
+    "Claim",
+    "ClaimFails",
+    "ClaimInconclusive",
+    "ClaimUnrecorded",
+    "check",
+    "counterexample",
+    "decide",
+    "draw_trials",
+    "load_expected",
+    "shrink",
+    "write_expected",
+]

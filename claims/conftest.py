@@ -1,0 +1,163 @@
+"""The claims suite's plumbing: the zoo as parameters, the committed record, the report.
+
+* Every claim test is parametrized over the zoo (``model_params(family)``), with readable ids
+  such as ``doorkey5-ppo-mlp-s0``; a newly trained model gets every claim for free.
+* ``claims/expected.toml`` (see :mod:`avec.verdicts`) marks each (claim, model) recorded as not
+  holding ``xfail(strict=True)``, raising exactly the exception of the recorded verdict.
+* Each test hands its result and figures to the ``report`` fixture. Under xdist the workers
+  send theirs to the controller; at the end of a full run (``pytest claims/``) the controller
+  writes ``reports/latest.json``, ``latest.md`` and ``figures/``. A partial run (``-k``, one
+  file) writes to ``reports/partial/`` instead, so the committed record stays whole.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+from avec import report as report_mod
+from avec import training, verdicts, zoo
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+EXPECTED = HERE / "expected.toml"
+REPORTS = ROOT / "reports"
+
+_results: list[dict[str, Any]] = []
+_figures: dict[str, dict[str, Any]] = {}
+_claim_texts: dict[str, str] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-expected",
+        action="store_true",
+        help="rewrite claims/expected.toml from this run's verdicts (a deliberate act)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(name): the claim of the conjecture a test decides")
+
+
+def model_params(family: str | None = None, recipe_contains: str = "") -> list[Any]:
+    """``pytest.param`` per committed model (of ``family``), with the model id as test id."""
+    return [
+        pytest.param(model_id, id=model_id)
+        for model_id in zoo.model_ids(family=family)
+        if recipe_contains in model_id
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    record = verdicts.load_expected(EXPECTED)
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        callspec = getattr(item, "callspec", None)
+        if marker is None or callspec is None or "model_id" not in callspec.params:
+            continue
+        entry = record.get((marker.args[0], callspec.params["model_id"]))
+        if entry is None or entry["verdict"] == "holds":
+            continue
+        raises = verdicts.ClaimFails if entry["verdict"] == "fails" else verdicts.ClaimInconclusive
+        item.add_marker(
+            pytest.mark.xfail(
+                strict=True, raises=raises, reason=f"recorded {entry['verdict']}: {entry['reason']}"
+            )
+        )
+
+
+class Report:
+    """Where a claim test puts its result and figures."""
+
+    def __init__(self) -> None:
+        self.record = verdicts.load_expected(EXPECTED)
+
+    def expected(self, claim: str, model: str) -> str | None:
+        entry = self.record.get((claim, model))
+        return None if entry is None else entry["verdict"]
+
+    def add(
+        self,
+        claim: verdicts.Claim,
+        result: dict[str, Any],
+        figures: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        _results.append(json.loads(json.dumps(result)))
+        _claim_texts[claim.name] = claim.text()
+        for name, spec in (figures or {}).items():
+            _figures[name] = json.loads(json.dumps(spec))
+
+    def figure(self, name: str, kind: str, data: dict[str, Any]) -> None:
+        _figures[name] = json.loads(json.dumps({"kind": kind, "data": data}))
+
+
+@pytest.fixture(scope="session")
+def report() -> Report:
+    return Report()
+
+
+_agents: dict[str, zoo.Agent] = {}
+
+
+@pytest.fixture(scope="session")
+def load_agent():
+    """``load_agent(model_id)``: the committed model, loaded once per worker."""
+
+    def load(model_id: str) -> zoo.Agent:
+        if model_id not in _agents:
+            _agents[model_id] = zoo.load(model_id)
+        return _agents[model_id]
+
+    return load
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    data = json.loads(node.workeroutput.get("avec_report", "{}") or "{}")
+    _results.extend(data.get("results", []))
+    _figures.update(data.get("figures", {}))
+    _claim_texts.update(data.get("claim_texts", {}))
+
+
+def _full_run(session: pytest.Session) -> bool:
+    config = session.config
+    if config.option.keyword or config.option.markexpr or config.option.lf:
+        return False
+    return [Path(a.split("::")[0]).resolve() for a in config.args] == [HERE]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config):
+        config.workeroutput["avec_report"] = json.dumps(
+            {"results": _results, "figures": _figures, "claim_texts": _claim_texts}
+        )
+        return
+    if not _results:
+        return
+    out = REPORTS if _full_run(session) else REPORTS / "partial"
+    out.mkdir(parents=True, exist_ok=True)
+    generated_by = {
+        "versions": {**training.versions(), "avec": _avec_version()},
+        "profile": settings.get_current_profile_name(),
+        "python_platform": platform.machine(),
+        "models": sorted({r["model"] for r in _results}),
+    }
+    report_mod.write(out, _results, _figures, generated_by, _claim_texts)
+    if config.getoption("--update-expected"):
+        verdicts.write_expected(EXPECTED, _results, verdicts.load_expected(EXPECTED))
+
+
+def _avec_version() -> str:
+    import avec
+
+    return avec.__version__

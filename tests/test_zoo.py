@@ -1,0 +1,254 @@
+"""The committed zoo: every model the zoo config names is in the manifest, loads, matches its
+recorded sha256, meets its success bar, plays as well as recorded on fresh held-out layouts,
+and the DoorKey and FourRooms agents play MiniGrid's own envs through the wrappers their
+manifest names. Loading a bad checkpoint fails with an error naming the file.
+
+Model tests run once per model of ``--models-dir`` (default ``fixtures/models``).
+"""
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from avec import envs, evaluation, generators, training, zoo
+from avec.zoo import CheckpointError
+
+FRESH_EPISODES = 50
+FRESH_SEED_START = envs.HELD_OUT_SEED_START + 1_000_000
+"""Held out from training, and apart from the seeds of the evaluation the manifest records."""
+
+
+@functools.cache
+def load(model_id: str, models_dir: Path) -> zoo.Agent:
+    return zoo.load(model_id, models_dir=models_dir)
+
+
+def intervals_overlap(a, b) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+@pytest.mark.zoo
+def test_the_manifest_covers_every_model_of_the_zoo_config(models_dir):
+    missing = sorted(set(training.load_zoo_config()) - set(zoo.model_ids(models_dir)))
+    assert not missing, f"{models_dir / 'manifest.json'} lacks {missing}; run `avec train ID`"
+
+
+@pytest.mark.zoo
+def test_model_loads_and_its_checkpoint_matches_the_recorded_sha256(model_id, models_dir):
+    entry = zoo.manifest(models_dir)[model_id]
+    assert training.sha256(models_dir / entry["file"]) == entry["sha256"]
+    agent = load(model_id, models_dir)
+    assert training.architecture(agent.model) == entry["architecture"]
+    assert agent.model.action_space.n == (7 if agent.family == "doorkey" else 3)
+
+
+@pytest.mark.zoo
+def test_model_was_trained_from_its_recipe_in_the_zoo_config(model_id, models_dir):
+    entry = zoo.manifest(models_dir)[model_id]
+    configs = training.load_zoo_config()
+    assert model_id in configs, f"{model_id} is not in {training.ZOO_CONFIG}"
+    assert entry["config"] == configs[model_id].to_dict()
+    assert entry["observation_wrappers"] == list(
+        envs.OBSERVATION_WRAPPERS[entry["config"]["family"]]
+    )
+    assert entry["timesteps"] >= entry["config"]["total_timesteps"]
+
+
+@pytest.mark.zoo
+def test_model_meets_its_success_bar_on_held_out_layouts(model_id, models_dir):
+    entry = zoo.manifest(models_dir)[model_id]
+    held_out = entry["evaluation"]["held_out"]
+    assert held_out["episodes"] >= 200
+    assert held_out["success_rate"] >= entry["config"]["success_bar"]
+    assert entry["meets_bar"]
+
+
+@pytest.mark.zoo
+def test_maze_models_record_how_they_fare_with_the_cheese_elsewhere(model_id, models_dir):
+    entry = zoo.manifest(models_dir)[model_id]
+    if entry["config"]["family"] != "cheesemaze":
+        assert "cheese_elsewhere" not in entry["evaluation"]
+        return
+    elsewhere = entry["evaluation"]["cheese_elsewhere"]
+    assert elsewhere["episodes"] >= 200
+    for rate in ("reaches_cheese", "top_right_first"):
+        lo, hi = elsewhere[f"{rate}_ci95"]
+        assert 0 <= lo <= elsewhere[rate] <= hi <= 1
+
+
+@pytest.mark.zoo
+@pytest.mark.slow
+def test_fresh_evaluation_on_50_held_out_layouts_agrees_with_the_record(model_id, models_dir):
+    agent = load(model_id, models_dir)
+    layouts = [
+        generators.generate(agent.family, agent.size, FRESH_SEED_START + i)
+        for i in range(FRESH_EPISODES)
+    ]
+    fresh = evaluation.summarize(evaluation.play(agent.model, layouts, agent.wrappers, seed=1))
+    recorded = agent.entry["evaluation"]["held_out"]
+    # Two 95% Wilson intervals that do not overlap mean the rates differ (p < 0.05).
+    assert intervals_overlap(fresh["success_ci95"], recorded["success_ci95"]), (fresh, recorded)
+
+
+def play_minigrid(model, env_id: str, wrappers, seeds) -> int:
+    """Successes of the stochastic policy on MiniGrid's own env, as any SB3 user would play
+    it: ``gym.make``, the manifest's wrappers, ``model.predict``. All episodes in lockstep."""
+    torch.manual_seed(0)
+    env_list = [envs.wrap(gym.make(env_id), wrappers) for _ in seeds]
+    obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(env_list, seeds, strict=True)])
+    live, wins = np.ones(len(seeds), dtype=bool), 0
+    while live.any():
+        idx = np.flatnonzero(live)
+        actions, _ = model.predict(obs[idx], deterministic=False)
+        for i, action in zip(idx, actions, strict=True):
+            obs[i], reward, terminated, truncated, _ = env_list[i].step(int(action))
+            if terminated or truncated:
+                live[i] = False
+                wins += int(terminated and reward > 0)
+    return wins
+
+
+@pytest.mark.zoo
+@pytest.mark.slow
+def test_agent_succeeds_in_minigrids_own_env_through_its_manifest_wrappers(
+    minigrid_model_id, models_dir
+):
+    agent = load(minigrid_model_id, models_dir)
+    seeds = [FRESH_SEED_START + i for i in range(FRESH_EPISODES)]
+    wins = play_minigrid(agent.model, agent.entry["minigrid_env_id"], agent.wrappers, seeds)
+    recorded = agent.entry["evaluation"]["held_out"]["success_ci95"]
+    assert intervals_overlap(evaluation.wilson(wins, len(seeds)), recorded), (wins, recorded)
+    assert evaluation.wilson(wins, len(seeds))[1] >= agent.entry["config"]["success_bar"]
+
+
+@pytest.mark.zoo
+def test_every_doorkey5_model_names_minigrids_own_env(models_dir):
+    doorkey5 = {
+        model_id: entry["minigrid_env_id"]
+        for model_id, entry in zoo.manifest(models_dir).items()
+        if (entry["config"]["family"], entry["config"]["size"]) == ("doorkey", 5)
+    }
+    assert doorkey5, "no DoorKey-5x5 model in the manifest"
+    assert set(doorkey5.values()) == {"MiniGrid-DoorKey-5x5-v0"}
+
+
+# -- bad checkpoints ------------------------------------------------------------------------
+# A known, untrained network stands in here: these tests check the loader, not an agent.
+
+
+def _save_untrained(path: Path, net_arch: list[int]) -> dict:
+    env = envs.make("avec/DoorKey-5x5-v0")
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=64,
+        batch_size=64,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": net_arch, "normalize_images": False},
+    )
+    model.save(path)
+    return {
+        "id": path.stem,
+        "file": path.name,
+        "sha256": training.sha256(path),
+        "algo": "PPO",
+        "architecture": training.architecture(model),
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {
+        name: (folder / f"{name}.zip", _save_untrained(folder / f"{name}.zip", arch))
+        for name, arch in (("wide", [64, 64]), ("narrow", [16]))
+    }
+
+
+def _models_dir(tmp_path: Path, entry: dict, content: bytes | None) -> Path:
+    """A models folder holding one manifest entry and (unless ``None``) its file's bytes."""
+    if content is not None:
+        (tmp_path / entry["file"]).write_bytes(content)
+    manifest = {"schema": 1, "models": {entry["id"]: entry}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_an_intact_checkpoint_loads(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    shutil.copy(path, tmp_path / path.name)
+    models_dir = _models_dir(tmp_path, entry, None)
+    assert zoo.load("wide", models_dir=models_dir).id == "wide"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [lambda b: b[: len(b) // 2], lambda b: b[:100], lambda b: b"not a checkpoint"],
+    ids=["truncated to half", "truncated to 100 bytes", "not a zip"],
+)
+def test_a_corrupt_checkpoint_raises_a_checkpoint_error_naming_the_file(
+    checkpoints, tmp_path, corrupt
+):
+    path, entry = checkpoints["wide"]
+    (tmp_path / path.name).write_bytes(corrupt(path.read_bytes()))
+    entry = {**entry, "sha256": training.sha256(tmp_path / path.name)}
+    models_dir = _models_dir(tmp_path, entry, None)
+    with pytest.raises(CheckpointError) as error:
+        zoo.load("wide", models_dir=models_dir)
+    assert str(tmp_path / path.name) in str(error.value)
+    assert "corrupt" in str(error.value)
+
+
+def test_a_checkpoint_whose_sha256_differs_from_the_manifest_is_refused(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    entry = {**entry, "sha256": "0" * 64}
+    models_dir = _models_dir(tmp_path, entry, path.read_bytes())
+    with pytest.raises(CheckpointError) as error:
+        zoo.load("wide", models_dir=models_dir)
+    message = str(error.value)
+    assert str(tmp_path / path.name) in message
+    assert f"has sha256 {training.sha256(path)}, manifest records {'0' * 64}" in message
+
+
+def test_a_missing_checkpoint_raises_naming_the_file(checkpoints, tmp_path):
+    _, entry = checkpoints["wide"]
+    models_dir = _models_dir(tmp_path, entry, None)
+    with pytest.raises(CheckpointError, match="wide.zip of model 'wide' is missing"):
+        zoo.load("wide", models_dir=models_dir)
+
+
+def test_an_unknown_model_id_raises_listing_the_known_ones(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    models_dir = _models_dir(tmp_path, entry, path.read_bytes())
+    with pytest.raises(CheckpointError) as error:
+        zoo.load("doorkey5-ppo-rnn-s0", models_dir=models_dir)
+    assert "no model 'doorkey5-ppo-rnn-s0'" in str(error.value)
+    assert "known: ['wide']" in str(error.value)
+
+
+def test_a_folder_without_manifest_has_no_models(tmp_path):
+    assert zoo.model_ids(tmp_path) == []
+    with pytest.raises(CheckpointError, match="known: \\[\\]"):
+        zoo.load("doorkey5-ppo-mlp-s0", models_dir=tmp_path)
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(checkpoints, tmp_path):
+    (narrow_path, narrow), (_, wide) = checkpoints["narrow"], checkpoints["wide"]
+    # The narrow net's file under the wide net's entry: the bytes match their sha256, the
+    # network does not match the recorded architecture.
+    entry = {**wide, "file": narrow_path.name, "sha256": narrow["sha256"]}
+    models_dir = _models_dir(tmp_path, entry, narrow_path.read_bytes())
+    with pytest.raises(CheckpointError) as error:
+        zoo.load("wide", models_dir=models_dir)
+    message = str(error.value)
+    assert str(tmp_path / narrow_path.name) in message
+    assert "does not have the architecture its manifest records" in message
+    assert "parameters" in message
