@@ -186,6 +186,18 @@ def observe(layouts: Sequence[Layout], wrappers: Sequence[str]) -> np.ndarray:
         env.close()
 
 
+def render(layout: Layout, tile_size: int = 16) -> np.ndarray:
+    """``(height * tile_size, width * tile_size, 3)`` RGB picture of a layout, as MiniGrid draws
+    it (agent at its start; its view is not highlighted)."""
+    env = LayoutEnv(layout.family, layout.width, layout=layout, render_mode="rgb_array",
+                    tile_size=tile_size, highlight=False)
+    try:
+        env.reset()
+        return env.render()
+    finally:
+        env.close()
+
+
 def env_id(family: str, size: int, cheese_region: str = "top_right") -> str:
     """The registered Gymnasium id of a family at a size."""
     generators.check_family_size(family, size)
@@ -227,5 +239,6 @@ __all__ = [
     "make",
     "observe",
     "register_envs",
+    "render",
     "wrap",
 ]

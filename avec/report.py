@@ -144,7 +144,7 @@ def markdown(
             "| model | trials | pass rate | 95% CI | threshold | verdict | expected | "
             + " | ".join(effect_names)
             + " |",
-            "|---|" + "---|" * (7 + len(effect_names)),
+            "|---|" + "---|" * (6 + len(effect_names)),
         ]
         for r in rows:
             effects = [
@@ -173,7 +173,7 @@ def markdown(
                 if example.get("figure"):
                     lines.append(f"![counterexample {r['model']}](figures/{example['figure']})")
     lines += ["", "## Published numbers", "", "| source | setting | reported |", "|---|---|---|"]
-    lines += [f"| {s} | {k} | {v} |" for s, k, v in PUBLISHED]
+    lines += [f"| {s} | {k} | {v.replace('|', '&#124;')} |" for s, k, v in PUBLISHED]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{name}](figures/{name})" for name in sorted(figures)]
@@ -250,6 +250,14 @@ def draw_image(data: Mapping[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+def draw_layout(data: Mapping[str, Any], path: Path) -> None:
+    """A layout as MiniGrid draws it. ``data``: ``{"title", "ascii"}`` (see :mod:`avec.layouts`)."""
+    from avec import envs, layouts
+
+    draw_image({"title": data.get("title", ""),
+                "rgb": envs.render(layouts.from_ascii(data["ascii"]))}, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     # No software/date metadata, so identical data gives byte-identical PNGs.
@@ -262,6 +270,7 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "matrix": draw_matrix,
     "bars": draw_bars,
     "image": draw_image,
+    "layout": draw_layout,
 }
 """Figure kinds the claims suite may hand the report, and how each is drawn."""
 

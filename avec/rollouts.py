@@ -9,7 +9,10 @@ Envs are pooled and reused across calls; resetting one onto a layout rebuilds it
 
 Actions are greedy (argmax) or sampled by inverse CDF from one explicit ``numpy`` generator:
 per step one ``rng.random(len(live))`` over the live episodes in layout order. The same agent,
-layouts, steering and seed give the same trajectories in any process.
+layouts, steering and seed give the same trajectories in any process. Given one seed *per
+layout*, each episode samples from its own generator instead, so its trajectory depends on its
+own layout, steering and seed only -- not on which other episodes share the batch. Claims use
+this: a trial replays identically alone (when Hypothesis shrinks it) and in a batch.
 
 Each :class:`Trajectory` records what the claims measure: the agent's cells and directions,
 its actions and action probabilities, and when (at which step) it picked up the key, opened
@@ -75,7 +78,10 @@ class Trajectory:
 
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One action per row of ``(batch, n_actions)`` probabilities, by inverse CDF."""
-    u = rng.random(len(probs))
+    return _inverse_cdf(probs, rng.random(len(probs)))
+
+
+def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(probs.astype(np.float64), axis=1)
     return np.minimum((cdf < u[:, None] * cdf[:, -1:]).sum(axis=1), probs.shape[1] - 1)
 
@@ -108,7 +114,7 @@ def _borrow(env_id: str, wrappers: Sequence[str], n: int) -> Iterator[list[gym.E
         free.extend(taken)
 
 
-def _per_row(steering: Steering | None, n: int) -> dict[str, torch.Tensor]:
+def steering_rows(steering: Steering | None, n: int) -> dict[str, torch.Tensor]:
     """``layer -> (*shape)`` for one shared vector, else ``layer -> (n, *shape)`` rows."""
     if steering is None:
         return {}
@@ -192,7 +198,7 @@ def run(
     agent: Any,
     layouts: Sequence[Layout],
     *,
-    seed: int | np.random.Generator,
+    seed: int | np.random.Generator | Sequence[int],
     wrappers: Sequence[str] | None = None,
     greedy: bool = False,
     steering: Steering | None = None,
@@ -203,7 +209,8 @@ def run(
     Args:
         agent: a zoo :class:`~avec.zoo.Agent`, an SB3 algorithm or its policy.
         layouts: levels of one family and size.
-        seed: seed (or generator) of the action sampling; required even when greedy, so a
+        seed: seed (or generator) of the action sampling, or one integer seed per layout
+            (each episode then samples from its own generator); required even when greedy, so a
             call never depends on hidden state.
         wrappers: observation wrappers (default: the agent's).
         greedy: take the most probable action instead of sampling.
@@ -225,8 +232,12 @@ def run(
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     policy = hooks.policy_of(agent)
-    rng = np.random.default_rng(seed)
-    rows = _per_row(steering, len(layouts))
+    per_episode = not isinstance(seed, (int, np.integer, np.random.Generator))
+    if per_episode and len(seed) != len(layouts):
+        raise ValueError(f"got {len(seed)} seeds for {len(layouts)} layouts; give one each")
+    rngs = [np.random.default_rng(int(s)) for s in seed] if per_episode else None
+    rng = None if per_episode else np.random.default_rng(seed)
+    rows = steering_rows(steering, len(layouts))
     per_row = bool(rows) and not isinstance(steering, SteeringVector)
     with _borrow(envs.env_id(first.family, first.width), wrappers, len(layouts)) as env_list:
         obs = np.stack([
@@ -245,7 +256,13 @@ def run(
                 patches = {layer: values[select] for layer, values in rows.items()}
             with hooks.patch(policy, patches) if patches else nullcontext():
                 probs = action_probabilities(policy, obs[idx])
-            chosen = probs.argmax(axis=1) if greedy else sample_actions(probs, rng)
+            if greedy:
+                chosen = probs.argmax(axis=1)
+            elif per_episode:
+                u = np.array([rngs[i].random() for i in live])
+                chosen = _inverse_cdf(probs, u)
+            else:
+                chosen = sample_actions(probs, rng)
             still = []
             for j, i in enumerate(live):
                 obs[i], going = episodes[i].step(int(chosen[j]), probs[j])
@@ -255,4 +272,11 @@ def run(
     return [episode.trajectory(probs.shape[1]) for episode in episodes]
 
 
-__all__ = ["Steering", "Trajectory", "action_probabilities", "run", "sample_actions"]
+__all__ = [
+    "Steering",
+    "Trajectory",
+    "action_probabilities",
+    "run",
+    "sample_actions",
+    "steering_rows",
+]

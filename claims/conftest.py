@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -100,6 +102,57 @@ class Report:
 @pytest.fixture(scope="session")
 def report() -> Report:
     return Report()
+
+
+class Judge:
+    """Runs one claim on one model: draw trials, measure, decide, shrink, record, check.
+
+    A claim module supplies three functions of its trials (each a tuple from its strategy):
+    ``measure(trials) -> dict of (n,) arrays`` (one batched pass), ``passes(measured) -> (n,)
+    bool`` and ``effects(measured) -> {name: Estimate}``. A trial's verdict depends on that
+    trial alone, so the minimal failing trial is found by re-measuring single trials while
+    Hypothesis shrinks.
+    """
+
+    def __init__(self, report: Report, recording: bool) -> None:
+        self.report = report
+        self.recording = recording
+
+    def __call__(
+        self,
+        claim: verdicts.Claim,
+        model_id: str,
+        strategy: Any,
+        measure: Callable[[list[Any]], dict[str, Any]],
+        passes: Callable[[dict[str, Any]], Any],
+        effects: Callable[[dict[str, Any]], dict[str, Any]],
+        figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
+        notes: str | None = None,
+    ) -> dict[str, Any]:
+        trials = verdicts.draw_trials(strategy)
+        measured = measure(trials)
+        passed = np.asarray(passes(measured), dtype=bool)
+        example = None
+        if not passed.all():
+            minimal = verdicts.shrink(strategy, lambda t: not bool(passes(measure([t]))[0]))
+            if minimal is None:
+                minimal = trials[int(np.flatnonzero(~passed)[0])]
+            stem = f"counterexample-{claim.name}-{model_id}"
+            example = verdicts.counterexample(minimal, figure=f"{stem}.png")
+            self.report.figure(stem, "layout", {"title": f"{claim.name}: {model_id}",
+                                                "ascii": example["ascii"]})
+        result = verdicts.decide(
+            claim, model_id, passed, effects(measured), example,
+            self.report.expected(claim.name, model_id), notes,
+        )
+        self.report.add(claim, result, figures(trials, measured) if figures else None)
+        verdicts.check(result, recording=self.recording)
+        return result
+
+
+@pytest.fixture(scope="session")
+def judge(report: Report, pytestconfig: pytest.Config) -> Judge:
+    return Judge(report, recording=pytestconfig.getoption("--update-expected"))
 
 
 _agents: dict[str, zoo.Agent] = {}
