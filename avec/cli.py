@@ -4,6 +4,7 @@ avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
 avec train --all                    # the whole zoo, one process per core
 avec zoo                            # the committed models and how well they play
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
+avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ def cmd_layout(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(ns: argparse.Namespace) -> int:
+    import json
+
+    from avec import report
+
+    old, new = (json.loads(Path(p).read_text()) for p in ns.diff)
+    changes = report.diff(old, new)
+    print("\n".join(changes) if changes else "no verdict or pass rate changed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="avec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -101,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     layout.add_argument("--seed", type=int, default=0)
     layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")
     layout.set_defaults(func=cmd_layout)
+
+    rep = sub.add_parser("report", help="compare two replication reports")
+    rep.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("OLD.json", "NEW.json"),
+        required=True,
+        help="list every verdict and pass rate that changed",
+    )
+    rep.set_defaults(func=cmd_report)
 
     ns = parser.parse_args(argv)
     return ns.func(ns)

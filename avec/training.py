@@ -9,6 +9,7 @@ whole zoo, one process per core.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import platform
@@ -275,10 +276,13 @@ def _minigrid_id(config: TrainConfig) -> str | None:
 def write_manifest_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
     """Insert or replace one model's entry in ``manifest.json`` (sorted by id)."""
     path = models_dir / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {"schema": 1, "models": {}}
-    manifest["models"][entry["id"]] = entry
-    manifest["models"] = dict(sorted(manifest["models"].items()))
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    # Several `avec train` processes may finish at once: serialise read-modify-write.
+    with open(models_dir / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = json.loads(path.read_text()) if path.exists() else {"schema": 1, "models": {}}
+        manifest["models"][entry["id"]] = entry
+        manifest["models"] = dict(sorted(manifest["models"].items()))
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 __all__ = [

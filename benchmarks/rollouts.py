@@ -20,21 +20,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from avec import envs, hooks, rollouts, training, vectors, zoo
-
-EXPERIMENT_MODELS = Path("/work/exp/models")
-
-
-def load_agent(model_id: str) -> zoo.Agent:
-    """The model from the committed zoo, else from the experiment directory."""
-    if model_id in zoo.manifest():
-        return zoo.load(model_id)
-    return zoo.load(model_id, models_dir=EXPERIMENT_MODELS)
 
 
 def naive(agent: zoo.Agent, layouts, steering: list[vectors.SteeringVector]) -> list[tuple]:
@@ -105,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     n_layouts = ns.layouts or (64 if ns.quick else 256)
     repeats = ns.repeats or (3 if ns.quick else 5)
 
-    agent = load_agent(ns.model)
+    agent = zoo.load(ns.model)
     layouts = training.held_out_layouts(agent.config, n_layouts)
     steering = [
         ns.coefficient * vectors.feature_vector(agent, "key", layout, ns.layer)
