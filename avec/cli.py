@@ -61,6 +61,9 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
     from avec import zoo
 
     entries = zoo.manifest(Path(ns.models_dir))
+    if ns.markdown:
+        print(zoo_table(entries))
+        return 0
     print(f"{'model':32} {'steps':>9} {'secs':>6} {'success':>8}  95% CI          bar")
     for model_id, entry in entries.items():
         held = entry["evaluation"]["held_out"]
@@ -70,6 +73,27 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
             f"{held['success_rate']:>8.3f}  [{lo:.3f}, {hi:.3f}]  {entry['config']['success_bar']}"
         )
     return 0
+
+
+def zoo_table(entries: dict) -> str:
+    """Markdown table of the zoo, one row per recipe: budget, wall time, held-out success."""
+    recipes: dict[str, list[dict]] = {}
+    for model_id, entry in entries.items():
+        recipes.setdefault(model_id.rsplit("-s", 1)[0], []).append(entry)
+    lines = [
+        "| recipe | env | seeds | steps | wall s (mean) | success per seed (200 held-out) "
+        "| mean return | bar |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in recipes.items():
+        rates = ", ".join(f"{e['evaluation']['held_out']['success_rate']:.3f}" for e in group)
+        seconds = sum(e["train_seconds"] for e in group) / len(group)
+        returns = sum(e["evaluation"]["held_out"]["mean_return"] for e in group) / len(group)
+        lines.append(
+            f"| {name} | {group[0]['env_id']} | {len(group)} | {group[0]['timesteps']:,} | "
+            f"{seconds:.0f} | {rates} | {returns:.3f} | {group[0]['config']['success_bar']} |"
+        )
+    return "\n".join(lines)
 
 
 def cmd_layout(ns: argparse.Namespace) -> int:
@@ -105,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     zoo = sub.add_parser("zoo", help="list the committed models")
     zoo.add_argument("--models-dir", default=str(training.MODELS_DIR))
+    zoo.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
     zoo.set_defaults(func=cmd_zoo)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")

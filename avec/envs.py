@@ -189,8 +189,14 @@ def observe(layouts: Sequence[Layout], wrappers: Sequence[str]) -> np.ndarray:
 def render(layout: Layout, tile_size: int = 16) -> np.ndarray:
     """``(height * tile_size, width * tile_size, 3)`` RGB picture of a layout, as MiniGrid draws
     it (agent at its start; its view is not highlighted)."""
-    env = LayoutEnv(layout.family, layout.width, layout=layout, render_mode="rgb_array",
-                    tile_size=tile_size, highlight=False)
+    env = LayoutEnv(
+        layout.family,
+        layout.width,
+        layout=layout,
+        render_mode="rgb_array",
+        tile_size=tile_size,
+        highlight=False,
+    )
     try:
         env.reset()
         return env.render()
@@ -217,11 +223,16 @@ def register_envs() -> None:
     specs.append((env_id("fourrooms", 19), {"family": "fourrooms", "size": 19}))
     for size in generators.SIZES["cheesemaze"]:
         for region in ("top_right", "anywhere"):
-            specs.append((
-                env_id("cheesemaze", size, region),
-                {"family": "cheesemaze", "size": size,
-                 "generator_options": {"cheese_region": region}},
-            ))
+            specs.append(
+                (
+                    env_id("cheesemaze", size, region),
+                    {
+                        "family": "cheesemaze",
+                        "size": size,
+                        "generator_options": {"cheese_region": region},
+                    },
+                )
+            )
     for name, kwargs in specs:
         if name not in gym.registry:
             gym.register(id=name, entry_point="avec.envs:LayoutEnv", kwargs=kwargs)

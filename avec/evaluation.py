@@ -57,8 +57,14 @@ def _episode(trajectory: rollouts.Trajectory) -> Episode:
     corner = trajectory.top_right_reached is not None
     # Reaching the cheese ends the episode, so a visit to the corner always comes before it
     # (or is it, when the cheese lies on the corner): a visit is a visit "first".
-    return Episode(trajectory.layout, trajectory.success, trajectory.episode_return,
-                   trajectory.steps, corner, corner)
+    return Episode(
+        trajectory.layout,
+        trajectory.success,
+        trajectory.episode_return,
+        trajectory.steps,
+        corner,
+        corner,
+    )
 
 
 def wilson(successes: int, trials: int) -> tuple[float, float]:

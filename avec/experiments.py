@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch import nn
+from hypothesis import strategies as st
 
-from avec import edits, envs, hooks, metrics, rollouts, vectors
+from avec import edits, envs, hooks, metrics, rollouts, strategies, vectors
 from avec.layouts import CheeseMazeLayout, Layout
 from avec.vectors import SteeringVector
 
@@ -66,10 +66,23 @@ def claim_layer(agent: Any) -> str:
     return candidates[(len(candidates) - 1) // 2]
 
 
-ACTIVATIONS = frozenset({
-    "ReLU", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
-    "Hardtanh", "Hardswish", "Softplus",
-})
+ACTIVATIONS = frozenset(
+    {
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "SELU",
+        "CELU",
+        "GELU",
+        "SiLU",
+        "Mish",
+        "Tanh",
+        "Sigmoid",
+        "Hardtanh",
+        "Hardswish",
+        "Softplus",
+    }
+)
 """Class names of the activation modules a claim layer may be."""
 
 
@@ -78,8 +91,7 @@ def action_path_activations(agent: Any) -> list[str]:
     names = [
         info.name
         for info in hooks.layers(agent)
-        if info.branch in ("shared", "policy")
-        and info.module in ACTIVATIONS
+        if info.branch in ("shared", "policy") and info.module in ACTIVATIONS
     ]
     if not names:
         raise ValueError("the policy has no activation layer on its action path to patch")
@@ -95,6 +107,18 @@ def step_cap(agent: Any) -> int:
     mean_steps = agent.entry["evaluation"]["held_out"]["mean_steps"]
     limit = envs.default_max_steps(agent.family, agent.size)
     return int(min(limit, max(50, 5 * mean_steps)))
+
+
+def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchStrategy[Layout]:
+    """The layouts a claim judges ``agent`` on (Hypothesis strategy, shrinkable).
+
+    The agent's own family at its own size (or ``sizes``). CheeseMaze trials put the cheese
+    anywhere, not only in the top-right region the agent trained on: only there do its two
+    drives -- to the cheese and to the top-right corner -- pull apart, as in the maze paper's
+    evaluation (a maze whose cheese lies on the way to the corner has no decision square).
+    """
+    options = {"cheese_region": "anywhere"} if agent.family == "cheesemaze" else {}
+    return strategies.layouts(agent.family, sizes=sizes or (agent.size,), **options)
 
 
 def per_layout_vectors(
@@ -151,7 +175,10 @@ def start_intent(
     """
     probs = probabilities(agent, layouts if observed is None else observed, steering)
     return np.array(
-        [metrics.intent_at_start(layout, p, target) for layout, p in zip(layouts, probs)]
+        [
+            metrics.intent_at_start(layout, p, target)
+            for layout, p in zip(layouts, probs, strict=True)
+        ]
     )
 
 
@@ -215,16 +242,101 @@ def total_variation_at_start(
 __all__ = [
     "FEATURES",
     "Feature",
+    "action_path_layers",
     "action_path_activations",
     "claim_layer",
     "decision_intents",
     "feature_of",
+    "held_out_means",
     "per_layout_vectors",
     "play",
     "probabilities",
     "reached",
     "scaled",
+    "shows_feature",
     "start_intent",
     "step_cap",
+    "trial_layouts",
     "total_variation_at_start",
 ]
+
+
+def action_path_layers(agent: Any) -> list[str]:
+    """Every distinct layer a steering vector can be added to on the way to the action logits,
+    in forward order: the layers a layer sweep visits (claim 9).
+
+    From :func:`avec.hooks.layers`, on the ``shared`` and ``policy`` branches, dropped:
+
+    * containers (``features_extractor``, ``mlp_extractor.policy_net``, ...): their output is
+      their last child's, already listed;
+    * a ``Flatten`` after another layer: it only reshapes that layer's output (a ``Flatten``
+      that comes first is the observation itself, and stays);
+    * the logits (the last layer, ``action_net``): a constant added there biases the action
+      preferences whatever the agent sees -- action biasing, not value editing.
+    """
+    infos = [info for info in hooks.layers(agent) if info.branch in ("shared", "policy")]
+    names = [info.name for info in infos]
+    kept = [
+        info.name
+        for k, info in enumerate(infos)
+        if not any(other.startswith(info.name + ".") for other in names)
+        and not (info.module == "Flatten" and k > 0)
+    ]
+    if len(kept) < 2:
+        raise ValueError(f"the policy has no layer before its logits to patch; layers: {names}")
+    return kept[:-1]
+
+
+def shows_feature(agent: Any, feature: str, layout: Layout) -> bool:
+    """Whether the agent's start observation of ``layout`` changes with ``feature``: the two
+    layouts of its :data:`avec.vectors.FEATURES` pair look different to the agent.
+
+    False for a DoorKey key behind the agent or a FourRooms goal outside the 7x7 view: the
+    vector of such a pair is exactly zero, and a trial on it cannot tell anything about it.
+    """
+    pair = vectors.FEATURES[feature](layout)
+    observations = envs.observe(list(pair), agent.wrappers)
+    return not np.array_equal(observations[0], observations[1])
+
+
+def held_out_means(
+    agent: Any,
+    feature: str,
+    layouts: Sequence[Layout],
+    sources: Sequence[Layout],
+    layer: str,
+) -> list[SteeringVector]:
+    """For each of ``layouts``, the mean ``feature`` vector of ``agent`` at ``layer`` over the
+    ``sources`` the agent sees differently at the start.
+
+    A source whose start observation equals the layout's is left out of that layout's mean, so
+    no vector is judged on an input it was computed from (a small level family such as
+    DoorKey-5x5, 48 levels in all, would otherwise share many). ``sources`` may be of another
+    size than ``layouts`` when the agent's observations have one shape at both (DoorKey's 7x7
+    view). Returns one vector per layout, aggregation ``mean``, listing the sources used.
+    """
+    per_source = per_layout_vectors(agent, feature, sources, layer)
+    values = np.stack([v.values for v in per_source]).astype(np.float64)
+    seen = envs.observe(list(sources), agent.wrappers).reshape(len(sources), -1)
+    shown = envs.observe(list(layouts), agent.wrappers).reshape(len(layouts), -1)
+    if seen.shape[1] != shown.shape[1]:
+        raise ValueError(
+            f"sources give observations of {seen.shape[1]} values and layouts of "
+            f"{shown.shape[1]}: the agent cannot read both, pick sources of the layouts' size"
+        )
+    kept = ~(shown[:, None, :] == seen[None, :, :]).all(axis=-1)
+    means = []
+    for i, keep in enumerate(kept):
+        if not keep.any():
+            raise ValueError(f"every source looks like layout {i} to the agent; add sources")
+        used = [per_source[j].terms[0] for j in np.flatnonzero(keep)]
+        term = vectors.Term(
+            1.0,
+            feature,
+            model=agent.id,
+            with_layouts=tuple(t.with_layouts[0] for t in used),
+            without_layouts=tuple(t.without_layouts[0] for t in used),
+            aggregation="mean",
+        )
+        means.append(SteeringVector(layer, values[keep].mean(axis=0), (term,)))
+    return means

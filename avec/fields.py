@@ -26,7 +26,7 @@ steering mechanism can be drawn. Computing (:func:`vector_field`) and drawing
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,14 @@ from matplotlib.figure import Figure
 from minigrid.core.constants import COLORS
 
 from avec import edits, envs, rollouts
-from avec.layouts import DIRECTIONS, CheeseMazeLayout, DoorKeyLayout, FourRoomsLayout, Layout
+from avec.layouts import (
+    DIRECTIONS,
+    CheeseMazeLayout,
+    DoorKeyLayout,
+    FourRoomsLayout,
+    Layout,
+    from_ascii,
+)
 from avec.metrics import FORWARD
 
 Cell = tuple[int, int]
@@ -235,13 +242,53 @@ def plot_fields(
     return path
 
 
+# -- report figures: fields as JSON data ------------------------------------------------------
+
+
+def field_data(
+    original: VectorField, patched: VectorField | None = None, title: str | None = None
+) -> dict[str, Any]:
+    """JSON form of a field (and its patched twin) for the report's ``vector_field`` figures:
+    ``{"title", "ascii", "cells": [[x, y], ...], "original": [[dx, dy], ...], "patched"}``.
+
+    The report draws it with :func:`draw_field_data`, never touching an agent.
+    """
+    data: dict[str, Any] = {
+        "title": title or "",
+        "ascii": original.layout.to_ascii(),
+        "cells": [list(cell) for cell in original.cells],
+        "original": original.vectors.tolist(),
+    }
+    if patched is not None:
+        if patched.layout != original.layout or patched.cells != original.cells:
+            raise ValueError("the patched field must be on the original's layout and cells")
+        data["patched"] = patched.vectors.tolist()
+    return data
+
+
+def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
+    """Draw a :func:`field_data` figure to ``path`` with :func:`plot_fields` (the report's
+    drawer of kind ``vector_field``)."""
+    layout = from_ascii(data["ascii"])
+    cells = tuple((int(x), int(y)) for x, y in data["cells"])
+
+    def field(name: str) -> VectorField:
+        vectors = np.asarray(data[name], dtype=np.float64).reshape(len(cells), 2)
+        return VectorField(layout, cells, vectors, None)
+
+    patched = field("patched") if "patched" in data else None
+    plot_fields(path, field("original"), patched, data.get("title") or None)
+
+
 __all__ = [
     "ARROW_SCALE",
     "PatchFactory",
     "VectorField",
     "difference",
     "draw_field",
+    "draw_field_data",
     "draw_layout",
+    "field_data",
     "field_from_probs",
     "net_movement",
     "plot_fields",

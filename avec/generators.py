@@ -75,11 +75,17 @@ def read_minigrid_level(env: MiniGridEnv) -> Layout:
             elif obj is not None:
                 raise LayoutError(f"cannot read a {obj.type} at {(x, y)} into a layout")
     agent = tuple(int(v) for v in env.agent_pos)
-    common = dict(width=env.width, height=env.height, walls=frozenset(walls), agent=agent,
-                  agent_dir=int(env.agent_dir))
+    common = dict(
+        width=env.width,
+        height=env.height,
+        walls=frozenset(walls),
+        agent=agent,
+        agent_dir=int(env.agent_dir),
+    )
     if isinstance(env, DoorKeyEnv):
-        return DoorKeyLayout(**common, door=door, goal=goal, key=key, key_color=key_color,
-                             door_color=door_color)
+        return DoorKeyLayout(
+            **common, door=door, goal=goal, key=key, key_color=key_color, door_color=door_color
+        )
     return FourRoomsLayout(**common, goal=goal)
 
 
@@ -121,7 +127,8 @@ def carve_maze(size: int, choose: Callable[[int], int]) -> frozenset[Cell]:
         options = [
             (x + 2 * dx, y + 2 * dy)
             for dx, dy in DIRECTIONS
-            if 0 < x + 2 * dx < size - 1 and 0 < y + 2 * dy < size - 1
+            if 0 < x + 2 * dx < size - 1
+            and 0 < y + 2 * dy < size - 1
             and (x + 2 * dx, y + 2 * dy) not in free
         ]
         if not options:
@@ -149,7 +156,8 @@ def cheese_cells(
         (x, y)
         for y in range(1, size - 1)
         for x in range(1, size - 1)
-        if (x, y) not in walls and (x, y) != maze_start(size)
+        if (x, y) not in walls
+        and (x, y) != maze_start(size)
         and (cheese_region == "anywhere" or (x >= size - 1 - region and y <= region))
     ]
 
@@ -190,8 +198,9 @@ def cheesemaze(
     agent_dir = int(rng.integers(4))
     candidates = cheese_cells(size, walls, cheese_region, region)
     cheese = candidates[rng.integers(len(candidates))]
-    layout = CheeseMazeLayout(width=size, height=size, walls=walls, agent=agent,
-                              agent_dir=agent_dir, cheese=cheese)
+    layout = CheeseMazeLayout(
+        width=size, height=size, walls=walls, agent=agent, agent_dir=agent_dir, cheese=cheese
+    )
     return layout.require_solvable()
 
 

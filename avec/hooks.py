@@ -279,7 +279,8 @@ def patch(policy: Any, patches: Mapping[str, Patch]) -> Iterator[None]:
             hooks.append((module, _caller(name, value)))
         else:
             tensor = (
-                value.to(torch.float32) if isinstance(value, torch.Tensor)
+                value.to(torch.float32)
+                if isinstance(value, torch.Tensor)
                 else torch.tensor(np.asarray(value), dtype=torch.float32)
             ).to(policy.device)
             hooks.append((module, _adder(name, info, tensor)))

@@ -129,10 +129,7 @@ class Layout:
         """Cells that are neither wall nor object, in row-major order."""
         taken = set(self.walls) | {c for c in self.objects().values() if c is not None}
         return [
-            (x, y)
-            for y in range(self.height)
-            for x in range(self.width)
-            if (x, y) not in taken
+            (x, y) for y in range(self.height) for x in range(self.width) if (x, y) not in taken
         ]
 
     def reachable(

@@ -30,6 +30,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from avec import fields  # noqa: E402
+
 SCHEMA = 1
 RESULT_FIELDS = (
     "claim",
@@ -162,14 +164,10 @@ def markdown(
         for r in rows:
             example = r.get("counterexample")
             if example:
-                lines += [
-                    "",
-                    f"Minimal failing layout for {r['model']}:",
-                    "",
-                    "```",
-                    example["ascii"],
-                    "```",
-                ]
+                extra = f" (trial parameters {example['with']})" if example.get("with") else ""
+                lines += ["", f"Minimal failing trial for {r['model']}{extra}:"]
+                for ascii_ in [example["ascii"], *example.get("more_layouts", [])]:
+                    lines += ["", "```", ascii_, "```"]
                 if example.get("figure"):
                     lines.append(f"![counterexample {r['model']}](figures/{example['figure']})")
     lines += ["", "## Published numbers", "", "| source | setting | reported |", "|---|---|---|"]
@@ -254,8 +252,10 @@ def draw_layout(data: Mapping[str, Any], path: Path) -> None:
     """A layout as MiniGrid draws it. ``data``: ``{"title", "ascii"}`` (see :mod:`avec.layouts`)."""
     from avec import envs, layouts
 
-    draw_image({"title": data.get("title", ""),
-                "rgb": envs.render(layouts.from_ascii(data["ascii"]))}, path)
+    draw_image(
+        {"title": data.get("title", ""), "rgb": envs.render(layouts.from_ascii(data["ascii"]))},
+        path,
+    )
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -271,6 +271,7 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "bars": draw_bars,
     "image": draw_image,
     "layout": draw_layout,
+    "vector_field": fields.draw_field_data,
 }
 """Figure kinds the claims suite may hand the report, and how each is drawn."""
 

@@ -139,8 +139,23 @@ def steering_rows(steering: Steering | None, n: int) -> dict[str, torch.Tensor]:
 class _Episode:
     """One live episode: its env, and what has happened so far."""
 
-    __slots__ = ("layout", "env", "base", "door", "corner", "cap", "cells", "directions",
-                 "actions", "probabilities", "key", "opened", "goal", "cornered", "reward")
+    __slots__ = (
+        "layout",
+        "env",
+        "base",
+        "door",
+        "corner",
+        "cap",
+        "cells",
+        "directions",
+        "actions",
+        "probabilities",
+        "key",
+        "opened",
+        "goal",
+        "cornered",
+        "reward",
+    )
 
     def __init__(self, layout: Layout, env: gym.Env, max_steps: int | None) -> None:
         self.layout, self.env, self.base = layout, env, env.unwrapped
@@ -240,10 +255,12 @@ def run(
     rows = steering_rows(steering, len(layouts))
     per_row = bool(rows) and not isinstance(steering, SteeringVector)
     with _borrow(envs.env_id(first.family, first.width), wrappers, len(layouts)) as env_list:
-        obs = np.stack([
-            env.reset(options={"layout": layout})[0]
-            for env, layout in zip(env_list, layouts, strict=True)
-        ])
+        obs = np.stack(
+            [
+                env.reset(options={"layout": layout})[0]
+                for env, layout in zip(env_list, layouts, strict=True)
+            ]
+        )
         episodes = [
             _Episode(layout, env, max_steps) for layout, env in zip(layouts, env_list, strict=True)
         ]

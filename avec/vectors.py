@@ -120,8 +120,10 @@ class SteeringVector:
         return np.array(self.values, dtype=dtype)
 
     def __repr__(self) -> str:
-        return f"SteeringVector({self.feature!r} at {self.layer!r}, shape={self.shape}, " \
-               f"norm={self.norm:.4g})"
+        return (
+            f"SteeringVector({self.feature!r} at {self.layer!r}, shape={self.shape}, "
+            f"norm={self.norm:.4g})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SteeringVector):
@@ -200,8 +202,13 @@ class SteeringVector:
             values = data["values"]
             provenance = json.loads(str(data["provenance"]))
         terms = tuple(
-            Term(**{**t, "with_layouts": tuple(t["with_layouts"]),
-                    "without_layouts": tuple(t["without_layouts"])})
+            Term(
+                **{
+                    **t,
+                    "with_layouts": tuple(t["with_layouts"]),
+                    "without_layouts": tuple(t["without_layouts"]),
+                }
+            )
             for t in provenance["terms"]
         )
         return cls(provenance["layer"], values, terms)
@@ -216,8 +223,13 @@ def random_like(vector: SteeringVector, rng: np.random.Generator | int) -> Steer
     generator = np.random.default_rng(rng) if seed is not None else rng
     direction = generator.standard_normal(vector.shape)
     values = direction * (vector.norm / np.linalg.norm(direction))
-    term = Term(1.0, "random", model=",".join(vector.models), aggregation="random",
-                seed=None if seed is None else int(seed))
+    term = Term(
+        1.0,
+        "random",
+        model=",".join(vector.models),
+        aggregation="random",
+        seed=None if seed is None else int(seed),
+    )
     return SteeringVector(vector.layer, values, (term,))
 
 
@@ -330,8 +342,15 @@ def feature_vector(
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; valid: {sorted(FEATURES)}")
     pairs = [FEATURES[feature](layout) for layout in _as_list(layouts)]
-    return compute(agent, layer, [p[0] for p in pairs], [p[1] for p in pairs], wrappers,
-                   feature=feature, model_id=model_id)
+    return compute(
+        agent,
+        layer,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        wrappers,
+        feature=feature,
+        model_id=model_id,
+    )
 
 
 __all__ = [

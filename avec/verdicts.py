@@ -127,6 +127,8 @@ def shrink(
             condition,
             settings=settings(
                 max_examples=budget,
+                # No explain phase: it re-runs the condition many times under a tracer.
+                phases=[Phase.explicit, Phase.generate, Phase.shrink],
                 database=None,
                 derandomize=True,
                 deadline=None,
@@ -138,24 +140,16 @@ def shrink(
 
 
 def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
-    """JSON form of a failing trial: the layout as ASCII (first layout found in ``example``)."""
-    layouts = (
-        [example]
-        if isinstance(example, Layout)
-        else [
-            part
-            for part in (example if isinstance(example, tuple) else ())
-            if isinstance(part, Layout)
-        ]
-    )
-    rest = [
-        part
-        for part in (example if isinstance(example, tuple) else ())
-        if not isinstance(part, Layout)
-    ]
-    data: dict[str, Any] = {"ascii": layouts[0].to_ascii() if layouts else repr(example)}
-    if rest:
-        data["with"] = repr(tuple(rest))
+    """JSON form of a failing trial: its first layout as ASCII, any further layouts under
+    ``more_layouts``, and its other parts (seeds, coefficients, ...) under ``with``."""
+    parts = example if isinstance(example, tuple) else (example,)
+    layouts = [part.to_ascii() for part in parts if isinstance(part, Layout)]
+    others = tuple(part for part in parts if not isinstance(part, Layout))
+    data: dict[str, Any] = {"ascii": layouts[0] if layouts else repr(example)}
+    if len(layouts) > 1:
+        data["more_layouts"] = layouts[1:]
+    if others and layouts:
+        data["with"] = repr(others)
     if figure:
         data["figure"] = figure
     return data

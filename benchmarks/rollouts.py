@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     ceiling = rates["random actions (ceiling)"]
     arch = agent.config.policy.upper() + " " + "-".join(map(str, agent.config.net_arch))
-    print(f"{agent.config.env_id}, {agent.id} ({arch}), {n_layouts} layouts, "
-          f"key vector x {ns.coefficient:g} at {ns.layer}, greedy, median of {repeats}")
+    print(
+        f"{agent.config.env_id}, {agent.id} ({arch}), {n_layouts} layouts, "
+        f"key vector x {ns.coefficient:g} at {ns.layer}, greedy, median of {repeats}"
+    )
     print(f"{'method':<26} {'env-steps':>9} {'seconds':>8} {'steps/s':>8} {'of ceiling':>10}")
     for name, rate in rates.items():
         print(f"{name:<26} {steps:>9} {steps / rate:>8.3f} {rate:>8.0f} {rate / ceiling:>10.0%}")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import platform
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,11 +139,17 @@ class Judge:
                 minimal = trials[int(np.flatnonzero(~passed)[0])]
             stem = f"counterexample-{claim.name}-{model_id}"
             example = verdicts.counterexample(minimal, figure=f"{stem}.png")
-            self.report.figure(stem, "layout", {"title": f"{claim.name}: {model_id}",
-                                                "ascii": example["ascii"]})
+            self.report.figure(
+                stem, "layout", {"title": f"{claim.name}: {model_id}", "ascii": example["ascii"]}
+            )
         result = verdicts.decide(
-            claim, model_id, passed, effects(measured), example,
-            self.report.expected(claim.name, model_id), notes,
+            claim,
+            model_id,
+            passed,
+            effects(measured),
+            example,
+            self.report.expected(claim.name, model_id),
+            notes,
         )
         self.report.add(claim, result, figures(trials, measured) if figures else None)
         verdicts.check(result, recording=self.recording)
@@ -183,7 +189,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def _full_run(session: pytest.Session) -> bool:
     config = session.config
-    if config.option.keyword or config.option.markexpr or config.option.lf:
+    if config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False):
         return False
     return [Path(a.split("::")[0]).resolve() for a in config.args] == [HERE]
 
@@ -195,7 +201,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             {"results": _results, "figures": _figures, "claim_texts": _claim_texts}
         )
         return
-    if not _results:
+    if not _results and not _figures:
         return
     out = REPORTS if _full_run(session) else REPORTS / "partial"
     out.mkdir(parents=True, exist_ok=True)

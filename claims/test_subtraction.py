@@ -15,7 +15,7 @@ import pytest
 from hypothesis import strategies as st
 
 from avec import experiments as ex
-from avec import stats, strategies, verdicts
+from avec import stats, verdicts
 from claims.conftest import model_params
 
 CLAIM = verdicts.Claim(
@@ -37,7 +37,7 @@ SEEDS = st.integers(0, 2**16 - 1)
 
 
 def trials_of(agent):
-    return st.tuples(strategies.layouts(agent.family, sizes=(agent.size,)), SEEDS)
+    return st.tuples(ex.trial_layouts(agent), SEEDS)
 
 
 def measure(agent, trials):
@@ -70,7 +70,9 @@ def effects(measured):
         "reach_rate": stats.proportion(measured["reached"]),
         "reach_rate_steered": stats.proportion(measured["reached_steered"]),
         "reach_rate_change": stats.bootstrap_paired_difference(
-            measured["reached"].astype(float), measured["reached_steered"].astype(float), seed=0,
+            measured["reached"].astype(float),
+            measured["reached_steered"].astype(float),
+            seed=0,
             statistic=np.mean,
         ),
         "start_intent_median": stats.bootstrap_median(measured["intent"], seed=0),
@@ -78,11 +80,14 @@ def effects(measured):
     }
     if "p_cheese" in measured:
         fork = ~np.isnan(measured["p_cheese"])
-        for name in ("p_cheese", "p_top_right"):
+        # Medians need at least two mazes with a decision square.
+        for name in ("p_cheese", "p_top_right") if fork.sum() >= 2 else ():
             found[f"{name}_at_decision_median"] = stats.bootstrap_median(
-                measured[name][fork], seed=0)
+                measured[name][fork], seed=0
+            )
             found[f"{name}_at_decision_steered_median"] = stats.bootstrap_median(
-                measured[f"{name}_steered"][fork], seed=0)
+                measured[f"{name}_steered"][fork], seed=0
+            )
     return found
 
 

@@ -19,15 +19,29 @@ def fresh(kind: str):
     """Untrained SB3 models: the hooks' mechanics do not depend on training."""
     if kind == "dqn":
         env = envs.make(envs.env_id("doorkey", 5))
-        return DQN("MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0,
-                   device="cpu")
+        return DQN(
+            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
+        )
     family, size, policy = {"mlp": ("doorkey", 5, "mlp"), "cnn": ("cheesemaze", 7, "cnn")}[kind]
-    config = training.TrainConfig(id=kind, env_id=envs.env_id(family, size), family=family,
-                                  size=size, seed=0, total_timesteps=1, policy=policy,
-                                  features_dim=32)
-    return PPO("MlpPolicy" if policy == "mlp" else "CnnPolicy", envs.make(config.env_id),
-               policy_kwargs=config.policy_kwargs(), seed=0, device="cpu", n_steps=64,
-               batch_size=64)
+    config = training.TrainConfig(
+        id=kind,
+        env_id=envs.env_id(family, size),
+        family=family,
+        size=size,
+        seed=0,
+        total_timesteps=1,
+        policy=policy,
+        features_dim=32,
+    )
+    return PPO(
+        "MlpPolicy" if policy == "mlp" else "CnnPolicy",
+        envs.make(config.env_id),
+        policy_kwargs=config.policy_kwargs(),
+        seed=0,
+        device="cpu",
+        n_steps=64,
+        batch_size=64,
+    )
 
 
 def observations(kind: str, n: int) -> np.ndarray:
@@ -50,8 +64,11 @@ KINDS = ["mlp", "cnn", "dqn"]
 
 def test_layers_lists_only_modules_that_run_in_forward_order_with_row_shapes():
     names = [info.name for info in hooks.layers(fresh("mlp"))]
-    assert names[:3] == ["features_extractor.flatten", "features_extractor",
-                         "mlp_extractor.policy_net.0"]
+    assert names[:3] == [
+        "features_extractor.flatten",
+        "features_extractor",
+        "mlp_extractor.policy_net.0",
+    ]
     assert names.index("action_net") < names.index("mlp_extractor.value_net.0")
     assert "mlp_extractor" not in names  # SB3 calls policy_net directly, never its forward
     by_name = {info.name: info for info in hooks.layers(fresh("mlp"))}
@@ -100,8 +117,11 @@ def test_hook_count_returns_to_zero_after_an_exception(kind):
     model, obs = fresh(kind), observations(kind, 2)
     layer = hooks.layers(model)[0]
     zero = {layer.name: torch.zeros(layer.shape)}
-    with pytest.raises(RuntimeError, match="boom"), hooks.capture(model, [layer.name]), \
-            hooks.patch(model, zero):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        hooks.capture(model, [layer.name]),
+        hooks.patch(model, zero),
+    ):
         raise RuntimeError("boom")
     assert hook_count(model) == 0
     # An error raised by a hook itself, mid-forward: a per-row patch for the wrong batch size.
@@ -131,8 +151,11 @@ def test_broadcast_vector_is_added_to_every_row_and_seen_by_a_capture_inside():
     vector = torch.linspace(-1, 1, 64)
     with hooks.capture(model, [name]) as before:
         hooks.run(model.policy, obs)
-    with hooks.capture(model, [name]) as outside, hooks.patch(model, {name: vector}), \
-            hooks.capture(model, [name]) as inside:
+    with (
+        hooks.capture(model, [name]) as outside,
+        hooks.patch(model, {name: vector}),
+        hooks.capture(model, [name]) as inside,
+    ):
         hooks.run(model.policy, obs)
     torch.testing.assert_close(inside[name], before[name] + vector)
     torch.testing.assert_close(outside[name], before[name])
@@ -154,13 +177,17 @@ def test_patch_function_must_return_a_tensor():
 
 def test_unknown_layer_raises_and_lists_the_valid_layers():
     model = fresh("mlp")
-    with pytest.raises(ValueError, match="not a module") as error, \
-            hooks.capture(model, ["policy_net.9"]):
+    with (
+        pytest.raises(ValueError, match="not a module") as error,
+        hooks.capture(model, ["policy_net.9"]),
+    ):
         pass
     for info in hooks.layers(model):
         assert repr(info.name) in str(error.value)
-    with pytest.raises(ValueError, match="never runs in a forward pass"), \
-            hooks.patch(model, {"mlp_extractor": torch.zeros(64)}):
+    with (
+        pytest.raises(ValueError, match="never runs in a forward pass"),
+        hooks.patch(model, {"mlp_extractor": torch.zeros(64)}),
+    ):
         pass
     assert hook_count(model) == 0
 
@@ -168,8 +195,10 @@ def test_unknown_layer_raises_and_lists_the_valid_layers():
 def test_vector_of_the_wrong_shape_raises_naming_both_shapes():
     model = fresh("cnn")
     wrong = {"features_extractor.cnn.0": torch.zeros(16, 7)}
-    with pytest.raises(ValueError, match=r"\(16, 7\).*\(batch, 16, 7, 7\)"), \
-            hooks.patch(model, wrong):
+    with (
+        pytest.raises(ValueError, match=r"\(16, 7\).*\(batch, 16, 7, 7\)"),
+        hooks.patch(model, wrong),
+    ):
         pass
     assert hook_count(model) == 0
 

@@ -29,14 +29,28 @@ def fresh(kind: str, family: str = "doorkey", size: int = 5):
     """Untrained models, for mechanics that do not depend on training."""
     env = envs.make(envs.env_id(family, size))
     if kind == "dqn":
-        return DQN("MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0,
-                   device="cpu")
-    config = training.TrainConfig(id=kind, env_id=envs.env_id(family, size), family=family,
-                                  size=size, seed=0, total_timesteps=1, policy=kind,
-                                  features_dim=32)
-    return PPO("MlpPolicy" if kind == "mlp" else "CnnPolicy", env,
-               policy_kwargs=config.policy_kwargs(), seed=0, device="cpu", n_steps=64,
-               batch_size=64)
+        return DQN(
+            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
+        )
+    config = training.TrainConfig(
+        id=kind,
+        env_id=envs.env_id(family, size),
+        family=family,
+        size=size,
+        seed=0,
+        total_timesteps=1,
+        policy=kind,
+        features_dim=32,
+    )
+    return PPO(
+        "MlpPolicy" if kind == "mlp" else "CnnPolicy",
+        env,
+        policy_kwargs=config.policy_kwargs(),
+        seed=0,
+        device="cpu",
+        n_steps=64,
+        batch_size=64,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +154,11 @@ def digest(trajectories: list[rollouts.Trajectory]) -> str:
     for t in trajectories:
         for array in (t.cells, t.directions, t.actions, t.probabilities):
             h.update(np.ascontiguousarray(array).tobytes())
-        h.update(repr((t.key_picked_up, t.door_opened, t.goal_reached, t.steps,
-                       t.episode_return)).encode())
+        h.update(
+            repr(
+                (t.key_picked_up, t.door_opened, t.goal_reached, t.steps, t.episode_return)
+            ).encode()
+        )
     return h.hexdigest()
 
 
@@ -158,25 +175,30 @@ def test_same_seed_gives_the_same_trajectories_in_another_process(doorkey_agent,
         layouts = training.held_out_layouts(agent.config, 16)
         print(digest(rollouts.run(agent, layouts, seed=11)))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     layouts = training.held_out_layouts(doorkey_agent.config, 16)
     assert result.stdout.strip() == digest(rollouts.run(doorkey_agent, layouts, seed=11))
 
 
 def key_vectors(agent, layouts, coefficient: float, layer: str = "mlp_extractor.policy_net.1"):
-    return [coefficient * vectors.feature_vector(agent, "key", lay, layer, wrappers=DOORKEY)
-            for lay in layouts]
+    return [
+        coefficient * vectors.feature_vector(agent, "key", lay, layer, wrappers=DOORKEY)
+        for lay in layouts
+    ]
 
 
 def test_per_row_steering_equals_steering_each_layout_alone(doorkey_agent):
     layouts = training.held_out_layouts(doorkey_agent.config, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
-    together = rollouts.run(doorkey_agent, layouts, seed=0, greedy=True, steering=steering,
-                            max_steps=40)
+    together = rollouts.run(
+        doorkey_agent, layouts, seed=0, greedy=True, steering=steering, max_steps=40
+    )
     for layout, vector, batched in zip(layouts, steering, together, strict=True):
-        (alone,) = rollouts.run(doorkey_agent, [layout], seed=0, greedy=True, steering=[vector],
-                                max_steps=40)
+        (alone,) = rollouts.run(
+            doorkey_agent, [layout], seed=0, greedy=True, steering=[vector], max_steps=40
+        )
         np.testing.assert_array_equal(batched.actions, alone.actions)
         np.testing.assert_array_equal(batched.cells, alone.cells)
         np.testing.assert_allclose(batched.probabilities, alone.probabilities, atol=1e-6)
@@ -186,8 +208,14 @@ def test_steering_changes_behaviour_and_unsteered_rows_stay_unsteered(doorkey_ag
     layouts = training.held_out_layouts(doorkey_agent.config, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
     plain = rollouts.run(doorkey_agent, layouts, seed=0, greedy=True, max_steps=40)
-    mixed = rollouts.run(doorkey_agent, layouts, seed=0, greedy=True, max_steps=40,
-                         steering=[v if i % 2 else None for i, v in enumerate(steering)])
+    mixed = rollouts.run(
+        doorkey_agent,
+        layouts,
+        seed=0,
+        greedy=True,
+        max_steps=40,
+        steering=[v if i % 2 else None for i, v in enumerate(steering)],
+    )
     for i, (p, m) in enumerate(zip(plain, mixed, strict=True)):
         if i % 2 == 0:
             np.testing.assert_array_equal(p.actions, m.actions)
@@ -201,8 +229,9 @@ def test_one_shared_vector_equals_the_same_vector_for_every_layout():
     layouts = [avec.generate("doorkey", 5, s) for s in range(4)]
     vector = key_vectors(model, layouts[:1], 2.0)[0]
     shared = rollouts.run(model, layouts, seed=1, wrappers=DOORKEY, steering=vector, max_steps=20)
-    rows = rollouts.run(model, layouts, seed=1, wrappers=DOORKEY, steering=[vector] * 4,
-                        max_steps=20)
+    rows = rollouts.run(
+        model, layouts, seed=1, wrappers=DOORKEY, steering=[vector] * 4, max_steps=20
+    )
     assert digest(shared) == digest(rows)
 
 
@@ -210,10 +239,12 @@ def test_several_vectors_for_one_layout_add_up():
     model = fresh("mlp")
     layouts = [avec.generate("doorkey", 5, s) for s in range(2)]
     a, b = key_vectors(model, layouts, 2.0)
-    together = rollouts.run(model, layouts, seed=1, wrappers=DOORKEY, max_steps=20,
-                            steering=[[a, b], None])
-    summed = rollouts.run(model, layouts, seed=1, wrappers=DOORKEY, max_steps=20,
-                          steering=[a + b, None])
+    together = rollouts.run(
+        model, layouts, seed=1, wrappers=DOORKEY, max_steps=20, steering=[[a, b], None]
+    )
+    summed = rollouts.run(
+        model, layouts, seed=1, wrappers=DOORKEY, max_steps=20, steering=[a + b, None]
+    )
     assert digest(together) == digest(summed)
 
 
@@ -228,11 +259,11 @@ def test_bad_requests_raise_clear_errors():
     model = fresh("mlp")
     layouts = [avec.generate("doorkey", 5, s) for s in range(2)]
     with pytest.raises(ValueError, match="share family and size"):
-        rollouts.run(model, [layouts[0], avec.generate("doorkey", 6, 0)], seed=0,
-                     wrappers=DOORKEY)
+        rollouts.run(model, [layouts[0], avec.generate("doorkey", 6, 0)], seed=0, wrappers=DOORKEY)
     with pytest.raises(ValueError, match="1 entries for 2 layouts"):
-        rollouts.run(model, layouts, seed=0, wrappers=DOORKEY,
-                     steering=key_vectors(model, layouts[:1], 1.0))
+        rollouts.run(
+            model, layouts, seed=0, wrappers=DOORKEY, steering=key_vectors(model, layouts[:1], 1.0)
+        )
     with pytest.raises(ValueError, match="wrappers"):
         rollouts.run(model, layouts, seed=0)
     with pytest.raises(ValueError, match="max_steps"):
@@ -248,8 +279,9 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
     family = layouts[0].family
     size = layouts[0].width
     env_list = [envs.make(envs.env_id(family, size), wrappers) for _ in layouts]
-    obs = np.stack([e.reset(options={"layout": lay})[0]
-                    for e, lay in zip(env_list, layouts, strict=True)])
+    obs = np.stack(
+        [e.reset(options={"layout": lay})[0] for e, lay in zip(env_list, layouts, strict=True)]
+    )
     n = len(layouts)
     live = np.ones(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
@@ -267,8 +299,11 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
             steps[i] += 1
             layout = layouts[i]
             at_goal = terminated and reward > 0
-            if (isinstance(layout, CheeseMazeLayout) and not top_right[i]
-                    and tuple(env_list[i].unwrapped.agent_pos) == layout.top_right):
+            if (
+                isinstance(layout, CheeseMazeLayout)
+                and not top_right[i]
+                and tuple(env_list[i].unwrapped.agent_pos) == layout.top_right
+            ):
                 top_right[i] = True
                 top_right_first[i] = not at_goal or layout.cheese == layout.top_right
             if terminated or truncated:
@@ -278,19 +313,25 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
     for e in env_list:
         e.close()
     return [
-        evaluation.Episode(lay, bool(success[i]), float(returns[i]), int(steps[i]),
-                           bool(top_right[i]), bool(top_right_first[i]))
+        evaluation.Episode(
+            lay,
+            bool(success[i]),
+            float(returns[i]),
+            int(steps[i]),
+            bool(top_right[i]),
+            bool(top_right_first[i]),
+        )
         for i, lay in enumerate(layouts)
     ]
 
 
 @pytest.mark.parametrize("deterministic", [False, True], ids=["sampled", "greedy"])
-def test_play_equals_its_original_implementation_on_zoo_models(model_id, models_dir,
-                                                               deterministic):
+def test_play_equals_its_original_implementation_on_zoo_models(model_id, models_dir, deterministic):
     agent = zoo.load(model_id, models_dir)
     layouts = training.held_out_layouts(agent.config, 12)
-    assert evaluation.play(agent.model, layouts, agent.wrappers, 5, deterministic) == \
-        reference_play(agent.model, layouts, agent.wrappers, 5, deterministic)
+    assert evaluation.play(
+        agent.model, layouts, agent.wrappers, 5, deterministic
+    ) == reference_play(agent.model, layouts, agent.wrappers, 5, deterministic)
 
 
 def test_play_equals_its_original_implementation_on_mazes_with_cheese_anywhere():

@@ -35,15 +35,29 @@ def fresh(name: str) -> tuple[object, str, int, tuple[str, ...]]:
     family, size, kind = FRESH[name]
     env = envs.make(envs.env_id(family, size))
     if kind == "dqn":
-        model = DQN("MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0,
-                    device="cpu")
+        model = DQN(
+            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
+        )
     else:
-        config = training.TrainConfig(id=name, env_id=envs.env_id(family, size), family=family,
-                                      size=size, seed=0, total_timesteps=1, policy=kind,
-                                      features_dim=32)
-        model = PPO("MlpPolicy" if kind == "mlp" else "CnnPolicy", env,
-                    policy_kwargs=config.policy_kwargs(), seed=0, device="cpu", n_steps=64,
-                    batch_size=64)
+        config = training.TrainConfig(
+            id=name,
+            env_id=envs.env_id(family, size),
+            family=family,
+            size=size,
+            seed=0,
+            total_timesteps=1,
+            policy=kind,
+            features_dim=32,
+        )
+        model = PPO(
+            "MlpPolicy" if kind == "mlp" else "CnnPolicy",
+            env,
+            policy_kwargs=config.policy_kwargs(),
+            seed=0,
+            device="cpu",
+            n_steps=64,
+            batch_size=64,
+        )
     return model, family, size, envs.OBSERVATION_WRAPPERS[family]
 
 
@@ -99,8 +113,7 @@ def test_the_subtraction_identity_holds_for_every_kind_of_policy(name, data):
 def _key_vector(seed: int = 1, layer: str = "mlp_extractor.policy_net.1"):
     model, _, _, wrappers = fresh("fresh-mlp-doorkey5")
     layout = avec.generate("doorkey", 5, seed)
-    return vectors.feature_vector(model, "key", layout, layer, wrappers=wrappers,
-                                  model_id="fresh")
+    return vectors.feature_vector(model, "key", layout, layer, wrappers=wrappers, model_id="fresh")
 
 
 def test_compute_records_provenance_of_a_single_pair():
@@ -108,7 +121,11 @@ def test_compute_records_provenance_of_a_single_pair():
     layout = avec.generate("doorkey", 5, 1)
     (term,) = vector.terms
     assert (term.coefficient, term.feature, term.model, term.aggregation) == (
-        1.0, "key", "fresh", "single")
+        1.0,
+        "key",
+        "fresh",
+        "single",
+    )
     assert term.with_layouts == (layout.to_ascii(),)
     assert term.without_layouts == (edits.remove(layout, "key").to_ascii(),)
     assert vector.shape == (64,) and vector.layer == "mlp_extractor.policy_net.1"
@@ -118,10 +135,13 @@ def test_vector_over_many_layouts_is_the_mean_of_the_single_layout_vectors():
     model, _, _, wrappers = fresh("fresh-mlp-doorkey5")
     layouts = [avec.generate("doorkey", 5, s) for s in range(5)]
     mean = vectors.feature_vector(model, "key", layouts, "features_extractor", wrappers=wrappers)
-    singles = [vectors.feature_vector(model, "key", lay, "features_extractor", wrappers=wrappers)
-               for lay in layouts]
-    np.testing.assert_allclose(mean.values, np.mean([v.values for v in singles], axis=0),
-                               rtol=1e-6, atol=1e-6)
+    singles = [
+        vectors.feature_vector(model, "key", lay, "features_extractor", wrappers=wrappers)
+        for lay in layouts
+    ]
+    np.testing.assert_allclose(
+        mean.values, np.mean([v.values for v in singles], axis=0), rtol=1e-6, atol=1e-6
+    )
     assert mean.terms[0].aggregation == "mean" and len(mean.terms[0].with_layouts) == 5
 
 
