@@ -109,6 +109,10 @@ def step_cap(agent: Any) -> int:
     return int(min(limit, max(50, 5 * mean_steps)))
 
 
+SAMPLING_SEEDS = st.integers(0, 2**16 - 1)
+"""Strategy for the action-sampling seed of a trial's rollouts."""
+
+
 def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchStrategy[Layout]:
     """The layouts a claim judges ``agent`` on (Hypothesis strategy, shrinkable).
 
@@ -241,6 +245,7 @@ def total_variation_at_start(
 
 __all__ = [
     "FEATURES",
+    "SAMPLING_SEEDS",
     "Feature",
     "action_path_layers",
     "action_path_activations",

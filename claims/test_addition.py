@@ -49,12 +49,9 @@ CLAIM = verdicts.Claim(
     threshold=0.8,
 )
 
-SEEDS = st.integers(0, 2**16 - 1)
-
-
 def trials_of(agent):
     """Trials ``(layout, seed)`` for ``agent``: its family's layouts at its size."""
-    return st.tuples(ex.trial_layouts(agent), SEEDS)
+    return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)
 
 
 def measure(agent, trials):

@@ -87,14 +87,11 @@ CLAIM_SMALL = verdicts.Claim(
     threshold=0.8,
 )
 
-SEEDS = st.integers(0, 2**16 - 1)
-
-
 def trials_of(agent, coefficients):
     """Trials ``(layout, seed, coefficient)`` for ``agent``, coefficients from the tuple."""
     return st.tuples(
         ex.trial_layouts(agent),
-        SEEDS,
+        ex.SAMPLING_SEEDS,
         st.sampled_from(coefficients),
     )
 

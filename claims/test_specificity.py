@@ -37,9 +37,9 @@ OTHER_FEATURE: dict[str, str | None] = {
 """The second control of each family: a vector of another feature (None: random only)."""
 
 MIN_EFFECT = 0.05
-"""Smallest targeted effect "half the targeted effect" is asked of random vectors on."""
-
-SEEDS = st.integers(0, 2**16 - 1)
+"""Smallest drop in intent that counts as an effect: a trial passes only when the feature
+vector produces at least this much (so float noise around zero cannot decide a trial), and
+"half the targeted effect" is asked of random vectors only where it does."""
 
 CLAIM = verdicts.Claim(
     name="6_specificity",
@@ -54,15 +54,15 @@ CLAIM = verdicts.Claim(
         "generator seeds 0-49 held out from the layout (as in 5a); a random vector of its norm; "
         "the other feature's vector averaged over the same sources, rescaled to its norm "
         "(DoorKey: door colour; CheeseMaze: top-right; FourRooms: none). Effect = drop in start "
-        "intent toward the feature target. Passes when the feature vector's effect is strictly "
-        "larger than every control's."
+        "intent toward the feature target. Passes when the feature vector's effect is at least "
+        f"{MIN_EFFECT} and strictly larger than every control's."
     ),
     threshold=0.5,
 )
 
 
 def trials_of(agent):
-    return st.tuples(showing_feature(agent), SEEDS)
+    return st.tuples(showing_feature(agent), ex.SAMPLING_SEEDS)
 
 
 def other_vectors(agent, layouts, like):
@@ -103,7 +103,7 @@ def measure(agent, trials):
 
 
 def passes(measured):
-    beats = measured["feature"] > measured["random"]
+    beats = (measured["feature"] >= MIN_EFFECT) & (measured["feature"] > measured["random"])
     if "other" in measured:
         beats &= measured["feature"] > measured["other"]
     return beats

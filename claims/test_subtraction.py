@@ -33,11 +33,8 @@ CLAIM = verdicts.Claim(
     threshold=0.5,
 )
 
-SEEDS = st.integers(0, 2**16 - 1)
-
-
 def trials_of(agent):
-    return st.tuples(ex.trial_layouts(agent), SEEDS)
+    return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)
 
 
 def measure(agent, trials):

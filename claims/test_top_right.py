@@ -86,9 +86,6 @@ TRANSFER = verdicts.Claim(
     threshold=0.5,
 )
 
-SEEDS = st.integers(0, 2**16 - 1)
-
-
 def mazes_of(agent):
     """Mazes with the cheese anywhere (:func:`avec.experiments.trial_layouts`) that have a
     decision square."""
@@ -96,7 +93,7 @@ def mazes_of(agent):
 
 
 def raise_trials_of(agent):
-    return st.tuples(mazes_of(agent), SEEDS)
+    return st.tuples(mazes_of(agent), ex.SAMPLING_SEEDS)
 
 
 def transfer_trials_of(agent):
