@@ -116,13 +116,18 @@ SAMPLING_SEEDS = st.integers(0, 2**16 - 1)
 def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchStrategy[Layout]:
     """The layouts a claim judges ``agent`` on (Hypothesis strategy, shrinkable).
 
-    The agent's own family at its own size (or ``sizes``). CheeseMaze trials put the cheese
-    anywhere, not only in the top-right region the agent trained on: only there do its two
-    drives -- to the cheese and to the top-right corner -- pull apart, as in the maze paper's
-    evaluation (a maze whose cheese lies on the way to the corner has no decision square).
+    The agent's own family at its own size (or ``sizes``), keeping only layouts whose start
+    observation shows the feature (:func:`shows_feature`): elsewhere -- a key behind the
+    agent, a FourRooms goal outside its 7x7 view -- the feature vector is exactly zero and a
+    trial can say nothing about it. CheeseMaze trials put the cheese anywhere, not only in the
+    top-right region the agent trained on: only there do its two drives -- to the cheese and to
+    the top-right corner -- pull apart, as in the maze paper's evaluation.
     """
     options = {"cheese_region": "anywhere"} if agent.family == "cheesemaze" else {}
-    return strategies.layouts(agent.family, sizes=sizes or (agent.size,), **options)
+    feature = feature_of(agent).vector
+    return strategies.layouts(agent.family, sizes=sizes or (agent.size,), **options).filter(
+        lambda layout: shows_feature(agent, feature, layout)
+    )
 
 
 def per_layout_vectors(

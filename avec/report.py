@@ -95,7 +95,7 @@ def build(results: Sequence[Mapping[str, Any]], generated_by: Mapping[str, Any])
 
 
 def _fmt_ci(ci: Sequence[float] | None) -> str:
-    return "" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def markdown(

@@ -38,7 +38,8 @@ CLAIM = verdicts.Claim(
         f"distribution moves by less than {TV_MARGIN} in total variation."
     ),
     trial=(
-        "a layout and a sampling seed; the agent plays it twice with the same seed, unsteered "
+        "a layout whose start observation shows the feature, and a sampling seed; the agent "
+        "plays it twice with the same seed, unsteered "
         "and steered with the layout's own feature vector at +1. Passes when both episodes "
         "agree on reaching the feature and on success (within the claim step cap) and the "
         f"start-state total variation between the two action distributions is below {TV_MARGIN}."
@@ -48,6 +49,7 @@ CLAIM = verdicts.Claim(
     # left as slack before the claim is called false.
     threshold=0.8,
 )
+
 
 def trials_of(agent):
     """Trials ``(layout, seed)`` for ``agent``: its family's layouts at its size."""

@@ -33,7 +33,6 @@ from avec import experiments as ex
 from avec import generators, stats, verdicts, zoo
 from avec.layouts import Layout
 from claims.conftest import model_params
-from claims.test_identity import showing_feature
 
 SOURCE_SEEDS = range(50)
 """Generator seeds of the source layouts every averaged vector is computed on."""
@@ -243,7 +242,7 @@ def test_a_vector_averaged_over_other_layouts_keeps_the_effect(model_id, load_ag
     judge(
         CLAIM_LAYOUTS,
         model_id,
-        showing_feature(agent),
+        ex.trial_layouts(agent),
         lambda layouts: measure_layouts(agent, layouts),
         passes,
         effects,
@@ -258,7 +257,7 @@ def test_a_vector_from_the_other_map_size_keeps_the_effect(model_id, load_agent,
     judge(
         CLAIM_SIZES,
         model_id,
-        showing_feature(agent),
+        ex.trial_layouts(agent),
         lambda layouts: measure_layouts(agent, layouts, other_size(agent.size)),
         passes,
         effects,
@@ -282,7 +281,7 @@ def test_a_vector_from_another_training_seed_keeps_the_effect(model_id, load_age
     judge(
         CLAIM_SEEDS,
         model_id,
-        st.tuples(showing_feature(agent), st.sampled_from(others)),
+        st.tuples(ex.trial_layouts(agent), st.sampled_from(others)),
         lambda trials: measure_seeds(agent, trials, load_agent),
         passes,
         effects,

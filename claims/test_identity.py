@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from avec import envs, hooks, metrics, rollouts, stats, strategies, vectors, verdicts
+from avec import envs, hooks, metrics, rollouts, stats, vectors, verdicts
 from avec import experiments as ex
 from claims.conftest import model_params
 
@@ -75,18 +75,10 @@ CLAIM_ACROSS = verdicts.Claim(
 )
 
 
-def showing_feature(agent):
-    """Layouts at the agent's size whose start observation shows its feature."""
-    feature = ex.feature_of(agent).vector
-    return strategies.layouts(agent.family, sizes=(agent.size,)).filter(
-        lambda layout: ex.shows_feature(agent, feature, layout)
-    )
-
-
 def pairs_of(agent):
     """``(b, a)``: two layouts showing the feature, which the agent sees differently; ``b`` is
     patched with ``a``'s vector (first, so a counterexample draws the layout patched)."""
-    layouts = showing_feature(agent)
+    layouts = ex.trial_layouts(agent)
     return st.tuples(layouts, layouts).filter(
         lambda pair: not np.array_equal(*envs.observe(list(pair), agent.wrappers))
     )
@@ -194,7 +186,7 @@ def test_own_vector_turns_the_with_input_into_the_without_input(model_id, load_a
     judge(
         CLAIM_EXACT,
         model_id,
-        showing_feature(agent),
+        ex.trial_layouts(agent),
         lambda layouts: measure_exact(agent, layouts),
         passes_exact,
         effects_exact,

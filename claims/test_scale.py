@@ -57,7 +57,8 @@ CLAIM_LARGE = verdicts.Claim(
         "unsteered one."
     ),
     trial=(
-        f"a layout, a sampling seed and a coefficient from {LARGE}; the agent plays the layout "
+        "a layout whose start observation shows the feature, a sampling seed and a coefficient "
+        f"from {LARGE}; the agent plays the layout "
         "twice with the same seed, unsteered and steered with the layout's own feature vector "
         "times the coefficient. Passes when the unsteered episode succeeds and the steered one "
         "does not (within the claim step cap), or the start-state total variation between the "
@@ -76,7 +77,8 @@ CLAIM_SMALL = verdicts.Claim(
         f"distribution moves by less than {SMALL_MARGIN} in total variation."
     ),
     trial=(
-        f"a layout, a sampling seed and a coefficient from {SMALL}; the agent plays the layout "
+        "a layout whose start observation shows the feature, a sampling seed and a coefficient "
+        f"from {SMALL}; the agent plays the layout "
         "twice with the same seed, unsteered and steered with the layout's own feature vector "
         "times the coefficient. Passes when both episodes agree on reaching the feature and on "
         "success (within the claim step cap) and the start-state total variation is below "
@@ -86,6 +88,7 @@ CLAIM_SMALL = verdicts.Claim(
     # rollouts that diverge on near-ties.
     threshold=0.8,
 )
+
 
 def trials_of(agent, coefficients):
     """Trials ``(layout, seed, coefficient)`` for ``agent``, coefficients from the tuple."""

@@ -27,7 +27,6 @@ from avec import experiments as ex
 from avec import metrics, stats, vectors, verdicts
 from claims.conftest import model_params
 from claims.test_generalization import averaged, intent_drop, source_layouts
-from claims.test_identity import showing_feature
 
 OTHER_FEATURE: dict[str, str | None] = {
     "doorkey": "door_color",
@@ -62,7 +61,7 @@ CLAIM = verdicts.Claim(
 
 
 def trials_of(agent):
-    return st.tuples(showing_feature(agent), ex.SAMPLING_SEEDS)
+    return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)
 
 
 def other_vectors(agent, layouts, like):

@@ -26,12 +26,14 @@ CLAIM = verdicts.Claim(
         "episodes where, unsteered, it does."
     ),
     trial=(
-        "a layout and a sampling seed; the agent plays it twice with the same seed, unsteered "
+        "a layout whose start observation shows the feature, and a sampling seed; the agent "
+        "plays it twice with the same seed, unsteered "
         "and steered. Passes when the unsteered episode reaches the feature and the steered one "
         "does not (within the claim step cap)."
     ),
     threshold=0.5,
 )
+
 
 def trials_of(agent):
     return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)

@@ -86,6 +86,7 @@ TRANSFER = verdicts.Claim(
     threshold=0.5,
 )
 
+
 def mazes_of(agent):
     """Mazes with the cheese anywhere (:func:`avec.experiments.trial_layouts`) that have a
     decision square."""
