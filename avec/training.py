@@ -25,7 +25,7 @@ import numpy as np
 import stable_baselines3
 import tomllib
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -264,6 +264,44 @@ def train(
     return entry
 
 
+def untrained(kind: str, family: str = "doorkey", size: int = 5, seed: int = 0) -> Any:
+    """A freshly initialised model of one of the zoo's architectures, never trained.
+
+    ``kind``: ``mlp`` or ``cnn`` (PPO, as the zoo) or ``dqn``. For tests of mechanics that do
+    not depend on training -- hooks, patching identities, rollout bookkeeping -- never as a
+    stand-in for a trained agent.
+    """
+    env = envs.make(envs.env_id(family, size))
+    if kind == "dqn":
+        return DQN(
+            "MlpPolicy",
+            env,
+            buffer_size=16,
+            policy_kwargs={"net_arch": [16]},
+            seed=seed,
+            device="cpu",
+        )
+    config = TrainConfig(
+        id=f"untrained-{kind}",
+        env_id=envs.env_id(family, size),
+        family=family,
+        size=size,
+        seed=seed,
+        total_timesteps=1,
+        policy=kind,
+        features_dim=32,
+    )
+    return PPO(
+        "MlpPolicy" if kind == "mlp" else "CnnPolicy",
+        env,
+        policy_kwargs=config.policy_kwargs(),
+        seed=seed,
+        device="cpu",
+        n_steps=64,
+        batch_size=64,
+    )
+
+
 def _minigrid_id(config: TrainConfig) -> str | None:
     """MiniGrid's own id for the same levels, where one exists."""
     if config.family == "doorkey" and config.size in (5, 6, 8, 16):
@@ -295,5 +333,6 @@ __all__ = [
     "load_zoo_config",
     "sha256",
     "train",
+    "untrained",
     "write_manifest_entry",
 ]

@@ -8,7 +8,6 @@ import functools
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import DQN, PPO
 
 import avec
 from avec import envs, hooks, training
@@ -17,31 +16,8 @@ from avec import envs, hooks, training
 @functools.cache
 def fresh(kind: str):
     """Untrained SB3 models: the hooks' mechanics do not depend on training."""
-    if kind == "dqn":
-        env = envs.make(envs.env_id("doorkey", 5))
-        return DQN(
-            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
-        )
-    family, size, policy = {"mlp": ("doorkey", 5, "mlp"), "cnn": ("cheesemaze", 7, "cnn")}[kind]
-    config = training.TrainConfig(
-        id=kind,
-        env_id=envs.env_id(family, size),
-        family=family,
-        size=size,
-        seed=0,
-        total_timesteps=1,
-        policy=policy,
-        features_dim=32,
-    )
-    return PPO(
-        "MlpPolicy" if policy == "mlp" else "CnnPolicy",
-        envs.make(config.env_id),
-        policy_kwargs=config.policy_kwargs(),
-        seed=0,
-        device="cpu",
-        n_steps=64,
-        batch_size=64,
-    )
+    family, size = {"mlp": ("doorkey", 5), "dqn": ("doorkey", 5), "cnn": ("cheesemaze", 7)}[kind]
+    return training.untrained(kind, family, size)
 
 
 def observations(kind: str, n: int) -> np.ndarray:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import DQN, PPO
 
 import avec
 from avec import envs, evaluation, hooks, rollouts, training, vectors, zoo
@@ -24,33 +23,8 @@ DOORKEY = envs.OBSERVATION_WRAPPERS["doorkey"]
 MAZE = envs.OBSERVATION_WRAPPERS["cheesemaze"]
 
 
-@functools.cache
-def fresh(kind: str, family: str = "doorkey", size: int = 5):
-    """Untrained models, for mechanics that do not depend on training."""
-    env = envs.make(envs.env_id(family, size))
-    if kind == "dqn":
-        return DQN(
-            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
-        )
-    config = training.TrainConfig(
-        id=kind,
-        env_id=envs.env_id(family, size),
-        family=family,
-        size=size,
-        seed=0,
-        total_timesteps=1,
-        policy=kind,
-        features_dim=32,
-    )
-    return PPO(
-        "MlpPolicy" if kind == "mlp" else "CnnPolicy",
-        env,
-        policy_kwargs=config.policy_kwargs(),
-        seed=0,
-        device="cpu",
-        n_steps=64,
-        batch_size=64,
-    )
+fresh = functools.cache(training.untrained)
+"""Untrained models, for mechanics that do not depend on training."""
 
 
 @pytest.fixture(scope="module")

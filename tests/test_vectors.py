@@ -11,7 +11,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from stable_baselines3 import DQN, PPO
 
 import avec
 from avec import edits, envs, generators, hooks, training, vectors, zoo
@@ -33,32 +32,7 @@ FRESH = {  # untrained models of each kind the hooks support: the identity is me
 def fresh(name: str) -> tuple[object, str, int, tuple[str, ...]]:
     """(model, family, size, wrappers) of an untrained model."""
     family, size, kind = FRESH[name]
-    env = envs.make(envs.env_id(family, size))
-    if kind == "dqn":
-        model = DQN(
-            "MlpPolicy", env, buffer_size=16, policy_kwargs={"net_arch": [16]}, seed=0, device="cpu"
-        )
-    else:
-        config = training.TrainConfig(
-            id=name,
-            env_id=envs.env_id(family, size),
-            family=family,
-            size=size,
-            seed=0,
-            total_timesteps=1,
-            policy=kind,
-            features_dim=32,
-        )
-        model = PPO(
-            "MlpPolicy" if kind == "mlp" else "CnnPolicy",
-            env,
-            policy_kwargs=config.policy_kwargs(),
-            seed=0,
-            device="cpu",
-            n_steps=64,
-            batch_size=64,
-        )
-    return model, family, size, envs.OBSERVATION_WRAPPERS[family]
+    return training.untrained(kind, family, size), family, size, envs.OBSERVATION_WRAPPERS[family]
 
 
 @functools.cache
