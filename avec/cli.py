@@ -150,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=cmd_report)
 
     ns = parser.parse_args(argv)
-    return ns.func(ns)
+    try:
+        return ns.func(ns)
+    except (ValueError, OSError, RuntimeError) as error:  # LayoutError, CheckpointError, ...
+        print(f"avec {ns.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
