@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from avec import rollouts
+from avec import rollouts, stats
 from avec.layouts import Layout
 from avec.rollouts import action_probabilities, sample_actions
 
@@ -68,9 +67,8 @@ def _episode(trajectory: rollouts.Trajectory) -> Episode:
 
 
 def wilson(successes: int, trials: int) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion."""
-    ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
+    """95% Wilson score interval for a binomial proportion (:func:`avec.stats.wilson`)."""
+    return stats.wilson(successes, trials).ci95
 
 
 def summarize(episodes: Sequence[Episode]) -> dict[str, object]:

@@ -79,19 +79,6 @@ def measure(agent, trials, layer):
     return {"reached": swept["reached"], "reached_steered": swept["reached_steered"][0]}
 
 
-def effects(measured):
-    return {
-        "reach_rate": stats.proportion(measured["reached"]),
-        "reach_rate_steered": stats.proportion(measured["reached_steered"]),
-        "reach_rate_change": stats.bootstrap_paired_difference(
-            measured["reached"].astype(float),
-            measured["reached_steered"].astype(float),
-            seed=0,
-            statistic=np.mean,
-        ),
-    }
-
-
 def bars(model_id, layers, rates, rule, chosen, n):
     """The ``bars`` figure: pass rate per layer over the swept trials, with Wilson CIs."""
     labels = [
@@ -138,7 +125,7 @@ def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id,
         strategy.filter(lambda trial: repr(trial) not in choosing),
         lambda trials: measure(agent, trials, chosen),
         subtraction.passes,
-        effects,
+        subtraction.reach_effects,
         figures=lambda _trials, _measured: bars(
             model_id, layers, rates, rule, chosen, len(swept_trials)
         ),

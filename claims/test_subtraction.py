@@ -64,8 +64,9 @@ def passes(measured):
     return measured["reached"] & ~measured["reached_steered"]
 
 
-def effects(measured):
-    found = {
+def reach_effects(measured):
+    """Rates of reaching the feature unsteered and steered, and their paired change."""
+    return {
         "reach_rate": stats.proportion(measured["reached"]),
         "reach_rate_steered": stats.proportion(measured["reached_steered"]),
         "reach_rate_change": stats.bootstrap_paired_difference(
@@ -74,6 +75,12 @@ def effects(measured):
             seed=0,
             statistic=np.mean,
         ),
+    }
+
+
+def effects(measured):
+    found = {
+        **reach_effects(measured),
         "start_intent_median": stats.bootstrap_median(measured["intent"], seed=0),
         "start_intent_without_median": stats.bootstrap_median(measured["intent_without"], seed=0),
     }
