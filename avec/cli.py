@@ -15,7 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from avec import generators, training
+from avec import families, generators, training
 
 
 def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
@@ -97,7 +97,7 @@ def zoo_table(entries: dict) -> str:
 
 
 def cmd_layout(ns: argparse.Namespace) -> int:
-    options = {"cheese_region": ns.cheese} if ns.family == "cheesemaze" else {}
+    options = {"cheese_region": ns.cheese} if families.get(ns.family).trial_options else {}
     print(generators.generate(ns.family, ns.size, ns.seed, **options).to_ascii())
     return 0
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     zoo.set_defaults(func=cmd_zoo)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
-    layout.add_argument("family", choices=sorted(generators.SIZES))
+    layout.add_argument("family", choices=sorted(families.FAMILIES))
     layout.add_argument("size", type=int)
     layout.add_argument("--seed", type=int, default=0)
     layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")

@@ -8,7 +8,8 @@ without its key); check ``result.solvable`` or call ``result.require_solvable()`
 
 from __future__ import annotations
 
-from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout, LayoutError
+from avec import families
+from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout, LayoutError, PaddedMazeLayout
 
 Cell = tuple[int, int]
 
@@ -20,18 +21,24 @@ def _check_object(layout: Layout, name: str) -> None:
 
 
 def remove(layout: Layout, name: str) -> Layout:
-    """The layout without object ``name`` (its cell becomes floor).
+    """The layout without object ``name`` (its cells become floor).
 
-    Only optional objects can be removed: the key of DoorKey, the goal of FourRooms, the
-    cheese of CheeseMaze.
+    Only a family's removable object can go (:attr:`avec.families.Family.removable`): the key
+    of DoorKey, the goal of FourRooms, the cheese of the mazes, the lava of LavaGap (all of
+    it: the lava column becomes floor, the lava vector's "without" input).
     """
-    _check_object(layout, name)
-    if layout.objects()[name] is None:
+    terrain = layout.terrain()
+    if name in terrain:
+        absent = not terrain[name]
+    else:
+        _check_object(layout, name)
+        absent = layout.objects()[name] is None
+    if absent:
         raise LayoutError(f"this {layout.family} layout has no {name} to remove")
-    optional = {"doorkey": "key", "fourrooms": "goal", "cheesemaze": "cheese"}[layout.family]
+    optional = families.of(layout).removable
     if name != optional:
         raise LayoutError(f"{layout.family} layouts need their {name}; only {optional!r} can go")
-    return layout.replace(**{name: None})
+    return layout.replace(**{name: frozenset() if name in terrain else None})
 
 
 def move(layout: Layout, name: str, to: Cell) -> Layout:
@@ -51,6 +58,11 @@ def place(layout: Layout, name: str, to: Cell) -> Layout:
     if layout.objects()[name] is not None:
         raise LayoutError(f"{name} is already at {layout.objects()[name]}; use move()")
     return move(layout, name, to)
+
+
+def recolor_both(layout: DoorKeyLayout, color: str) -> DoorKeyLayout:
+    """A DoorKey layout with key and door both in ``color`` (the key still opens the door)."""
+    return recolor(layout, key=color, door=color)
 
 
 def recolor(
@@ -74,17 +86,26 @@ def move_agent(layout: Layout, to: Cell, direction: int | None = None) -> Layout
 
 
 def open_top_right(layout: CheeseMazeLayout) -> CheeseMazeLayout:
-    """The maze with a corridor to its top-right corner: every wall along the top row and the
-    right column inside the outer wall is removed.
+    """The maze with a corridor to its top-right corner: every wall along the maze's top row
+    and right column inside its outer wall is removed; in a padded maze smaller than its
+    canvas, a corridor also runs from the maze's top-right cell up through its outer wall and
+    the padding to the canvas's top row, then right to the canvas's top-right corner.
 
     This is the "top-right vector" input of the maze paper: the same maze, with the path to
-    the top-right corner opened up.
+    the top-right corner of the whole grid opened up.
     """
     if not isinstance(layout, CheeseMazeLayout):
-        raise LayoutError(f"open_top_right edits cheesemaze layouts, not {layout.family}")
-    w, h = layout.width, layout.height
-    corridor = {(x, 1) for x in range(1, w - 1)} | {(w - 2, y) for y in range(1, h - 1)}
+        raise LayoutError(f"open_top_right edits cheesemaze and paddedmaze layouts, not {layout.family}")
+    o, n = (
+        (layout.offset, layout.maze_size)
+        if isinstance(layout, PaddedMazeLayout)
+        else (0, layout.width)
+    )
+    corridor = {(x, o + 1) for x in range(o + 1, o + n - 1)}
+    corridor |= {(o + n - 2, y) for y in range(o + 1, o + n - 1)}
+    corridor |= {(o + n - 2, y) for y in range(1, o + 1)}
+    corridor |= {(x, 1) for x in range(o + n - 2, layout.width - 1)}
     return layout.replace(walls=layout.walls - corridor)
 
 
-__all__ = ["move", "move_agent", "open_top_right", "place", "recolor", "remove"]
+__all__ = ["move", "move_agent", "open_top_right", "place", "recolor", "recolor_both", "remove"]

@@ -10,9 +10,11 @@
   below :data:`HELD_OUT_SEED_START`; evaluation uses seeds from there on, so no evaluation
   seed is ever a training seed.
 
-Registered ids (on ``import avec``): ``avec/DoorKey-{N}x{N}-v0`` for N in 5..16,
-``avec/FourRooms-v0``, ``avec/CheeseMaze-{N}x{N}-v0`` (cheese in the top-right region, the
-training distribution) and ``avec/CheeseMaze-{N}x{N}-Anywhere-v0`` (cheese anywhere).
+Registered ids (on ``import avec``), one per family, size and variant of
+:mod:`avec.families`: ``avec/DoorKey-{N}x{N}-v0`` for N in 5..16, ``avec/FourRooms-v0``,
+``avec/CheeseMaze-{N}x{N}-v0`` (cheese in the top-right region, the training distribution) and
+``avec/CheeseMaze-{N}x{N}-Anywhere-v0`` (cheese anywhere), the same two for
+``avec/PaddedMaze-{N}x{N}`` (N the canvas), and ``avec/LavaGapS{N}-v0`` for N in 5..7.
 """
 
 from __future__ import annotations
@@ -26,38 +28,26 @@ import numpy as np
 from gymnasium import spaces
 from minigrid.core.grid import Grid
 from minigrid.core.mission import MissionSpace
-from minigrid.core.world_object import Door, Goal, Key, Wall
+from minigrid.core.world_object import Wall
 from minigrid.minigrid_env import MiniGridEnv
 
-from avec import generators
-from avec.layouts import (
-    FAMILIES,
-    CheeseMazeLayout,
-    DoorKeyLayout,
-    FourRoomsLayout,
-    Layout,
-    LayoutError,
-)
-
-HELD_OUT_SEED_START = 2**30
-"""Layout seeds from here on are never drawn in training; evaluations use them."""
+from avec import families
+from avec.generators import HELD_OUT_SEED_START
+from avec.layouts import Layout, LayoutError
 
 NAVIGATION_ACTIONS = 3
-"""FourRooms and CheeseMaze agents only turn left, turn right and move forward (MiniGrid's
-actions 0, 1, 2); the other four actions do nothing in those levels."""
+"""Navigation-only families' agents turn left, turn right and move forward (MiniGrid's actions
+0, 1, 2); the other four actions do nothing in those levels."""
 
 OBSERVATION_WRAPPERS: dict[str, tuple[str, ...]] = {
-    "doorkey": ("minigrid.wrappers.ImgObsWrapper",),
-    "fourrooms": ("minigrid.wrappers.ImgObsWrapper",),
-    # The maze paper's agent saw the whole maze; so does ours.
-    "cheesemaze": ("minigrid.wrappers.FullyObsWrapper", "minigrid.wrappers.ImgObsWrapper"),
+    name: family.wrappers for name, family in families.FAMILIES.items()
 }
 """Observation wrappers (importable dotted names, applied in order) for each family."""
 
 
 def default_max_steps(family: str, size: int) -> int:
-    """Episode cap: MiniGrid's for DoorKey (10 N^2) and FourRooms (100); 4 N^2 for mazes."""
-    return {"doorkey": 10 * size**2, "fourrooms": 100, "cheesemaze": 4 * size**2}[family]
+    """Episode cap of a family at a size (:attr:`avec.families.Family.max_steps`)."""
+    return families.get(family).max_steps(size)
 
 
 class LayoutEnv(MiniGridEnv):
@@ -72,20 +62,21 @@ class LayoutEnv(MiniGridEnv):
         max_steps: int | None = None,
         **kwargs: Any,
     ) -> None:
-        generators.check_family_size(family, size)
+        spec = families.get(family)
+        spec.check_size(size)
         self.family = family
         self.generator_options = dict(generator_options or {})
         self.layout: Layout | None = None
         self._fixed_layout = None if layout is None else self._checked(layout, family, size)
         self._next_layout: Layout | None = None
-        mission = FAMILIES[family].mission
+        mission = spec.layout.mission
         super().__init__(
             mission_space=MissionSpace(mission_func=lambda: mission),
             grid_size=size,
             max_steps=default_max_steps(family, size) if max_steps is None else max_steps,
             **kwargs,
         )
-        if family != "doorkey":
+        if spec.navigation_only:
             self.action_space = spaces.Discrete(NAVIGATION_ACTIONS)
 
     @staticmethod
@@ -102,8 +93,8 @@ class LayoutEnv(MiniGridEnv):
         if "layout" in options:
             self._next_layout = self._checked(options.pop("layout"), self.family, self.width)
         elif "layout_seed" in options:
-            self._next_layout = generators.generate(
-                self.family, self.width, int(options.pop("layout_seed")), **self.generator_options
+            self._next_layout = families.get(self.family).generate(
+                self.width, int(options.pop("layout_seed")), **self.generator_options
             )
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; valid: layout, layout_seed")
@@ -113,7 +104,7 @@ class LayoutEnv(MiniGridEnv):
         layout = self._next_layout or self._fixed_layout
         if layout is None:
             seed = int(self.np_random.integers(HELD_OUT_SEED_START))
-            layout = generators.generate(self.family, width, seed, **self.generator_options)
+            layout = families.get(self.family).generate(width, seed, **self.generator_options)
         self._next_layout = None
         self.layout = layout
         self.grid = build_grid(layout)
@@ -127,16 +118,8 @@ def build_grid(layout: Layout) -> Grid:
     grid = Grid(layout.width, layout.height)
     for x, y in layout.walls:
         grid.set(x, y, Wall())
-    if isinstance(layout, DoorKeyLayout):
-        grid.set(*layout.door, Door(layout.door_color, is_locked=True))
-        grid.set(*layout.goal, Goal())
-        if layout.key is not None:
-            grid.set(*layout.key, Key(layout.key_color))
-    elif isinstance(layout, FourRoomsLayout):
-        if layout.goal is not None:
-            grid.set(*layout.goal, Goal())
-    elif isinstance(layout, CheeseMazeLayout) and layout.cheese is not None:
-        grid.set(*layout.cheese, Goal())
+    for cell, obj in families.of(layout).world_objects(layout):
+        grid.set(*cell, obj)
     return grid
 
 
@@ -205,37 +188,25 @@ def render(layout: Layout, tile_size: int = 16) -> np.ndarray:
 
 
 def env_id(family: str, size: int, cheese_region: str = "top_right") -> str:
-    """The registered Gymnasium id of a family at a size."""
-    generators.check_family_size(family, size)
-    if family == "doorkey":
-        return f"avec/DoorKey-{size}x{size}-v0"
-    if family == "fourrooms":
-        return "avec/FourRooms-v0"
-    suffix = "-Anywhere" if cheese_region == "anywhere" else ""
-    return f"avec/CheeseMaze-{size}x{size}{suffix}-v0"
+    """The registered Gymnasium id of a family at a size (``cheese_region="anywhere"``: the
+    maze families' evaluation variant)."""
+    spec = families.get(family)
+    anywhere = cheese_region == "anywhere" and "Anywhere" in spec.variants
+    return spec.env_id(size, "Anywhere" if anywhere else "")
 
 
 def register_envs() -> None:
     """Register every avec env id with Gymnasium (idempotent)."""
-    specs: list[tuple[str, dict[str, Any]]] = []
-    for size in generators.SIZES["doorkey"]:
-        specs.append((env_id("doorkey", size), {"family": "doorkey", "size": size}))
-    specs.append((env_id("fourrooms", 19), {"family": "fourrooms", "size": 19}))
-    for size in generators.SIZES["cheesemaze"]:
-        for region in ("top_right", "anywhere"):
-            specs.append(
-                (
-                    env_id("cheesemaze", size, region),
-                    {
-                        "family": "cheesemaze",
-                        "size": size,
-                        "generator_options": {"cheese_region": region},
-                    },
-                )
-            )
-    for name, kwargs in specs:
-        if name not in gym.registry:
-            gym.register(id=name, entry_point="avec.envs:LayoutEnv", kwargs=kwargs)
+    for name, spec in families.FAMILIES.items():
+        for size in spec.sizes:
+            for variant, options in spec.variants.items():
+                kwargs = {"family": name, "size": size, "generator_options": dict(options)}
+                if spec.env_id(size, variant) not in gym.registry:
+                    gym.register(
+                        id=spec.env_id(size, variant),
+                        entry_point="avec.envs:LayoutEnv",
+                        kwargs=kwargs,
+                    )
 
 
 __all__ = [

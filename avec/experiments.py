@@ -18,35 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
-from avec import edits, envs, hooks, metrics, rollouts, strategies, vectors
+from avec import edits, envs, families, hooks, metrics, rollouts, strategies, vectors
 from avec.layouts import CheeseMazeLayout, Layout
 from avec.vectors import SteeringVector
 
+Feature = families.Feature
 
-@dataclass(frozen=True)
-class Feature:
-    """The feature a family's claims are about."""
-
-    vector: str
-    """Feature name in :data:`avec.vectors.FEATURES` (what the with/without pair differs in)."""
-    target: str
-    """Target in :data:`avec.metrics.TARGETS` whose pull the feature carries."""
-    event: str
-    """:class:`~avec.rollouts.Trajectory` field set when the agent reached it."""
-
-
-FEATURES: dict[str, Feature] = {
-    "doorkey": Feature("key", "key", "key_picked_up"),
-    "fourrooms": Feature("goal", "goal", "goal_reached"),
-    "cheesemaze": Feature("cheese", "cheese", "goal_reached"),
-}
-"""The poster's key vector, a goal vector for FourRooms, the maze paper's cheese vector."""
+FEATURES: dict[str, Feature] = {name: family.feature for name, family in families.FAMILIES.items()}
+"""The poster's key vector, a goal vector for FourRooms, the maze paper's cheese vector, the lava
+vector (:data:`avec.families.FAMILIES` declares them)."""
 
 
 def feature_of(agent: Any) -> Feature:

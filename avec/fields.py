@@ -36,14 +36,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from minigrid.core.constants import COLORS
 
-from avec import edits, envs, rollouts
+from avec import edits, envs, families, rollouts
 from avec.layouts import (
     DIRECTIONS,
-    CheeseMazeLayout,
-    DoorKeyLayout,
-    FourRoomsLayout,
     Layout,
     from_ascii,
 )
@@ -152,25 +148,10 @@ def difference(original: VectorField, patched: VectorField) -> VectorField:
 
 _FLOOR = (1.0, 1.0, 1.0)
 _WALL = (0.25, 0.25, 0.25)
-_GOAL = (0.3, 0.8, 0.3)
-_CHEESE = (1.0, 0.75, 0.1)
-
-
-def _color(name: str) -> tuple[float, float, float]:
-    return tuple(float(c) / 255 for c in COLORS[name])
 
 
 def _objects(layout: Layout) -> list[tuple[str, Cell, tuple[float, float, float]]]:
-    if isinstance(layout, DoorKeyLayout):
-        found = [("D", layout.door, _color(layout.door_color)), ("G", layout.goal, _GOAL)]
-        if layout.key is not None:
-            found.append(("K", layout.key, _color(layout.key_color)))
-        return found
-    if isinstance(layout, FourRoomsLayout) and layout.goal is not None:
-        return [("G", layout.goal, _GOAL)]
-    if isinstance(layout, CheeseMazeLayout) and layout.cheese is not None:
-        return [("C", layout.cheese, _CHEESE)]
-    return []
+    return families.of(layout).drawing(layout)
 
 
 def draw_layout(ax: Axes, layout: Layout) -> None:

@@ -4,7 +4,8 @@
 levels are read off MiniGrid's own envs, so ``generate("doorkey", 5, s)`` is exactly the level
 ``gymnasium.make("MiniGrid-DoorKey-5x5-v0").reset(seed=s)`` builds. CheeseMaze levels come from
 a randomized depth-first search (a "perfect" maze: one path between any two cells), as
-Procgen Maze's are.
+Procgen Maze's are; padded mazes draw a maze size per level and centre the maze in a fixed
+canvas, as Procgen does. LavaGap levels are read off MiniGrid's ``LavaGapEnv``.
 
 Every generator returns solvable layouts only; an unsolvable draw is a bug and raises.
 """
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-from minigrid.core.world_object import Door, Goal, Key, Wall
-from minigrid.envs import DoorKeyEnv, FourRoomsEnv
+from minigrid.core.world_object import Door, Goal, Key, Lava, Wall
+from minigrid.envs import DoorKeyEnv, FourRoomsEnv, LavaGapEnv
 from minigrid.minigrid_env import MiniGridEnv
 
 from avec.layouts import (
@@ -25,23 +26,35 @@ from avec.layouts import (
     CheeseMazeLayout,
     DoorKeyLayout,
     FourRoomsLayout,
+    LavaGapLayout,
     Layout,
     LayoutError,
+    PaddedMazeLayout,
 )
 
 SIZES: dict[str, tuple[int, ...]] = {
     "doorkey": tuple(range(5, 17)),
     "fourrooms": (19,),
     "cheesemaze": tuple(range(7, 26, 2)),
+    "paddedmaze": (13, 25),
+    "lavagap": (5, 6, 7),
 }
-"""Grid sizes (outer wall included) each family can generate."""
+"""Grid sizes (outer wall included) each family's generator can build; for padded mazes the
+canvas size: 13 (the zoo's) and 25 (Procgen's)."""
 
 Cell = tuple[int, int]
+
+HELD_OUT_SEED_START = 2**30
+"""Layout seeds from here on are never drawn in training; evaluations use them."""
 
 CheeseRegion = Literal["top_right", "anywhere"]
 
 TOP_RIGHT_REGION = 3
 """Side of the top-right square the cheese is drawn from in training (the paper used 5 of 25)."""
+
+PADDED_REGION = 5
+"""Side of the top-right square of a padded maze's interior the cheese is drawn from in
+training, as Procgen's 5: mazes whose interior is no larger have the cheese anywhere."""
 
 
 def check_family_size(family: str, size: int) -> None:
@@ -52,14 +65,21 @@ def check_family_size(family: str, size: int) -> None:
         raise LayoutError(f"{family} has no size {size}; valid sizes: {list(SIZES[family])}")
 
 
+_MINIGRID_ENVS: dict[str, Callable[[int], MiniGridEnv]] = {
+    "doorkey": lambda size: DoorKeyEnv(size=size),
+    "fourrooms": lambda size: FourRoomsEnv(),
+    "lavagap": lambda size: LavaGapEnv(size=size),
+}
+
+
 @functools.cache
 def _minigrid_env(family: str, size: int) -> MiniGridEnv:
-    return DoorKeyEnv(size=size) if family == "doorkey" else FourRoomsEnv()
+    return _MINIGRID_ENVS[family](size)
 
 
 def read_minigrid_level(env: MiniGridEnv) -> Layout:
-    """The layout of the level a MiniGrid DoorKey or FourRooms env has just built."""
-    walls, key, door, goal = set(), None, None, None
+    """The layout of the level a MiniGrid DoorKey, FourRooms or LavaGap env has just built."""
+    walls, lava, key, door, goal = set(), set(), None, None, None
     key_color = door_color = "yellow"
     for x in range(env.width):
         for y in range(env.height):
@@ -72,6 +92,8 @@ def read_minigrid_level(env: MiniGridEnv) -> Layout:
                 door, door_color = (x, y), obj.color
             elif isinstance(obj, Goal):
                 goal = (x, y)
+            elif isinstance(obj, Lava):
+                lava.add((x, y))
             elif obj is not None:
                 raise LayoutError(f"cannot read a {obj.type} at {(x, y)} into a layout")
     agent = tuple(int(v) for v in env.agent_pos)
@@ -86,6 +108,8 @@ def read_minigrid_level(env: MiniGridEnv) -> Layout:
         return DoorKeyLayout(
             **common, door=door, goal=goal, key=key, key_color=key_color, door_color=door_color
         )
+    if isinstance(env, LavaGapEnv):
+        return LavaGapLayout(**common, goal=goal, lava=frozenset(lava))
     return FourRoomsLayout(**common, goal=goal)
 
 
@@ -101,6 +125,14 @@ def fourrooms(seed: int, size: int = 19) -> FourRoomsLayout:
     """MiniGrid's ``MiniGrid-FourRooms-v0`` level for ``seed``."""
     check_family_size("fourrooms", size)
     env = _minigrid_env("fourrooms", size)
+    env.reset(seed=seed)
+    return read_minigrid_level(env).require_solvable()
+
+
+def lavagap(size: int, seed: int) -> LavaGapLayout:
+    """MiniGrid's ``MiniGrid-LavaGapS{size}-v0`` level for ``seed``."""
+    check_family_size("lavagap", size)
+    env = _minigrid_env("lavagap", size)
     env.reset(seed=seed)
     return read_minigrid_level(env).require_solvable()
 
@@ -204,17 +236,76 @@ def cheesemaze(
     return layout.require_solvable()
 
 
+def paddedmaze(
+    size: int,
+    seed: int,
+    cheese_region: CheeseRegion = "top_right",
+    region: int = PADDED_REGION,
+    maze_size: int | None = None,
+) -> PaddedMazeLayout:
+    """A seeded maze of a drawn odd size, centred in a ``size`` x ``size`` canvas of walls.
+
+    As Procgen's ``MazeGame::game_reset`` (openai/procgen ``maze.cpp``): the maze size is drawn
+    uniformly from the odd sizes that fit, the maze is copied at the margin ``(size - n) / 2``
+    and every other cell is wall. The agent starts in the maze's bottom-left cell. With
+    ``cheese_region="top_right"`` the cheese lies in the top-right ``region`` x ``region``
+    square of the maze's interior -- the whole maze when its interior is no larger.
+
+    Args:
+        size: canvas side, outer wall included: 13 or 25.
+        seed: the maze size, the maze, the agent's facing and the cheese cell follow from it.
+        cheese_region: ``"top_right"`` (training) or ``"anywhere"`` (evaluation).
+        region: side of the top-right square of the maze's interior.
+        maze_size: draw a maze of this size only (odd, 5 to ``size``) instead of any.
+    """
+    check_family_size("paddedmaze", size)
+    if cheese_region not in ("top_right", "anywhere"):
+        raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
+    if region < 1:
+        raise LayoutError(f"region must be at least 1, got {region}")
+    choices = list(range(5, size + 1, 2))
+    if maze_size is not None and maze_size not in choices:
+        raise LayoutError(f"maze_size must be one of {choices} in a {size} canvas, got {maze_size}")
+    rng = np.random.default_rng(seed)
+    n = choices[int(rng.integers(len(choices)))] if maze_size is None else maze_size
+    walls = maze_walls(n, rng)
+    agent_dir = int(rng.integers(4))
+    candidates = cheese_cells(n, walls, cheese_region, min(region, n - 2))
+    cheese = candidates[rng.integers(len(candidates))]
+    return pad_maze(size, n, walls, agent_dir, cheese).require_solvable()
+
+
+def pad_maze(
+    size: int, maze_size: int, walls: frozenset[Cell], agent_dir: int, cheese: Cell | None
+) -> PaddedMazeLayout:
+    """A ``maze_size`` maze (walls and cheese in its own coordinates, agent at
+    :func:`maze_start`) centred in a ``size`` canvas whose other cells are walls."""
+    o = (size - maze_size) // 2
+    inside = {(o + x, o + y) for x in range(maze_size) for y in range(maze_size)}
+    padding = {(x, y) for x in range(size) for y in range(size)} - inside
+    start = maze_start(maze_size)
+    return PaddedMazeLayout(
+        width=size,
+        height=size,
+        walls=frozenset({(o + x, o + y) for x, y in walls} | padding),
+        agent=(o + start[0], o + start[1]),
+        agent_dir=agent_dir,
+        cheese=None if cheese is None else (o + cheese[0], o + cheese[1]),
+        maze_size=maze_size,
+    )
+
+
 def generate(family: str, size: int, seed: int, **options: object) -> Layout:
     """The layout of ``family`` at ``size`` for ``seed`` (``options`` go to the family)."""
-    check_family_size(family, size)
-    if family == "doorkey":
-        return doorkey(size, seed, **options)
-    if family == "fourrooms":
-        return fourrooms(seed, size, **options)
-    return cheesemaze(size, seed, **options)
+    # The registry imports this module for the per-family generators, so look it up late.
+    from avec import families
+
+    return families.get(family).generate(size, seed, **options)
 
 
 __all__ = [
+    "HELD_OUT_SEED_START",
+    "PADDED_REGION",
     "SIZES",
     "TOP_RIGHT_REGION",
     "carve_maze",
@@ -224,7 +315,10 @@ __all__ = [
     "doorkey",
     "fourrooms",
     "generate",
+    "lavagap",
     "maze_start",
     "maze_walls",
+    "pad_maze",
+    "paddedmaze",
     "read_minigrid_level",
 ]

@@ -6,13 +6,17 @@ dataclass, so it can be hashed, compared, stored in a report and edited only by 
 functions (see :mod:`avec.edits`). :mod:`avec.envs` turns a layout into a MiniGrid env with a
 single ``_gen_grid`` override.
 
-Three families, one class each:
+Five families, one class each:
 
 * :class:`DoorKeyLayout` -- MiniGrid DoorKey: a vertical wall splits the room, a locked door in
   it, a key on the agent's side, a goal in the bottom-right corner.
 * :class:`FourRoomsLayout` -- MiniGrid FourRooms: four rooms joined by four doorways, a goal.
 * :class:`CheeseMazeLayout` -- the maze of Turner, Mini et al. (2023, arXiv 2310.08043)
   rebuilt on MiniGrid: a perfect maze, the agent starting bottom-left, "cheese" (a goal) somewhere.
+* :class:`PaddedMazeLayout` -- the same maze as Procgen Maze builds it: a maze of any odd size
+  centred in one fixed canvas, the cells around it walls.
+* :class:`LavaGapLayout` -- MiniGrid LavaGap: a column of lava with one gap between the agent
+  and the goal.
 
 Coordinates are MiniGrid's: ``(x, y)`` with ``x`` growing rightwards, ``y`` downwards, the
 outer wall at ``x in {0, width-1}`` and ``y in {0, height-1}``. Directions are MiniGrid's:
@@ -27,9 +31,9 @@ ASCII, one character per cell, readable and writable by hand::
     #.#G#
     #####
 
-``#`` wall, ``.`` floor, ``K`` key, ``D`` locked door, ``G`` goal, ``C`` cheese and ``> v < ^``
-the agent facing right, down, left, up. The first line names the family and size; an optional
-last line sets colours (``key=red door=red``).
+``#`` wall, ``.`` floor, ``K`` key, ``D`` locked door, ``G`` goal, ``C`` cheese, ``L`` lava and
+``> v < ^`` the agent facing right, down, left, up. The first line names the family and size; an
+optional last line sets attributes (colours ``key=red door=red``; a padded maze's ``maze=7``).
 """
 
 from __future__ import annotations
@@ -107,6 +111,10 @@ class Layout:
             if cell in occupied:
                 raise LayoutError(f"{name} and {occupied[cell]} both at {cell}")
             occupied[cell] = name
+        for name, cells in self.terrain().items():
+            for cell in cells:
+                if not self.in_bounds(cell) or cell in self.walls or cell in occupied:
+                    raise LayoutError(f"{name} at {cell} is outside the grid or on another thing")
 
     # -- geometry ---------------------------------------------------------------------------
 
@@ -121,6 +129,10 @@ class Layout:
         """Named object cells of this family (``None`` where the object is absent)."""
         return {}
 
+    def terrain(self) -> dict[str, frozenset[Cell]]:
+        """Named sets of cells the level is made of besides walls (LavaGap's lava)."""
+        return {}
+
     def blocked(self) -> frozenset[Cell]:
         """Cells the agent cannot enter at the start of an episode."""
         return self.walls
@@ -128,6 +140,8 @@ class Layout:
     def free_cells(self) -> list[Cell]:
         """Cells that are neither wall nor object, in row-major order."""
         taken = set(self.walls) | {c for c in self.objects().values() if c is not None}
+        for cells in self.terrain().values():
+            taken |= cells
         return [
             (x, y) for y in range(self.height) for x in range(self.width) if (x, y) not in taken
         ]
@@ -177,6 +191,9 @@ class Layout:
         rows = [["." for _ in range(self.width)] for _ in range(self.height)]
         for x, y in self.walls:
             rows[y][x] = "#"
+        for name, cells in self.terrain().items():
+            for x, y in cells:
+                rows[y][x] = self._object_chars[name]
         for name, cell in self.objects().items():
             if cell is not None:
                 rows[cell[1]][cell[0]] = self._object_chars[name]
@@ -354,10 +371,125 @@ class CheeseMazeLayout(Layout):
         )
 
 
+@dataclass(frozen=True)
+class PaddedMazeLayout(CheeseMazeLayout):
+    """A maze of any odd size centred in a fixed square canvas, as Procgen Maze builds its
+    levels: ``maze.cpp`` (openai/procgen, ``MazeGame::game_reset``) draws ``maze_dim``, sets
+    ``margin = (world_dim - maze_dim) / 2``, copies the maze at ``(margin, margin)`` and fills
+    the rest of the world with walls. The agent starts in the maze's bottom-left cell; the
+    top-right corner of the maze (not of the canvas) is the second drive's target.
+
+    ``width`` and ``height`` are the canvas's; ``maze_size`` is the maze's side, its own outer
+    wall included, so a ``maze_size == width`` maze fills the canvas.
+    """
+
+    maze_size: int = 0
+    """Side of the maze inside the canvas, outer wall included: odd, 5 to ``width``."""
+
+    family: ClassVar[str] = "paddedmaze"
+
+    def __post_init__(self) -> None:
+        if self.width != self.height or self.width % 2 == 0:
+            raise LayoutError(f"the canvas must be square and odd, got {self.width}x{self.height}")
+        if self.maze_size % 2 == 0 or not 5 <= self.maze_size <= self.width:
+            raise LayoutError(f"maze_size must be odd, 5..{self.width}, got {self.maze_size}")
+        super().__post_init__()
+
+    @property
+    def offset(self) -> int:
+        """Canvas coordinate of the maze's outer-wall corner (its margin in the canvas)."""
+        return (self.width - self.maze_size) // 2
+
+    @property
+    def top_right(self) -> Cell:
+        """The maze's top-right free cell (not the canvas's)."""
+        return (self.offset + self.maze_size - 2, self.offset + 1)
+
+    @property
+    def canvas_top_right(self) -> Cell:
+        """The canvas's top-right free cell; a wall unless the maze fills the canvas or a
+        corridor has been opened to it (:func:`avec.edits.open_top_right`)."""
+        return (self.width - 2, 1)
+
+    def in_maze(self, cell: Cell) -> bool:
+        """Whether ``cell`` lies inside the maze's outer wall."""
+        low, high = self.offset + 1, self.offset + self.maze_size - 2
+        return low <= cell[0] <= high and low <= cell[1] <= high
+
+    def _attributes(self) -> dict[str, str]:
+        return {"maze": str(self.maze_size)}
+
+    @classmethod
+    def _from_cells(cls, width, height, cells, attributes):  # type: ignore[override]
+        maze = attributes.pop("maze", None)
+        if maze is None or not maze.isdigit():
+            raise LayoutError(f"a paddedmaze needs a last line 'maze=N' (N odd), got {maze!r}")
+        return cls(
+            width=width,
+            height=height,
+            walls=frozenset(cells["#"]),
+            agent=_one(cells, "agent"),
+            agent_dir=int(cells["agent_dir"][0][0]),
+            cheese=_optional(cells, "C"),
+            maze_size=int(maze),
+        )
+
+
+@dataclass(frozen=True)
+class LavaGapLayout(Layout):
+    """MiniGrid LavaGap: cross a column of lava through its one gap to reach the goal.
+
+    Stepping into lava ends the episode with no reward (MiniGrid's ``Lava`` rule).
+    """
+
+    goal: Cell = (0, 0)
+    """Cell of the goal."""
+    lava: frozenset[Cell] = frozenset()
+    """Every lava cell (MiniGrid's level: one column with one gap)."""
+
+    family: ClassVar[str] = "lavagap"
+    mission: ClassVar[str] = "avoid the lava and get to the green goal square"
+    _object_chars: ClassVar[dict[str, str]] = {"goal": "G", "lava": "L"}
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lava", frozenset(self.lava))
+        super().__post_init__()
+
+    def objects(self) -> dict[str, Cell | None]:
+        return {"goal": self.goal}
+
+    def terrain(self) -> dict[str, frozenset[Cell]]:
+        return {"lava": self.lava}
+
+    def blocked(self) -> frozenset[Cell]:
+        return self.walls | self.lava
+
+    def unsolvable_reason(self) -> str | None:
+        if self.goal not in self.reachable():
+            return f"the goal at {self.goal} cannot be reached from {self.agent} avoiding lava"
+        return None
+
+    @classmethod
+    def _from_cells(cls, width, height, cells, attributes):  # type: ignore[override]
+        return cls(
+            width=width,
+            height=height,
+            walls=frozenset(cells["#"]),
+            agent=_one(cells, "agent"),
+            agent_dir=int(cells["agent_dir"][0][0]),
+            goal=_one(cells, "G"),
+            lava=frozenset(cells.get("L", [])),
+        )
+
+
 FAMILIES: dict[str, type[Layout]] = {
-    cls.family: cls for cls in (DoorKeyLayout, FourRoomsLayout, CheeseMazeLayout)
+    cls.family: cls
+    for cls in (DoorKeyLayout, FourRoomsLayout, CheeseMazeLayout, PaddedMazeLayout, LavaGapLayout)
 }
 """Layout class of each family, by the name used in ASCII headers and env ids."""
+
+
+_GLYPHS = {char for cls in FAMILIES.values() for char in cls._object_chars.values()}
 
 
 def _one(cells: dict[str, list[Cell]], char: str) -> Cell:
@@ -407,7 +539,7 @@ def from_ascii(text: str) -> Layout:
             if key in attributes:
                 raise LayoutError(f"attribute {key!r} is set twice")
             attributes[key] = value
-    known = "#.KDGC" + AGENT_CHARS
+    known = "#." + "".join(sorted(_GLYPHS)) + AGENT_CHARS
     cells: dict[str, list[Cell]] = {"#": []}
     for y, row in enumerate(grid):
         if len(row) != width:
@@ -439,8 +571,10 @@ __all__ = [
     "CheeseMazeLayout",
     "DoorKeyLayout",
     "FourRoomsLayout",
+    "LavaGapLayout",
     "Layout",
     "LayoutError",
+    "PaddedMazeLayout",
     "UnsolvableLayoutError",
     "from_ascii",
 ]

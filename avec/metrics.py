@@ -53,7 +53,7 @@ TURN_LEFT, TURN_RIGHT, FORWARD, PICKUP, TOGGLE = 0, 1, 2, 3, 5
 MOVES = (TURN_LEFT, TURN_RIGHT, FORWARD)
 """The actions that change the agent's state; the search is over these."""
 
-TARGETS = ("key", "door", "goal", "cheese", "top_right")
+TARGETS = ("key", "door", "goal", "cheese", "top_right", "lava")
 """Names :func:`target_cells` understands."""
 
 _INTERACTION = {"key": PICKUP, "door": TOGGLE}
@@ -79,6 +79,7 @@ def _search(
 ) -> tuple[frozenset[Cell], dict[State, int]]:
     """Passable cells and the action distance of every state that can reach the target."""
     blocked = set(layout.walls) | {c for c in layout.objects().values() if c is not None}
+    blocked |= {c for cells in layout.terrain().values() for c in cells}
     if door_open and isinstance(layout, DoorKeyLayout):
         blocked.discard(layout.door)
     if not adjacent:
@@ -168,6 +169,10 @@ def target_cells(layout: Layout, target: str) -> frozenset[Cell]:
         if layout.top_right in layout.walls:
             raise LayoutError(f"the top-right corner {layout.top_right} of this maze is a wall")
         return frozenset({layout.top_right})
+    if target in layout.terrain():
+        if not layout.terrain()[target]:
+            raise LayoutError(f"this {layout.family} layout has no {target}")
+        return layout.terrain()[target]
     objects = layout.objects()
     if target not in TARGETS or target not in objects:
         valid = [t for t in TARGETS if t in objects or (t == "top_right" and "cheese" in objects)]

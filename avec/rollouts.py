@@ -66,6 +66,8 @@ class Trajectory:
     """Step at which the agent reached the goal or cheese, ending the episode, else ``None``."""
     top_right_reached: int | None
     """Step at which the agent first stood on the top-right corner (CheeseMaze), else ``None``."""
+    lava_entered: int | None
+    """Step at which the agent stepped into lava, ending the episode (LavaGap), else ``None``."""
     steps: int
     """Actions taken before the episode ended (goal reached, env time limit or the cap)."""
     episode_return: float
@@ -154,6 +156,7 @@ class _Episode:
         "opened",
         "goal",
         "cornered",
+        "burnt",
         "reward",
     )
 
@@ -167,7 +170,7 @@ class _Episode:
         self.directions = [layout.agent_dir]
         self.actions: list[int] = []
         self.probabilities: list[np.ndarray] = []
-        self.key = self.opened = self.goal = self.cornered = None
+        self.key = self.opened = self.goal = self.cornered = self.burnt = None
         self.reward = 0.0
 
     def step(self, action: int, probs: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -191,6 +194,8 @@ class _Episode:
             self.cornered = t
         if terminated and reward > 0:
             self.goal = t
+        elif terminated and getattr(base.grid.get(*pos), "type", None) == "lava":
+            self.burnt = t
         return obs, not (terminated or truncated or t >= self.cap)
 
     def trajectory(self, n_actions: int) -> Trajectory:
@@ -204,6 +209,7 @@ class _Episode:
             door_opened=self.opened,
             goal_reached=self.goal,
             top_right_reached=self.cornered,
+            lava_entered=self.burnt,
             steps=len(self.actions),
             episode_return=float(self.reward),
         )

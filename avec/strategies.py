@@ -17,6 +17,10 @@ option:
 * **CheeseMaze** (:func:`avec.generators.carve_maze`): every carving choice of the
   depth-first search, the agent's direction, the cheese cell among those the region allows.
   Shrinks toward the maze that always carves the first open direction.
+* **PaddedMaze** (:func:`avec.generators.paddedmaze`): the maze size, then as CheeseMaze inside
+  it. Shrinks toward the smallest maze (5x5) in the middle of the canvas.
+* **LavaGap** (MiniGrid's ``LavaGapEnv`` rules): the lava column and the gap's row. Shrinks
+  toward the column next to the agent with the gap in the top row.
 
 Each strategy's levels are exactly the levels its generator can produce (the same *support*,
 not the same distribution), and all of them are solvable. Cells are listed row-major, so a cell
@@ -40,15 +44,16 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from avec import generators
-from avec.envs import HELD_OUT_SEED_START
-from avec.generators import TOP_RIGHT_REGION, CheeseRegion
+from avec.generators import HELD_OUT_SEED_START, PADDED_REGION, TOP_RIGHT_REGION, CheeseRegion
 from avec.layouts import (
     FAMILIES,
     CheeseMazeLayout,
     DoorKeyLayout,
     FourRoomsLayout,
+    LavaGapLayout,
     Layout,
     LayoutError,
+    PaddedMazeLayout,
 )
 
 Cell = tuple[int, int]
@@ -57,6 +62,8 @@ DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
     "doorkey": (5,),
     "fourrooms": (19,),
     "cheesemaze": (9,),
+    "paddedmaze": (13,),
+    "lavagap": (7,),
 }
 """Sizes drawn when none are given: the smallest size of each family in the zoo."""
 
@@ -194,21 +201,75 @@ def cheesemaze_layouts(
     return draw_layout()
 
 
+def paddedmaze_layouts(
+    sizes: Sequence[int] | None = (13,),
+    cheese_region: CheeseRegion = "top_right",
+    region: int = PADDED_REGION,
+    maze_sizes: Sequence[int] | None = None,
+) -> st.SearchStrategy[PaddedMazeLayout]:
+    """Mazes of an odd size (5 up to the canvas) centred in a canvas of one of ``sizes``.
+
+    ``maze_sizes`` restricts the maze sizes drawn; the rest is as :func:`cheesemaze_layouts`
+    inside the maze, with the cheese region of :func:`avec.generators.paddedmaze`.
+    """
+    sizes = _checked_sizes("paddedmaze", sizes)
+    if cheese_region not in ("top_right", "anywhere"):
+        raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
+
+    @st.composite
+    def draw_layout(draw: st.DrawFn) -> PaddedMazeLayout:
+        size = draw(st.sampled_from(sizes))
+        allowed = [n for n in range(5, size + 1, 2) if maze_sizes is None or n in maze_sizes]
+        if not allowed:
+            raise LayoutError(f"no maze size of {maze_sizes} fits a {size} canvas")
+        n = draw(st.sampled_from(allowed))
+        walls = generators.carve_maze(n, lambda k: draw(st.integers(0, k - 1)))
+        agent_dir = draw(st.integers(0, 3))
+        cells = generators.cheese_cells(n, walls, cheese_region, min(region, n - 2))
+        cheese = draw(st.sampled_from(cells))
+        return generators.pad_maze(size, n, walls, agent_dir, cheese).require_solvable()
+
+    return draw_layout()
+
+
+def lavagap_layouts(sizes: Sequence[int] | None = (7,)) -> st.SearchStrategy[LavaGapLayout]:
+    """LavaGap levels by MiniGrid's rules, at one of ``sizes`` (5 to 7).
+
+    As ``LavaGapEnv._gen_grid``: agent at (1, 1) facing right, goal in the bottom-right corner,
+    a column of lava at x in 2..size-3 with one gap at y in 1..size-2.
+    """
+    sizes = _checked_sizes("lavagap", sizes)
+
+    @st.composite
+    def draw_layout(draw: st.DrawFn) -> LavaGapLayout:
+        size = draw(st.sampled_from(sizes))
+        column = draw(st.integers(2, size - 3))
+        gap = draw(st.integers(1, size - 2))
+        layout = LavaGapLayout(
+            width=size,
+            height=size,
+            walls=frozenset(_outer_wall(size)),
+            agent=(1, 1),
+            agent_dir=0,
+            goal=(size - 2, size - 2),
+            lava=frozenset((column, y) for y in range(1, size - 1) if y != gap),
+        )
+        return layout.require_solvable()
+
+    return draw_layout()
+
+
 def layouts(
     family: str, sizes: Sequence[int] | None = None, **options: object
 ) -> st.SearchStrategy[Layout]:
     """The strategy of ``family`` (``options`` go to it, e.g. ``cheese_region``).
 
-    ``sizes`` defaults to the family's smallest zoo size: DoorKey 5, FourRooms 19, CheeseMaze 9.
+    ``sizes`` defaults to the family's smallest zoo size (:data:`DEFAULT_SIZES`).
     """
-    strategies = {
-        "doorkey": doorkey_layouts,
-        "fourrooms": fourrooms_layouts,
-        "cheesemaze": cheesemaze_layouts,
-    }
-    if family not in strategies:
-        raise LayoutError(f"unknown layout family {family!r}; valid: {sorted(strategies)}")
-    return strategies[family](sizes, **options)
+    # The registry imports this module for the per-family strategies, so look it up late.
+    from avec import families
+
+    return families.get(family).strategy(sizes, **options)
 
 
 def seeded_layouts(
@@ -238,5 +299,7 @@ __all__ = [
     "doorkey_layouts",
     "fourrooms_layouts",
     "layouts",
+    "lavagap_layouts",
+    "paddedmaze_layouts",
     "seeded_layouts",
 ]

@@ -31,7 +31,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 from tqdm.auto import tqdm
 
-from avec import envs, evaluation, generators
+from avec import envs, evaluation, families, generators
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
@@ -192,7 +192,7 @@ def versions() -> dict[str, str]:
 
 def held_out_layouts(config: TrainConfig, n: int, cheese_region: str = "top_right") -> list:
     """``n`` evaluation layouts of the config's family, from seeds no training run draws."""
-    options = {"cheese_region": cheese_region} if config.family == "cheesemaze" else {}
+    options = {"cheese_region": cheese_region} if families.get(config.family).trial_options else {}
     return [
         generators.generate(config.family, config.size, envs.HELD_OUT_SEED_START + i, **options)
         for i in range(n)
@@ -304,11 +304,7 @@ def untrained(kind: str, family: str = "doorkey", size: int = 5, seed: int = 0) 
 
 def _minigrid_id(config: TrainConfig) -> str | None:
     """MiniGrid's own id for the same levels, where one exists."""
-    if config.family == "doorkey" and config.size in (5, 6, 8, 16):
-        return f"MiniGrid-DoorKey-{config.size}x{config.size}-v0"
-    if config.family == "fourrooms":
-        return "MiniGrid-FourRooms-v0"
-    return None
+    return families.get(config.family).minigrid_id(config.size)
 
 
 def write_manifest_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:

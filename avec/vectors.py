@@ -45,7 +45,14 @@ import numpy as np
 import torch
 
 from avec import edits, envs, hooks
-from avec.layouts import CheeseMazeLayout, DoorKeyLayout, FourRoomsLayout, Layout, LayoutError
+from avec.layouts import (
+    CheeseMazeLayout,
+    DoorKeyLayout,
+    FourRoomsLayout,
+    LavaGapLayout,
+    Layout,
+    LayoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -320,12 +327,27 @@ def door_color_pair(layout: DoorKeyLayout, to: str = "red") -> tuple[Layout, Lay
     return layout, edits.recolor(layout, door=to)
 
 
+def color_pair(layout: DoorKeyLayout, to: str = "red") -> tuple[Layout, Layout]:
+    """DoorKey level with key and door both in its door's colour, and both in ``to`` (the
+    colour vector; a control, since key and door colours are random in training)."""
+    if layout.door_color == to:
+        raise LayoutError(f"the door is already {to}; pick another colour to contrast with")
+    return edits.recolor_both(layout, layout.door_color), edits.recolor_both(layout, to)
+
+
+def lava_pair(layout: LavaGapLayout) -> tuple[Layout, Layout]:
+    """LavaGap level with its lava, and with floor in the lava's column (the lava vector)."""
+    return layout, edits.remove(layout, "lava")
+
+
 FEATURES: dict[str, Callable[[Any], tuple[Layout, Layout]]] = {
     "key": key_pair,
     "cheese": cheese_pair,
     "goal": goal_pair,
     "top_right": top_right_pair,
     "door_color": door_color_pair,
+    "color": color_pair,
+    "lava": lava_pair,
 }
 """Pair builder of each feature, by name."""
 
@@ -358,11 +380,13 @@ __all__ = [
     "SteeringVector",
     "Term",
     "cheese_pair",
+    "color_pair",
     "compute",
     "door_color_pair",
     "feature_vector",
     "goal_pair",
     "key_pair",
+    "lava_pair",
     "random_like",
     "top_right_pair",
 ]

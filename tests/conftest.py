@@ -12,7 +12,7 @@ import pytest
 
 from avec import training, zoo
 
-_GLYPHS = {"wall": "#", "key": "K", "door": "D", "goal": "G"}
+_GLYPHS = {"wall": "#", "key": "K", "door": "D", "goal": "G", "lava": "L"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

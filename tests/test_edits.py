@@ -154,7 +154,7 @@ BAD = {
     "bad agent direction": (lambda lay: edits.move_agent(lay, (1, 3), 7), "agent_dir must be"),
     "open a doorkey level": (
         edits.open_top_right,
-        "open_top_right edits cheesemaze layouts, not doorkey",
+        "open_top_right edits cheesemaze and paddedmaze layouts, not doorkey",
     ),
 }
 

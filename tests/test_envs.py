@@ -51,6 +51,9 @@ def test_avec_registers_every_family_and_size():
     expected.add("avec/FourRooms-v0")
     for n in generators.SIZES["cheesemaze"]:
         expected |= {f"avec/CheeseMaze-{n}x{n}-v0", f"avec/CheeseMaze-{n}x{n}-Anywhere-v0"}
+    for n in generators.SIZES["paddedmaze"]:
+        expected |= {f"avec/PaddedMaze-{n}x{n}-v0", f"avec/PaddedMaze-{n}x{n}-Anywhere-v0"}
+    expected |= {f"avec/LavaGapS{n}-v0" for n in (5, 6, 7)}
     assert set(AVEC_IDS) == expected
 
 

@@ -172,7 +172,7 @@ def test_bad_requests_raise_clear_errors():
     model, _, _, wrappers = fresh("fresh-mlp-doorkey5")
     layout = avec.generate("doorkey", 5, 0)
     with pytest.raises(ValueError, match="valid: .*'key'"):
-        vectors.feature_vector(model, "lava", layout, "action_net", wrappers=wrappers)
+        vectors.feature_vector(model, "smell", layout, "action_net", wrappers=wrappers)
     with pytest.raises(ValueError, match="paired"):
         vectors.compute(model, "action_net", [layout, layout], [layout], wrappers=wrappers)
     with pytest.raises(ValueError, match="wrappers"):

@@ -1,0 +1,280 @@
+"""The layout families avec knows, one registry entry each.
+
+Everything that differs between DoorKey, FourRooms, CheeseMaze, PaddedMaze and LavaGap is
+declared here, once: the layout class and the sizes it comes in, the seeded generator and the
+Hypothesis strategy, the Gymnasium ids and the observation wrappers its agents see, the episode
+cap, whether agents use all seven MiniGrid actions or only the three that move, the MiniGrid
+objects a layout is built from, how a layout is drawn, and the *feature* its claims are about
+(which vector, which BFS target carries its pull, which rollout event shows it was reached).
+Other modules ask :func:`get` instead of branching on a family's name, so a new family is one
+entry here plus its layout class, generator and strategy.
+
+The five families:
+
+* ``doorkey`` -- the poster's MiniGrid DoorKey (key vector); egocentric 7x7 view, all actions.
+* ``fourrooms`` -- MiniGrid FourRooms (goal vector); egocentric view, movement only.
+* ``cheesemaze`` -- the maze paper's maze at one size (cheese vector, top-right vector); the
+  whole maze observed, movement only.
+* ``paddedmaze`` -- the maze as Procgen builds it: mixed sizes in one fixed canvas (see
+  :class:`~avec.layouts.PaddedMazeLayout`). The canvas is 13x13 and mazes are odd sizes 5..13
+  with the cheese in the top-right 5x5 of the maze's interior in training, scaled down from
+  Procgen's 25x25 canvas (mazes 3..25, region 5) for the CPU this project has: a 13x13 full
+  observation costs a CNN learner about twice a 9x9 maze's, while two of the five maze sizes
+  (interiors 3x3 and 5x5) still have the cheese anywhere -- the share that taught the paper's
+  agent its cheese drive (2 of Procgen's 12 sizes).
+* ``lavagap`` -- MiniGrid ``LavaGapS7`` (lava vector); egocentric view, movement only.
+
+DoorKey's colour vector (key and door in one colour minus another, :func:`avec.vectors.color_pair`)
+is a control: key and door colours are drawn at random in training. DoorKey has no top-right
+vector: its goal is always in the bottom-right corner and the level has no corner the agent is
+drawn to apart from the goal, so "a corridor to the top-right" has no counterpart there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+from minigrid.core.constants import COLORS
+from minigrid.core.world_object import Door, Goal, Key, Lava, WorldObj
+
+from avec import generators, strategies
+from avec.layouts import (
+    CheeseMazeLayout,
+    DoorKeyLayout,
+    FourRoomsLayout,
+    LavaGapLayout,
+    Layout,
+    LayoutError,
+    PaddedMazeLayout,
+)
+
+Cell = tuple[int, int]
+RGB = tuple[float, float, float]
+
+EGOCENTRIC = ("minigrid.wrappers.ImgObsWrapper",)
+"""MiniGrid's 7x7 egocentric view, as an image."""
+WHOLE_GRID = ("minigrid.wrappers.FullyObsWrapper", "minigrid.wrappers.ImgObsWrapper")
+"""The whole grid, as the maze paper's agent saw its maze."""
+
+GOAL_RGB: RGB = (0.3, 0.8, 0.3)
+CHEESE_RGB: RGB = (1.0, 0.75, 0.1)
+LAVA_RGB: RGB = (1.0, 0.5, 0.0)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """The feature a family's claims are about."""
+
+    vector: str
+    """Feature name in :data:`avec.vectors.FEATURES` (what the with/without pair differs in)."""
+    target: str
+    """Target in :data:`avec.metrics.TARGETS` whose pull the feature carries."""
+    event: str
+    """:class:`~avec.rollouts.Trajectory` field set when the agent reached it."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything avec needs to know about one layout family."""
+
+    name: str
+    """Name in ASCII headers, manifests and :attr:`Layout.family`."""
+    layout: type[Layout]
+    """The layout class."""
+    sizes: tuple[int, ...]
+    """Grid sizes (outer wall included; a padded maze's canvas) the generator builds."""
+    generator: Callable[..., Layout]
+    """``generator(size, seed, **options)``: the seeded level."""
+    strategy: Callable[..., st.SearchStrategy]
+    """``strategy(sizes, **options)``: the structural Hypothesis strategy."""
+    env_name: str
+    """Gymnasium id pattern, ``{size}`` and ``{variant}`` filled in (``avec/`` prefixed)."""
+    wrappers: tuple[str, ...]
+    """Observation wrappers its agents see (importable dotted names, applied in order)."""
+    max_steps: Callable[[int], int]
+    """Episode cap at a size."""
+    navigation_only: bool
+    """Agents use only MiniGrid's actions 0-2 (turn left, turn right, forward)."""
+    feature: Feature
+    """The feature its claims are about."""
+    removable: str | None
+    """The object :func:`avec.edits.remove` may take away."""
+    world_objects: Callable[[Any], list[tuple[Cell, WorldObj]]]
+    """The MiniGrid objects (beside walls) a layout is built from, with their cells."""
+    drawing: Callable[[Any], list[tuple[str, Cell, RGB]]]
+    """Glyph, cell and colour of every object, for figures."""
+    variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"": {}})
+    """Env id variant suffix -> generator options (``""``: the training distribution)."""
+    trial_options: dict[str, Any] = field(default_factory=dict)
+    """Generator/strategy options of the levels claims judge agents on."""
+    minigrid_id: Callable[[int], str | None] = lambda size: None
+    """MiniGrid's own id for the same levels at a size, where one exists."""
+    extra_features: tuple[str, ...] = ()
+    """Other vectors defined on the family (controls and second drives)."""
+
+    def generate(self, size: int, seed: int, **options: Any) -> Layout:
+        """The level at ``size`` for ``seed``."""
+        self.check_size(size)
+        return self.generator(size, seed, **options)
+
+    def check_size(self, size: int) -> None:
+        if size not in self.sizes:
+            raise LayoutError(f"{self.name} has no size {size}; valid sizes: {list(self.sizes)}")
+
+    def env_id(self, size: int, variant: str = "") -> str:
+        """The registered Gymnasium id at a size (``variant`` a key of :attr:`variants`)."""
+        self.check_size(size)
+        if variant not in self.variants:
+            raise LayoutError(f"{self.name} has no env variant {variant!r}; valid: {self.variants}")
+        return "avec/" + self.env_name.format(size=size, variant=f"-{variant}" if variant else "")
+
+
+def _color(name: str) -> RGB:
+    return tuple(float(c) / 255 for c in COLORS[name])
+
+
+def _doorkey_objects(layout: DoorKeyLayout) -> list[tuple[Cell, WorldObj]]:
+    found = [(layout.door, Door(layout.door_color, is_locked=True)), (layout.goal, Goal())]
+    if layout.key is not None:
+        found.append((layout.key, Key(layout.key_color)))
+    return found
+
+
+def _doorkey_drawing(layout: DoorKeyLayout) -> list[tuple[str, Cell, RGB]]:
+    found = [("D", layout.door, _color(layout.door_color)), ("G", layout.goal, GOAL_RGB)]
+    if layout.key is not None:
+        found.append(("K", layout.key, _color(layout.key_color)))
+    return found
+
+
+def _one_goal(cell_of: Callable[[Any], Cell | None]) -> Callable[[Any], list]:
+    return lambda layout: [] if cell_of(layout) is None else [(cell_of(layout), Goal())]
+
+
+def _glyph(char: str, cell_of: Callable[[Any], Cell | None], rgb: RGB) -> Callable[[Any], list]:
+    return lambda layout: [] if cell_of(layout) is None else [(char, cell_of(layout), rgb)]
+
+
+def _lavagap_objects(layout: LavaGapLayout) -> list[tuple[Cell, WorldObj]]:
+    return [(layout.goal, Goal()), *((cell, Lava()) for cell in sorted(layout.lava))]
+
+
+def _lavagap_drawing(layout: LavaGapLayout) -> list[tuple[str, Cell, RGB]]:
+    return [("G", layout.goal, GOAL_RGB), *(("L", c, LAVA_RGB) for c in sorted(layout.lava))]
+
+
+_CHEESE = Feature("cheese", "cheese", "goal_reached")
+_MAZE_VARIANTS = {"": {}, "Anywhere": {"cheese_region": "anywhere"}}
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="doorkey",
+            layout=DoorKeyLayout,
+            sizes=generators.SIZES["doorkey"],
+            generator=generators.doorkey,
+            strategy=strategies.doorkey_layouts,
+            env_name="DoorKey-{size}x{size}{variant}-v0",
+            wrappers=EGOCENTRIC,
+            max_steps=lambda size: 10 * size**2,
+            navigation_only=False,
+            feature=Feature("key", "key", "key_picked_up"),
+            removable="key",
+            world_objects=_doorkey_objects,
+            drawing=_doorkey_drawing,
+            minigrid_id=lambda size: (
+                f"MiniGrid-DoorKey-{size}x{size}-v0" if size in (5, 6, 8, 16) else None
+            ),
+            extra_features=("color",),
+        ),
+        Family(
+            name="fourrooms",
+            layout=FourRoomsLayout,
+            sizes=generators.SIZES["fourrooms"],
+            generator=lambda size, seed, **options: generators.fourrooms(seed, size, **options),
+            strategy=strategies.fourrooms_layouts,
+            env_name="FourRooms{variant}-v0",
+            wrappers=EGOCENTRIC,
+            max_steps=lambda size: 100,
+            navigation_only=True,
+            feature=Feature("goal", "goal", "goal_reached"),
+            removable="goal",
+            world_objects=_one_goal(lambda layout: layout.goal),
+            drawing=_glyph("G", lambda layout: layout.goal, GOAL_RGB),
+            minigrid_id=lambda size: "MiniGrid-FourRooms-v0",
+        ),
+        Family(
+            name="cheesemaze",
+            layout=CheeseMazeLayout,
+            sizes=generators.SIZES["cheesemaze"],
+            generator=generators.cheesemaze,
+            strategy=strategies.cheesemaze_layouts,
+            env_name="CheeseMaze-{size}x{size}{variant}-v0",
+            wrappers=WHOLE_GRID,
+            max_steps=lambda size: 4 * size**2,
+            navigation_only=True,
+            feature=_CHEESE,
+            removable="cheese",
+            world_objects=_one_goal(lambda layout: layout.cheese),
+            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
+            variants=_MAZE_VARIANTS,
+            trial_options={"cheese_region": "anywhere"},
+            extra_features=("top_right",),
+        ),
+        Family(
+            name="paddedmaze",
+            layout=PaddedMazeLayout,
+            sizes=generators.SIZES["paddedmaze"],
+            generator=generators.paddedmaze,
+            strategy=strategies.paddedmaze_layouts,
+            env_name="PaddedMaze-{size}x{size}{variant}-v0",
+            wrappers=WHOLE_GRID,
+            max_steps=lambda size: 4 * size**2,
+            navigation_only=True,
+            feature=_CHEESE,
+            removable="cheese",
+            world_objects=_one_goal(lambda layout: layout.cheese),
+            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
+            variants=_MAZE_VARIANTS,
+            trial_options={"cheese_region": "anywhere"},
+            extra_features=("top_right",),
+        ),
+        Family(
+            name="lavagap",
+            layout=LavaGapLayout,
+            sizes=generators.SIZES["lavagap"],
+            generator=generators.lavagap,
+            strategy=strategies.lavagap_layouts,
+            env_name="LavaGapS{size}{variant}-v0",
+            wrappers=EGOCENTRIC,
+            # MiniGrid's LavaGapEnv cap.
+            max_steps=lambda size: 4 * size**2,
+            navigation_only=True,
+            feature=Feature("lava", "goal", "lava_entered"),
+            removable="lava",
+            world_objects=_lavagap_objects,
+            drawing=_lavagap_drawing,
+            minigrid_id=lambda size: f"MiniGrid-LavaGapS{size}-v0",
+        ),
+    )
+}
+"""Every family, by name."""
+
+
+def get(name: str) -> Family:
+    """The family called ``name``; a :class:`LayoutError` listing the valid names otherwise."""
+    if name not in FAMILIES:
+        raise LayoutError(f"unknown layout family {name!r}; valid: {sorted(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def of(layout: Layout) -> Family:
+    """The family of a layout."""
+    return get(layout.family)
+
+
+__all__ = ["FAMILIES", "Family", "Feature", "get", "of"]
