@@ -95,7 +95,9 @@ def open_top_right(layout: CheeseMazeLayout) -> CheeseMazeLayout:
     the top-right corner of the whole grid opened up.
     """
     if not isinstance(layout, CheeseMazeLayout):
-        raise LayoutError(f"open_top_right edits cheesemaze and paddedmaze layouts, not {layout.family}")
+        raise LayoutError(
+            f"open_top_right edits cheesemaze and paddedmaze layouts, not {layout.family}"
+        )
     o, n = (
         (layout.offset, layout.maze_size)
         if isinstance(layout, PaddedMazeLayout)

@@ -114,6 +114,8 @@ class Family:
     """MiniGrid's own id for the same levels at a size, where one exists."""
     extra_features: tuple[str, ...] = ()
     """Other vectors defined on the family (controls and second drives)."""
+    top_right_region: int | None = None
+    """Mazes: side of the top-right square of the maze the cheese lies in during training."""
 
     def generate(self, size: int, seed: int, **options: Any) -> Layout:
         """The level at ``size`` for ``seed``."""
@@ -224,6 +226,7 @@ FAMILIES: dict[str, Family] = {
             variants=_MAZE_VARIANTS,
             trial_options={"cheese_region": "anywhere"},
             extra_features=("top_right",),
+            top_right_region=generators.TOP_RIGHT_REGION,
         ),
         Family(
             name="paddedmaze",
@@ -242,6 +245,7 @@ FAMILIES: dict[str, Family] = {
             variants=_MAZE_VARIANTS,
             trial_options={"cheese_region": "anywhere"},
             extra_features=("top_right",),
+            top_right_region=generators.PADDED_REGION,
         ),
         Family(
             name="lavagap",

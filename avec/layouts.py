@@ -352,6 +352,12 @@ class CheeseMazeLayout(Layout):
         """The top-right free corner cell, the target of the maze agent's second drive."""
         return (self.width - 2, 1)
 
+    def in_top_right(self, cell: Cell, region: int) -> bool:
+        """Whether ``cell`` lies in the ``region`` x ``region`` square of the maze's interior
+        whose top-right cell is :attr:`top_right` (where training puts the cheese)."""
+        right, top = self.top_right
+        return right - region < cell[0] <= right and top <= cell[1] < top + region
+
     def unsolvable_reason(self) -> str | None:
         if self.cheese is None:
             return "there is no cheese"

@@ -158,6 +158,25 @@ class _ProgressBar(BaseCallback):
         self.bar.close()
 
 
+class _Checkpoints(BaseCallback):
+    """Saves the policy's parameters every ``every`` steps as ``params-<steps>.pt`` in
+    ``folder``: a state dict of tensors (``torch.load(..., weights_only=True)`` reads it back
+    without running code), written to a temporary file and renamed into place."""
+
+    def __init__(self, folder: Path, every: int) -> None:
+        super().__init__()
+        self.folder, self.every, self.saved = folder, every, 0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps // self.every > self.saved:
+            self.saved = self.num_timesteps // self.every
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"params-{self.num_timesteps:09d}.pt"
+            torch.save(self.model.policy.state_dict(), path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").rename(path)
+        return True
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -203,12 +222,12 @@ def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str
     """Held-out evaluation recorded in the manifest (stochastic policy)."""
     episodes = evaluation.play(model, held_out_layouts(config, n), config.wrappers, seed=seed)
     result: dict[str, Any] = {"held_out": evaluation.summarize(episodes)}
-    if config.family == "cheesemaze":
-        region = generators.TOP_RIGHT_REGION
+    region = families.get(config.family).top_right_region
+    if region is not None:
         elsewhere = [
             lay
             for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
-            if not (lay.cheese[0] >= lay.width - 1 - region and lay.cheese[1] <= region)
+            if not lay.in_top_right(lay.cheese, region)
         ][:n]
         result["cheese_elsewhere"] = evaluation.summarize_cheese_elsewhere(
             evaluation.play(model, elsewhere, config.wrappers, seed=seed)
@@ -217,9 +236,18 @@ def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str
 
 
 def train(
-    config: TrainConfig, models_dir: Path = MODELS_DIR, progress: bool = True, position: int = 0
+    config: TrainConfig,
+    models_dir: Path = MODELS_DIR,
+    progress: bool = True,
+    position: int = 0,
+    checkpoints: Path | None = None,
+    checkpoint_every: int = 250_000,
 ) -> dict[str, Any]:
-    """Train one agent, save it under ``models_dir`` and return its manifest entry."""
+    """Train one agent, save it under ``models_dir`` and return its manifest entry.
+
+    With ``checkpoints``, the policy's parameters are also saved there every
+    ``checkpoint_every`` steps (for learning curves, see :mod:`avec.curves`).
+    """
     torch.set_num_threads(1)
     start = time.perf_counter()
     venv = make_vec_env(
@@ -237,8 +265,12 @@ def train(
         verbose=0,
         **dict(config.hyperparameters),
     )
-    callback = _ProgressBar(config.total_timesteps, config.id, position) if progress else None
-    model.learn(config.total_timesteps, callback=callback)
+    callbacks: list[BaseCallback] = []
+    if progress:
+        callbacks.append(_ProgressBar(config.total_timesteps, config.id, position))
+    if checkpoints is not None:
+        callbacks.append(_Checkpoints(checkpoints, checkpoint_every))
+    model.learn(config.total_timesteps, callback=callbacks)
     train_seconds = time.perf_counter() - start
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / f"{config.id}.zip"

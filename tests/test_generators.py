@@ -128,3 +128,48 @@ def test_reading_an_object_layouts_cannot_hold_raises():
     env.unwrapped.grid.set(3, 1, Ball("red"))
     with pytest.raises(LayoutError, match=r"cannot read a ball at \(3, 1\)"):
         generators.read_minigrid_level(env)
+
+
+@pytest.mark.parametrize("size", [5, 6, 7])
+@given(seed=seeds)
+def test_lavagap_generator_builds_minigrids_level_for_the_same_seed(
+    size, seed, render_level, layout_rows
+):
+    layout = generators.lavagap(size, seed)
+    assert_same_level(f"MiniGrid-LavaGapS{size}-v0", seed, layout, render_level, layout_rows)
+    assert len(layout.lava) == size - 3
+
+
+@given(seed=seeds)
+def test_padded_maze_is_a_maze_centred_in_walls_with_the_agent_bottom_left(seed):
+    layout = generators.paddedmaze(13, seed)
+    n, o = layout.maze_size, layout.offset
+    assert n in (5, 7, 9, 11, 13) and o == (13 - n) // 2
+    outside = {(x, y) for x in range(13) for y in range(13) if not layout.in_maze((x, y))}
+    assert outside <= layout.walls
+    assert layout.agent == (o + 1, o + n - 2)
+    free = {(x, y) for x in range(13) for y in range(13)} - layout.walls
+    assert layout.reachable(blocked=layout.walls) == free  # one connected maze, no pockets
+
+
+@given(seed=seeds)
+def test_padded_maze_puts_the_cheese_in_the_mazes_top_right_5x5_in_training(seed):
+    layout = generators.paddedmaze(13, seed)
+    assert layout.in_top_right(layout.cheese, generators.PADDED_REGION)
+    assert layout.in_maze(layout.cheese)
+
+
+def test_padded_maze_sizes_are_all_drawn_and_large_mazes_put_cheese_outside_the_corner():
+    drawn = [generators.paddedmaze(13, s, cheese_region="anywhere") for s in range(300)]
+    assert {m.maze_size for m in drawn} == {5, 7, 9, 11, 13}
+    outside = [m for m in drawn if not m.in_top_right(m.cheese, generators.PADDED_REGION)]
+    assert outside and all(m.maze_size > 7 for m in outside)
+    small = [m for m in drawn if m.maze_size <= 7]
+    assert all(m.in_top_right(m.cheese, generators.PADDED_REGION) for m in small)
+
+
+def test_padded_maze_of_a_chosen_size_is_the_same_maze_whatever_the_canvas_offset():
+    maze = generators.paddedmaze(13, 4, maze_size=9)
+    assert maze.maze_size == 9 and maze.offset == 2
+    with pytest.raises(LayoutError, match="maze_size must be one of"):
+        generators.paddedmaze(13, 4, maze_size=15)

@@ -1,0 +1,183 @@
+"""Learning curves of maze agents: the maze paper's measurements at every saved checkpoint.
+
+The maze paper's agent had two drives -- to the cheese and to the top-right corner -- and its
+headline is about the first. Whether an agent of ours has them is measured here, on held-out
+mazes (seeds from :data:`avec.generators.HELD_OUT_SEED_START`, never drawn in training), at
+each parameter checkpoint a training run saved (``params-<steps>.pt``, see
+:func:`avec.training.train`'s ``checkpoints``):
+
+* ``success`` -- episodes that reach the cheese, with the cheese where training puts it;
+* ``p_cheese`` / ``heads_for_cheese`` -- with the cheese outside the maze's top-right region,
+  at decision squares that are not the start cell (:func:`avec.metrics.decision_state`): the
+  mean P(next step toward the cheese) and the share of mazes where it exceeds 0.5 (the paper's
+  agent: median 0.81 over mazes 0-99);
+* ``top_right_without_cheese`` -- with the cheese removed, episodes that reach the maze's
+  top-right corner within ``size**2`` steps.
+
+Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
+
+    python -m avec.curves /work/train-runs/paddedmaze13-ppo-cnn-s0 paddedmaze13-ppo-cnn-s0
+
+writes ``curve.json`` in the run folder (only checkpoints not measured yet are evaluated; the
+file is replaced atomically) and prints one row per checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+
+from avec import edits, envs, families, metrics, rollouts, stats, training
+from avec.generators import HELD_OUT_SEED_START
+from avec.layouts import CheeseMazeLayout
+
+CHECKPOINT = re.compile(r"params-(\d+)\.pt")
+
+
+def load_parameters(config: training.TrainConfig, path: Path) -> PPO:
+    """A PPO model of ``config``'s architecture holding the parameters saved at ``path``.
+
+    The file holds a state dict of tensors only; it is read with ``weights_only=True``, so
+    loading never runs code, and every parameter name and shape must match.
+    """
+    model = PPO(
+        "MlpPolicy" if config.policy == "mlp" else "CnnPolicy",
+        envs.make(config.env_id, config.wrappers),
+        policy_kwargs=config.policy_kwargs(),
+        device="cpu",
+        seed=config.seed,
+        n_steps=64,
+        batch_size=64,
+    )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.policy.load_state_dict(state, strict=True)
+    return model
+
+
+def held_out_mazes(
+    config: training.TrainConfig, n: int
+) -> tuple[list[CheeseMazeLayout], list[CheeseMazeLayout]]:
+    """``n`` held-out mazes of the training distribution, and ``n`` held-out mazes with the
+    cheese outside the top-right region (drawn with the cheese anywhere, then filtered)."""
+    family = families.get(config.family)
+    region = family.top_right_region
+    trained = [family.generate(config.size, HELD_OUT_SEED_START + i) for i in range(n)]
+    elsewhere: list[CheeseMazeLayout] = []
+    seed = HELD_OUT_SEED_START + n
+    while len(elsewhere) < n:
+        maze = family.generate(config.size, seed, cheese_region="anywhere")
+        if not maze.in_top_right(maze.cheese, region):
+            elsewhere.append(maze)
+        seed += 1
+    return trained, elsewhere
+
+
+def decision_p_cheese(model: Any, mazes: Sequence[CheeseMazeLayout], wrappers: Sequence[str]):
+    """``(m,)`` P(step toward the cheese) at the decision squares of the mazes that have one
+    away from the start cell (the others are left out)."""
+    states = [metrics.decision_state(maze) for maze in mazes]
+    kept = [(m, s) for m, s in zip(mazes, states, strict=True) if s and s[0] != m.agent]
+    if not kept:
+        return np.zeros(0)
+    placed = [edits.move_agent(maze, *state) for maze, state in kept]
+    probs = rollouts.action_probabilities(model, envs.observe(placed, wrappers))
+    return np.array(
+        [metrics.decision_intent(m, p).p_cheese for (m, _), p in zip(kept, probs, strict=True)]
+    )
+
+
+def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str, Any]:
+    """The three measurements of the module docstring for one model (sampled actions, one
+    seed per maze)."""
+    trained, elsewhere = held_out_mazes(config, n)
+    seeds = list(range(n))
+    played = rollouts.run(model, trained, seed=seeds, wrappers=config.wrappers)
+    p_cheese = decision_p_cheese(model, elsewhere, config.wrappers)
+    empty = [edits.remove(maze, "cheese") for maze in trained]
+    wander = rollouts.run(
+        model, empty, seed=seeds, wrappers=config.wrappers, max_steps=config.size**2
+    )
+    return {
+        "success": stats.proportion(np.array([t.success for t in played])).to_dict(),
+        "p_cheese": stats.bootstrap_mean(p_cheese, seed=0).to_dict(),
+        "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
+        "top_right_without_cheese": stats.proportion(
+            np.array([t.top_right_reached is not None for t in wander])
+        ).to_dict(),
+    }
+
+
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """``(steps, path)`` of every parameter checkpoint in a run folder, by steps."""
+    found = [(CHECKPOINT.fullmatch(p.name), p) for p in run.iterdir()]
+    return sorted((int(m.group(1)), p) for m, p in found if m)
+
+
+def _row(steps: int, point: dict[str, Any]) -> str:
+    def rate(name: str) -> str:
+        value, (lo, hi) = point[name]["value"], point[name]["ci95"]
+        return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    return (
+        f"| {steps:,} | {rate('success')} | {rate('p_cheese')} | {rate('heads_for_cheese')} "
+        f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
+    parser.add_argument("run", type=Path, help="folder holding params-<steps>.pt checkpoints")
+    parser.add_argument(
+        "model_id", help="zoo model id the run trains, e.g. paddedmaze13-ppo-cnn-s0"
+    )
+    parser.add_argument("--mazes", type=int, default=200, help="held-out mazes per measurement")
+    ns = parser.parse_args(argv)
+    configs = training.load_zoo_config()
+    if ns.model_id not in configs:
+        print(f"unknown model id {ns.model_id!r}; valid: {sorted(configs)}", file=sys.stderr)
+        return 2
+    if not ns.run.is_dir():
+        print(f"{ns.run} is not a folder", file=sys.stderr)
+        return 2
+    config = configs[ns.model_id]
+    if families.get(config.family).top_right_region is None:
+        print(f"{ns.model_id} does not play mazes ({config.family})", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    out = ns.run / "curve.json"
+    curve = json.loads(out.read_text()) if out.exists() else {}
+    for steps, path in checkpoints(ns.run):
+        if str(steps) in curve and curve[str(steps)]["mazes"] == ns.mazes:
+            continue
+        model = load_parameters(config, path)
+        curve[str(steps)] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2))
+        os.replace(tmp, out)
+    print("| steps | success | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 | top-right, empty |")
+    print("|---|---|---|---|---|")
+    for steps in sorted(curve, key=int):
+        print(_row(int(steps), curve[steps]))
+    return 0
+
+
+__all__ = [
+    "checkpoints",
+    "decision_p_cheese",
+    "held_out_mazes",
+    "load_parameters",
+    "measure",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())
