@@ -112,14 +112,25 @@ class LayoutEnv(MiniGridEnv):
     def _gen_grid(self, width: int, height: int) -> None:
         layout = self._next_layout or self._fixed_layout
         if layout is None:
-            seed = int(self.np_random.integers(HELD_OUT_SEED_START))
-            layout = generators.generate(self.family, width, seed, **self.generator_options)
+            layout = draw_layout(self.np_random, self.family, width, self.generator_options)
         self._next_layout = None
         self.layout = layout
         self.grid = build_grid(layout)
         self.agent_pos = layout.agent
         self.agent_dir = layout.agent_dir
         self.mission = layout.mission
+
+
+def draw_layout(
+    rng: np.random.Generator, family: str, size: int, generator_options: dict[str, Any]
+) -> Layout:
+    """A training layout drawn from ``rng``: one layout seed below :data:`HELD_OUT_SEED_START`.
+
+    ``LayoutEnv`` draws this way from its ``np_random`` on every reset without a given layout,
+    and so does the engine's ``VecEnv``, so both train on the same levels from the same seed.
+    """
+    seed = int(rng.integers(HELD_OUT_SEED_START))
+    return generators.generate(family, size, seed, **generator_options)
 
 
 def build_grid(layout: Layout) -> Grid:
@@ -257,6 +268,7 @@ __all__ = [
     "LayoutEnv",
     "build_grid",
     "default_max_steps",
+    "draw_layout",
     "env_id",
     "import_dotted",
     "make",

@@ -18,6 +18,7 @@ import os
 from avec.engine.observe import VIEWS, observation_shape, observe, view_of
 from avec.engine.state import State, from_layouts, from_minigrid
 from avec.engine.step import N_ACTIONS, step
+from avec.engine.vecenv import EngineVecEnv
 
 BACKENDS = ("engine", "minigrid")
 """``engine`` (this package) or ``minigrid`` (MiniGrid's own envs, the reference)."""
@@ -34,6 +35,7 @@ def backend(choice: str | None = None) -> str:
 
 __all__ = [
     "BACKENDS",
+    "EngineVecEnv",
     "N_ACTIONS",
     "VIEWS",
     "State",
