@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from minigrid.wrappers import FullyObsWrapper
 
 from avec import engine, envs, generators
-from avec.engine.state import CLOSED, DOOR, EMPTY, FLOOR, GOAL, KEY, OPEN
+from avec.engine.state import BALL, BOX, CLOSED, DOOR, EMPTY, FLOOR, GOAL, KEY, OPEN
 from avec.engine.step import DX, DY
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
@@ -240,3 +240,28 @@ def test_levels_of_different_sizes_cannot_share_a_batch():
     layouts = [generators.generate("doorkey", 5, 0), generators.generate("doorkey", 6, 0)]
     with pytest.raises(ValueError, match="must share a grid size"):
         engine.from_layouts(layouts)
+
+
+@pytest.mark.parametrize(
+    "env_id", ["MiniGrid-BlockedUnlockPickup-v0", "MiniGrid-KeyCorridorS3R2-v0"]
+)
+def test_engine_matches_minigrid_on_wide_levels_with_balls_and_boxes(env_id: str):
+    """Objects and shapes avec's families lack: balls and boxes (picked up, dropped, a box
+    toggled open), non-square grids; random actions weighted towards pickup, drop and toggle."""
+    env = gym.make(env_id).unwrapped
+    weights = np.array([2, 2, 3, 3, 2, 2, 0.5])
+    carried: Counter = Counter()
+    for seed in range(6):
+        env.reset(seed=seed)
+        state = engine.from_minigrid([env])
+        rng = np.random.default_rng(seed)
+        for action in rng.choice(7, size=150, p=weights / weights.sum()).tolist():
+            reward, term, trunc = engine.step(state, [action])
+            _, r, te, tr, _ = env.step(action)
+            assert (reward[0], term[0], trunc[0]) == (r, te, tr)
+            assert_same_observations(state, [env])
+            carried[int(state.carrying[0, 0])] += 1
+            if te or tr:
+                break
+    assert env.width != env.height
+    assert carried[KEY] and (carried[BALL] or carried[BOX]), f"never carried those: {carried}"
