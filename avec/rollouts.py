@@ -2,10 +2,11 @@
 
 :func:`run` plays one episode on each layout. At every step the observations of all live
 episodes go through the policy as one batch -- with each layout's own steering vectors added
-by :func:`avec.hooks.patch` -- and each env then takes its action. A small MLP's forward pass
-on 64 observations costs about as much as 1-2 MiniGrid steps, so the policy stops being the
-cost: throughput approaches MiniGrid's own stepping rate (see ``benchmarks/rollouts.py``).
-Envs are pooled and reused across calls; resetting one onto a layout rebuilds it completely.
+by :func:`avec.hooks.patch` -- and all live episodes then take their actions in one call of
+:mod:`avec.engine`, which steps a whole batch of levels for less than one forward pass costs:
+rollouts run at the policy's batched-forward rate (see ``benchmarks/rollouts.py``). The
+reference backend (``backend="minigrid"``) steps pooled MiniGrid envs one by one instead, with
+the same trajectories.
 
 Actions are greedy (argmax) or sampled by inverse CDF from one explicit ``numpy`` generator:
 per step one ``rng.random(len(live))`` over the live episodes in layout order. The same agent,
