@@ -13,18 +13,18 @@ from avec import training
 RECIPES = {
     "PPO": (PPO, {"n_steps": 128, "batch_size": 64, "n_epochs": 2}),
     "A2C": (A2C, {"n_steps": 8}),
-    "DQN": (DQN, {"learning_starts": 200, "buffer_size": 2000, "train_freq": 4}),
+    "DQN": (DQN, {"learning_starts": 200, "buffer_size": 1000, "train_freq": 4}),
 }
 
 
-def config(family: str, size: int, policy: str) -> training.TrainConfig:
+def config(family: str, size: int, policy: str, timesteps: int = 1024) -> training.TrainConfig:
     return training.TrainConfig(
         id="engine-vs-minigrid",
         env_id=training.envs.env_id(family, size),
         family=family,
         size=size,
         seed=7,
-        total_timesteps=2048,
+        total_timesteps=timesteps,
         policy=policy,
         features_dim=32,
         n_envs=4,
@@ -51,16 +51,16 @@ def trained_weights(algo: str, cfg: training.TrainConfig, backend: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("algo", "family", "size", "policy"),
+    ("algo", "family", "size", "policy", "timesteps"),
     [
-        ("PPO", "doorkey", 5, "mlp"),
-        ("PPO", "cheesemaze", 7, "cnn"),
-        ("A2C", "fourrooms", 19, "mlp"),
-        ("DQN", "doorkey", 5, "mlp"),
+        ("PPO", "doorkey", 5, "mlp", 4096),
+        ("PPO", "cheesemaze", 7, "cnn", 1024),
+        ("A2C", "fourrooms", 19, "mlp", 1024),
+        ("DQN", "doorkey", 5, "mlp", 1024),
     ],
 )
-def test_training_on_engine_and_minigrid_gives_equal_weights(algo, family, size, policy):
-    cfg = config(family, size, policy)
+def test_training_on_engine_and_minigrid_gives_equal_weights(algo, family, size, policy, timesteps):
+    cfg = config(family, size, policy, timesteps)
     initial, engine_weights, engine_episodes = trained_weights(algo, cfg, "engine")
     _, minigrid_weights, minigrid_episodes = trained_weights(algo, cfg, "minigrid")
     assert engine_episodes, "no episode ended: the comparison would not cover resets"
