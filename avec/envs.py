@@ -103,14 +103,25 @@ class LayoutEnv(MiniGridEnv):
     def _gen_grid(self, width: int, height: int) -> None:
         layout = self._next_layout or self._fixed_layout
         if layout is None:
-            seed = int(self.np_random.integers(HELD_OUT_SEED_START))
-            layout = families.get(self.family).generate(width, seed, **self.generator_options)
+            layout = draw_layout(self.np_random, self.family, width, self.generator_options)
         self._next_layout = None
         self.layout = layout
         self.grid = build_grid(layout)
         self.agent_pos = layout.agent
         self.agent_dir = layout.agent_dir
         self.mission = layout.mission
+
+
+def draw_layout(
+    rng: np.random.Generator, family: str, size: int, generator_options: dict[str, Any]
+) -> Layout:
+    """A training layout drawn from ``rng``: one layout seed below :data:`HELD_OUT_SEED_START`.
+
+    ``LayoutEnv`` draws this way from its ``np_random`` on every reset without a given layout,
+    and so does the engine's ``VecEnv``, so both train on the same levels from the same seed.
+    """
+    seed = int(rng.integers(HELD_OUT_SEED_START))
+    return families.get(family).generate(size, seed, **generator_options)
 
 
 def build_grid(layout: Layout) -> Grid:
@@ -153,20 +164,32 @@ def make(env_id: str, wrappers: Sequence[str] | None = None, **kwargs: Any) -> g
     return wrap(env, wrappers)
 
 
-def observe(layouts: Sequence[Layout], wrappers: Sequence[str]) -> np.ndarray:
+_OBSERVERS: dict[tuple[str, tuple[str, ...]], gym.Env] = {}
+"""One reusable MiniGrid env per (env id, wrappers) for :func:`observe` on the MiniGrid backend."""
+
+
+def observe(
+    layouts: Sequence[Layout], wrappers: Sequence[str], backend: str | None = None
+) -> np.ndarray:
     """``(batch, *obs_shape)`` first observations of ``layouts`` (agent at its start state).
 
     All layouts must share family and size. With ``wrappers`` as in a model's manifest this is
-    exactly what the model sees at the start of an episode on each layout.
+    exactly what the model sees at the start of an episode on each layout. ``backend``:
+    ``engine`` or ``minigrid`` (default: :func:`avec.engine.backend`); both give the same arrays.
     """
+    # The engine builds its levels with build_grid above, so it is imported here, not at the top.
+    from avec import engine
+
     if not layouts:
         raise ValueError("observe() needs at least one layout")
+    if engine.backend(backend) == "engine":
+        return engine.observe(engine.from_layouts(layouts, max_steps=1), engine.view_of(wrappers))
     first = layouts[0]
-    env = make(env_id(first.family, first.width), wrappers)
-    try:
-        return np.stack([env.reset(options={"layout": layout})[0] for layout in layouts])
-    finally:
-        env.close()
+    key = (env_id(first.family, first.width), tuple(wrappers))
+    if key not in _OBSERVERS:
+        _OBSERVERS[key] = make(key[0], wrappers)
+    env = _OBSERVERS[key]
+    return np.stack([env.reset(options={"layout": layout})[0] for layout in layouts])
 
 
 def render(layout: Layout, tile_size: int = 16) -> np.ndarray:
@@ -216,6 +239,7 @@ __all__ = [
     "LayoutEnv",
     "build_grid",
     "default_max_steps",
+    "draw_layout",
     "env_id",
     "import_dotted",
     "make",

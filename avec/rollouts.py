@@ -2,10 +2,11 @@
 
 :func:`run` plays one episode on each layout. At every step the observations of all live
 episodes go through the policy as one batch -- with each layout's own steering vectors added
-by :func:`avec.hooks.patch` -- and each env then takes its action. A small MLP's forward pass
-on 64 observations costs about as much as 1-2 MiniGrid steps, so the policy stops being the
-cost: throughput approaches MiniGrid's own stepping rate (see ``benchmarks/rollouts.py``).
-Envs are pooled and reused across calls; resetting one onto a layout rebuilds it completely.
+by :func:`avec.hooks.patch` -- and all live episodes then take their actions in one call of
+:mod:`avec.engine`, which steps a whole batch of levels for less than one forward pass costs:
+rollouts run at the policy's batched-forward rate (see ``benchmarks/rollouts.py``). The
+reference backend (``backend="minigrid"``) steps pooled MiniGrid envs one by one instead, with
+the same trajectories.
 
 Actions are greedy (argmax) or sampled by inverse CDF from one explicit ``numpy`` generator:
 per step one ``rng.random(len(live))`` over the live episodes in layout order. The same agent,
@@ -32,7 +33,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from avec import envs, hooks
+from avec import engine, envs, hooks
+from avec.engine.state import OPEN
 from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout
 from avec.vectors import SteeringVector
 
@@ -215,6 +217,135 @@ class _Episode:
         )
 
 
+class _EnvEpisodes:
+    """The reference backend: one MiniGrid env per layout, stepped one after another."""
+
+    def __init__(self, layouts: Sequence[Layout], env_list: list[gym.Env], max_steps: int | None):
+        self.first = np.stack(
+            [
+                env.reset(options={"layout": layout})[0]
+                for env, layout in zip(env_list, layouts, strict=True)
+            ]
+        )
+        self.episodes = [
+            _Episode(layout, env, max_steps) for layout, env in zip(layouts, env_list, strict=True)
+        ]
+
+    def step(
+        self, live: np.ndarray, chosen: np.ndarray, probs: np.ndarray, obs: np.ndarray
+    ) -> np.ndarray:
+        """Step episodes ``live`` with ``chosen`` actions and write their observations into
+        ``obs``; one bool per live episode: whether it goes on."""
+        going = np.zeros(len(live), dtype=bool)
+        for j, i in enumerate(live):
+            obs[i], going[j] = self.episodes[i].step(int(chosen[j]), probs[j])
+        return going
+
+    def trajectories(self, n_actions: int) -> list[Trajectory]:
+        return [episode.trajectory(n_actions) for episode in self.episodes]
+
+
+class _EngineEpisodes:
+    """The engine backend: every layout in one :class:`avec.engine.State`, stepped in one call.
+
+    Episodes in lockstep have all taken the same number of actions, so what happened is
+    recorded in ``(step, layout)`` arrays; an event step of ``-1`` means "not yet".
+    """
+
+    def __init__(self, layouts: Sequence[Layout], view: str, max_steps: int | None):
+        self.layouts, self.view = layouts, view
+        self.state = engine.from_layouts(layouts)
+        limit = self.state.max_steps
+        self.cap = limit if max_steps is None else np.minimum(limit, max_steps)
+        self.first = engine.observe(self.state, view)
+        n, horizon = len(layouts), int(self.cap.max())
+        self.cells = np.zeros((horizon + 1, n, 2), dtype=np.int64)
+        self.cells[0] = self.state.pos
+        self.directions = np.zeros((horizon + 1, n), dtype=np.int64)
+        self.directions[0] = self.state.dir
+        self.actions = np.zeros((horizon, n), dtype=np.int64)
+        self.probabilities: np.ndarray | None = None
+        self.door = np.array(
+            [lay.door if isinstance(lay, DoorKeyLayout) else (-1, -1) for lay in layouts]
+        ).reshape(n, 2)
+        self.corner = np.array(
+            [lay.top_right if isinstance(lay, CheeseMazeLayout) else (-1, -1) for lay in layouts]
+        ).reshape(n, 2)
+        self.events = {name: np.full(n, -1) for name in ("key", "opened", "goal", "cornered")}
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.reward = np.zeros(n)
+        self.t = 0
+
+    def step(
+        self, live: np.ndarray, chosen: np.ndarray, probs: np.ndarray, obs: np.ndarray
+    ) -> np.ndarray:
+        """As :meth:`_EnvEpisodes.step`."""
+        state, events, t = self.state, self.events, self.t + 1
+        self.t = t
+        if self.probabilities is None:
+            shape = (len(self.actions), len(self.layouts), probs.shape[1])
+            self.probabilities = np.zeros(shape, dtype=np.float32)
+        reward, terminated, truncated = engine.step(state, chosen, live)
+        self.actions[t - 1, live] = chosen
+        self.probabilities[t - 1, live] = probs
+        pos = state.pos[live]
+        self.cells[t, live] = pos
+        self.directions[t, live] = state.dir[live]
+        self.reward[live] += reward
+        door = self.door[live]
+        door_open = (door[:, 0] >= 0) & (state.grid[live, door[:, 0], door[:, 1], 2] == OPEN)
+        first = {name: happened[live] < 0 for name, happened in events.items()}
+        found = {
+            "key": first["key"] & (chosen == PICKUP) & (state.carrying[live, 0] != 0),
+            "opened": first["opened"] & (chosen == TOGGLE) & door_open,
+            "goal": terminated & (reward > 0),
+            "cornered": first["cornered"] & (pos == self.corner[live]).all(axis=1),
+        }
+        for name, now in found.items():
+            events[name][live[now]] = t
+        going = ~(terminated | truncated | (t >= self.cap[live]))
+        self.steps[live[~going]] = t
+        if going.any():
+            obs[live[going]] = engine.observe(state, self.view, live[going])
+        return going
+
+    def trajectories(self, n_actions: int) -> list[Trajectory]:
+        def when(name: str, i: int) -> int | None:
+            t = int(self.events[name][i])
+            return None if t < 0 else t
+
+        probs = self.probabilities
+        return [
+            Trajectory(
+                layout=layout,
+                cells=self.cells[: steps + 1, i].copy(),
+                directions=self.directions[: steps + 1, i].copy(),
+                actions=self.actions[:steps, i].copy(),
+                probabilities=probs[:steps, i].copy(),
+                key_picked_up=when("key", i),
+                door_opened=when("opened", i),
+                goal_reached=when("goal", i),
+                top_right_reached=when("cornered", i),
+                steps=steps,
+                episode_return=float(self.reward[i]),
+            )
+            for i, (layout, steps) in enumerate(zip(self.layouts, self.steps.tolist(), strict=True))
+        ]
+
+
+@contextmanager
+def _episodes(
+    backend: str, layouts: Sequence[Layout], wrappers: Sequence[str], max_steps: int | None
+) -> Iterator[_EnvEpisodes | _EngineEpisodes]:
+    """The layouts' episodes, on ``backend``, at their start states."""
+    if backend == "engine":
+        yield _EngineEpisodes(layouts, engine.view_of(wrappers), max_steps)
+        return
+    first = layouts[0]
+    with _borrow(envs.env_id(first.family, first.width), wrappers, len(layouts)) as env_list:
+        yield _EnvEpisodes(layouts, env_list, max_steps)
+
+
 def run(
     agent: Any,
     layouts: Sequence[Layout],
@@ -224,6 +355,7 @@ def run(
     greedy: bool = False,
     steering: Steering | None = None,
     max_steps: int | None = None,
+    backend: str | None = None,
 ) -> list[Trajectory]:
     """Play one episode on each layout, all in lockstep; one :class:`Trajectory` each.
 
@@ -238,6 +370,8 @@ def run(
         steering: vectors added during every forward pass (see :data:`Steering`).
         max_steps: end episodes after this many actions (default: the env's time limit; the
             reward formula keeps the env's limit).
+        backend: ``engine`` or ``minigrid`` (default: :func:`avec.engine.backend`); both give
+            the same trajectories.
     """
     if not layouts:
         return []
@@ -260,25 +394,16 @@ def run(
     rng = None if per_episode else np.random.default_rng(seed)
     rows = steering_rows(steering, len(layouts))
     per_row = bool(rows) and not isinstance(steering, SteeringVector)
-    with _borrow(envs.env_id(first.family, first.width), wrappers, len(layouts)) as env_list:
-        obs = np.stack(
-            [
-                env.reset(options={"layout": layout})[0]
-                for env, layout in zip(env_list, layouts, strict=True)
-            ]
-        )
-        episodes = [
-            _Episode(layout, env, max_steps) for layout, env in zip(layouts, env_list, strict=True)
-        ]
-        live = list(range(len(layouts)))
-        while live:
-            idx = np.asarray(live)
+    with _episodes(engine.backend(backend), layouts, wrappers, max_steps) as batch:
+        obs = batch.first
+        live = np.arange(len(layouts))
+        while live.size:
             patches = rows
             if per_row:
-                select = torch.from_numpy(idx)
+                select = torch.from_numpy(live)
                 patches = {layer: values[select] for layer, values in rows.items()}
             with hooks.patch(policy, patches) if patches else nullcontext():
-                probs = action_probabilities(policy, obs[idx])
+                probs = action_probabilities(policy, obs[live])
             if greedy:
                 chosen = probs.argmax(axis=1)
             elif per_episode:
@@ -286,13 +411,8 @@ def run(
                 chosen = _inverse_cdf(probs, u)
             else:
                 chosen = sample_actions(probs, rng)
-            still = []
-            for j, i in enumerate(live):
-                obs[i], going = episodes[i].step(int(chosen[j]), probs[j])
-                if going:
-                    still.append(i)
-            live = still
-    return [episode.trajectory(probs.shape[1]) for episode in episodes]
+            live = live[batch.step(live, chosen, probs, obs)]
+        return batch.trajectories(probs.shape[1])
 
 
 __all__ = [

@@ -28,10 +28,10 @@ import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import envs, evaluation, families, generators
+from avec import engine, envs, evaluation, families, generators
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
@@ -235,6 +235,22 @@ def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str
     return result
 
 
+def vec_env(config: TrainConfig, backend: str | None = None) -> VecEnv:
+    """The config's ``n_envs`` training envs, seeded with its seed, on ``backend`` (default:
+    :func:`avec.engine.backend`): one engine ``VecEnv``, or MiniGrid envs in a ``DummyVecEnv``.
+    Both draw the same levels and give the same observations."""
+    if engine.backend(backend) == "engine":
+        venv = engine.EngineVecEnv(config.env_id, config.n_envs, config.wrappers)
+        venv.seed(config.seed)
+        return venv
+    return make_vec_env(
+        lambda: envs.make(config.env_id, config.wrappers),
+        n_envs=config.n_envs,
+        seed=config.seed,
+        vec_env_cls=DummyVecEnv,
+    )
+
+
 def train(
     config: TrainConfig,
     models_dir: Path = MODELS_DIR,
@@ -250,12 +266,7 @@ def train(
     """
     torch.set_num_threads(1)
     start = time.perf_counter()
-    venv = make_vec_env(
-        lambda: envs.make(config.env_id, config.wrappers),
-        n_envs=config.n_envs,
-        seed=config.seed,
-        vec_env_cls=DummyVecEnv,
-    )
+    venv = vec_env(config)
     model = ALGORITHMS[config.algo](
         "MlpPolicy" if config.policy == "mlp" else "CnnPolicy",
         venv,
@@ -362,5 +373,6 @@ __all__ = [
     "sha256",
     "train",
     "untrained",
+    "vec_env",
     "write_manifest_entry",
 ]
