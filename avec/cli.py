@@ -15,7 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from avec import generators, training
+from avec import generators, training, zoo
 
 
 def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
@@ -41,7 +41,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     failed = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for entry in pool.map(_train_one, jobs):
-            training.write_manifest_entry(entry, models_dir)
+            zoo.write_entry(entry, models_dir)
             held_out = entry["evaluation"]["held_out"]
             lo, hi = held_out["success_ci95"]
             status = "ok" if entry["meets_bar"] else "BELOW BAR"
@@ -58,8 +58,6 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 
 def cmd_zoo(ns: argparse.Namespace) -> int:
-    from avec import zoo
-
     entries = zoo.manifest(Path(ns.models_dir))
     if ns.markdown:
         print(zoo_table(entries))
@@ -123,14 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("ids", nargs="*", help="model ids from the zoo config")
     train.add_argument("--all", action="store_true", help="train every model of the zoo config")
     train.add_argument("--config", default=str(training.ZOO_CONFIG), help="zoo config (TOML)")
-    train.add_argument("--models-dir", default=str(training.MODELS_DIR))
+    train.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
     train.add_argument("--jobs", type=int, default=0, help="processes (default: every core)")
     train.set_defaults(func=cmd_train)
 
-    zoo = sub.add_parser("zoo", help="list the committed models")
-    zoo.add_argument("--models-dir", default=str(training.MODELS_DIR))
-    zoo.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
-    zoo.set_defaults(func=cmd_zoo)
+    zoo_cmd = sub.add_parser("zoo", help="list the committed models")
+    zoo_cmd.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    zoo_cmd.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
+    zoo_cmd.set_defaults(func=cmd_zoo)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
     layout.add_argument("family", choices=sorted(generators.SIZES))
