@@ -10,12 +10,28 @@ avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 from avec import generators, training, zoo
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr and exit code 2 (argparse adds a usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be an integer in [0, 2**63), got {text}")
+    return value
 
 
 def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
@@ -100,19 +116,24 @@ def cmd_layout(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(ns: argparse.Namespace) -> int:
-    import json
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: line {error.lineno}: {error.msg}") from None
 
+
+def cmd_report(ns: argparse.Namespace) -> int:
     from avec import report
 
-    old, new = (json.loads(Path(p).read_text()) for p in ns.diff)
+    old, new = (_read_json(Path(p)) for p in ns.diff)
     changes = report.diff(old, new)
     print("\n".join(changes) if changes else "no verdict or pass rate changed")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="avec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
     layout.add_argument("family", choices=sorted(generators.SIZES))
     layout.add_argument("size", type=int)
-    layout.add_argument("--seed", type=int, default=0)
+    layout.add_argument("--seed", type=_seed, default=0)
     layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")
     layout.set_defaults(func=cmd_layout)
 

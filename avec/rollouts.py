@@ -261,6 +261,7 @@ def run(
                 for env, layout in zip(env_list, layouts, strict=True)
             ]
         )
+        hooks.check_fits(agent, first.family, obs.shape[1:], int(env_list[0].action_space.n))
         episodes = [
             _Episode(layout, env, max_steps) for layout, env in zip(layouts, env_list, strict=True)
         ]

@@ -86,9 +86,7 @@ def test_diff_lists_changed_verdicts_rates_and_new_and_removed_pairs():
     assert report.diff(old, old) == []
 
 
-@pytest.mark.parametrize(
-    "bad", [{}, [], {"results": [{"claim": "c1"}]}, {"results": "x"}], ids=str
-)
+@pytest.mark.parametrize("bad", [{}, [], {"results": [{"claim": "c1"}]}, {"results": "x"}], ids=str)
 def test_diff_of_json_that_is_not_a_report_says_so(bad):
     with pytest.raises(ValueError, match="the new JSON is not an avec report"):
         report.diff({"results": []}, bad)
