@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,6 @@ import gymnasium
 import minigrid
 import numpy as np
 import stable_baselines3
-import tomllib
 import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
