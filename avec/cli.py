@@ -3,6 +3,7 @@
 avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
 avec train --all                    # the whole zoo, one process per core
 avec zoo                            # the committed models and how well they play
+avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
 avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
 """
@@ -70,6 +71,25 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if failed:
         print(f"below their success bar: {failed}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_zoo_add(ns: argparse.Namespace) -> int:
+    from avec import register
+
+    if ns.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {ns.episodes}")
+    models_dir = Path(ns.add_models_dir or ns.models_dir)
+    entry = register.add(
+        Path(ns.path), ns.env, ns.wrappers, models_dir, model_id=ns.id, episodes=ns.episodes
+    )
+    held = entry["evaluation"]["held_out"]
+    lo, hi = held["success_ci95"]
+    print(
+        f"{entry['id']}: {entry['algo']} {entry['policy']} on {entry['env_id']}, success "
+        f"{held['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] on {held['episodes']} held-out layouts; "
+        f"registered in {models_dir / 'manifest.json'}"
+    )
     return 0
 
 
@@ -150,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     zoo_cmd.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
     zoo_cmd.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
     zoo_cmd.set_defaults(func=cmd_zoo)
+    zoo_sub = zoo_cmd.add_subparsers(dest="zoo_action")
+    add = zoo_sub.add_parser("add", help="register an existing SB3 checkpoint in a models folder")
+    add.add_argument("path", help="an SB3 .zip, or an rl-baselines3-zoo run folder")
+    add.add_argument("--env", required=True, help="env id it was trained on")
+    add.add_argument("--wrappers", nargs="*", default=None, help="observation wrappers, dotted")
+    add.add_argument("--id", default=None, help="model id (default: the file or folder name)")
+    add.add_argument("--episodes", type=int, default=200, help="held-out evaluation episodes")
+    add.add_argument("--models-dir", dest="add_models_dir", default=None)
+    add.set_defaults(func=cmd_zoo_add)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
     layout.add_argument("family", choices=sorted(generators.SIZES))

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import stable_baselines3
 import torch
 from stable_baselines3.common import torch_layers
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
 
 from avec import atomic, envs, policies
 
@@ -262,7 +264,39 @@ def load_checkpoint(path: Path, entry: dict[str, Any]) -> BaseAlgorithm:
         )
     model.policy.load_state_dict(state, strict=True)
     model.policy.set_training_mode(False)
+    if entry.get("observation_normalization"):
+        _normalize_observations(model.policy, entry["observation_normalization"], path)
     return model
+
+
+def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -> None:
+    """Normalise observations as a ``VecNormalize`` did in training: ``clip((obs - mean) /
+    sqrt(var + epsilon), -clip, clip)`` before the features extractor, in the frame of the raw
+    observation (SB3 divides images by 255 after the env's normalisation, so that is undone
+    and redone around it)."""
+    target = tuple(policy.observation_space.shape)
+    mean, var = np.asarray(recorded["mean"]), np.asarray(recorded["var"])
+    if mean.shape != target and mean.ndim == 3 and mean.transpose(2, 0, 1).shape == target:
+        mean, var = mean.transpose(2, 0, 1), var.transpose(2, 0, 1)
+    if mean.shape != target or var.shape != target:
+        raise CheckpointError(
+            f"checkpoint {path}: observation normalisation of shape {mean.shape} does not fit "
+            f"observations of shape {target}"
+        )
+    mean_t = torch.tensor(mean, dtype=torch.float32)
+    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float32) + float(recorded["epsilon"]))
+    clip = float(recorded["clip"])
+    scale = 255.0 if policy.normalize_images and is_image_space(policy.observation_space) else 1.0
+
+    def normalize(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple:
+        raw = args[0] * scale
+        return (torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale, *args[1:])
+
+    extractors = {
+        id(m): m for m in policy.modules() if isinstance(m, torch_layers.BaseFeaturesExtractor)
+    }
+    for module in extractors.values():
+        module.register_forward_pre_hook(normalize)
 
 
 def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tensor]:
