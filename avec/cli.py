@@ -5,6 +5,7 @@ avec train --all                    # the whole zoo, one process per core
 avec zoo                            # the committed models and how well they play
 avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
+avec field doorkey5-ppo-mlp-s0 --seed 3 --vector key --coef -1 -o field.png  # vector fields
 avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
 """
 
@@ -17,6 +18,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NoReturn
+
+import numpy as np
 
 from avec import generators, training, zoo
 
@@ -130,6 +133,36 @@ def zoo_table(entries: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_field(ns: argparse.Namespace) -> int:
+    from avec import experiments, fields, hooks, layouts, vectors
+
+    agent = zoo.load(ns.model_id, Path(ns.models_dir))
+    if ns.layout is not None:
+        layout = layouts.from_ascii(Path(ns.layout).read_text())
+        if (layout.family, layout.width) != (agent.family, agent.size):
+            raise ValueError(
+                f"{ns.layout} is a {layout.family} {layout.width}x{layout.height} layout; "
+                f"{agent.id} plays {agent.family} {agent.size}x{agent.size}"
+            )
+    else:
+        layout = generators.generate(agent.family, agent.size, ns.seed)
+    layer = ns.layer or experiments.claim_layer(agent)
+    valid = [info.name for info in hooks.layers(agent)]
+    if layer not in valid:
+        raise ValueError(f"unknown layer {layer!r}; valid: {valid}")
+    feature = ns.vector.replace("-", "_")
+    vector = ns.coef * vectors.feature_vector(agent, feature, layout, layer)
+    original, patched = fields.vector_fields(
+        agent, layout, agent.wrappers, lambda: hooks.patch(agent, {layer: vector})
+    )
+    title = f"{agent.id}: {ns.coef:+g} x {ns.vector} vector at {layer}"
+    path = fields.plot_fields(ns.output, original, patched, title=title)
+    print(layout.to_ascii())
+    change = float(np.abs(fields.difference(original, patched).vectors).sum(axis=1).max())
+    print(f"{title}; largest change of an arrow {change:.3f}; drawn to {path}")
+    return 0
+
+
 def cmd_layout(ns: argparse.Namespace) -> int:
     options = {"cheese_region": ns.cheese} if ns.family == "cheesemaze" else {}
     print(generators.generate(ns.family, ns.size, ns.seed, **options).to_ascii())
@@ -186,6 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     layout.add_argument("--seed", type=_seed, default=0)
     layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")
     layout.set_defaults(func=cmd_layout)
+
+    field = sub.add_parser(
+        "field", help="draw an agent's original, patched and difference vector fields"
+    )
+    field.add_argument("model_id", help="model id of the models folder's manifest")
+    where = field.add_mutually_exclusive_group(required=True)
+    where.add_argument("--seed", type=_seed, help="generate the agent's kind of layout")
+    where.add_argument("--layout", metavar="FILE.txt", help="a layout written as ASCII")
+    field.add_argument("--vector", required=True, choices=["key", "cheese", "goal", "top-right"])
+    field.add_argument("--coef", type=float, required=True, help="coefficient of the vector")
+    field.add_argument("--layer", default=None, help="layer to patch (default: the claim layer)")
+    field.add_argument("-o", "--output", default="field.png", help="PNG to write")
+    field.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    field.set_defaults(func=cmd_field)
 
     rep = sub.add_parser("report", help="compare two replication reports")
     rep.add_argument(

@@ -95,3 +95,70 @@ def test_layout_prints_a_layout_that_parses_back(avec):
     code, out, _ = avec("layout", "doorkey", "5", "--seed", "3")
     assert code == 0
     assert layouts.from_ascii(out).family == "doorkey"
+
+
+def test_field_draws_the_three_fields_and_prints_the_layout(avec, tmp_path):
+    out = tmp_path / "field.png"
+    code, stdout, _ = avec(
+        "field",
+        "doorkey5-ppo-mlp-s0",
+        "--seed",
+        "3",
+        "--vector",
+        "key",
+        "--coef",
+        "-1",
+        "-o",
+        str(out),
+    )
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert stdout.startswith("doorkey 5x5\n#####\n")
+    assert "-1 x key vector at mlp_extractor.policy_net.1" in stdout
+
+
+def test_field_reads_a_layout_file(avec, tmp_path):
+    from avec import generators
+
+    layout = tmp_path / "level.txt"
+    layout.write_text(generators.generate("doorkey", 5, 7).to_ascii())
+    out = tmp_path / "field.png"
+    code, stdout, _ = avec(
+        "field",
+        "doorkey5-ppo-mlp-s0",
+        "--layout",
+        str(layout),
+        "--vector",
+        "key",
+        "--coef",
+        "2",
+        "--layer",
+        "mlp_extractor.policy_net.0",
+        "-o",
+        str(out),
+    )
+    assert code == 0 and out.exists()
+    assert stdout.startswith(layout.read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "1", "--vector", "cheese"], "doorkey layouts have no 'cheese'"),
+        (["--seed", "1", "--vector", "key", "--layer", "nope"], "unknown layer 'nope'; valid"),
+        (["--vector", "key"], "one of the arguments --seed --layout is required"),
+        (["--seed", "1", "--layout", "x.txt", "--vector", "key"], "not allowed with argument"),
+        (["--layout", "/no/such.txt", "--vector", "key"], "No such file"),
+    ],
+    ids=["feature of another family", "unknown layer", "no level", "two levels", "no file"],
+)
+def test_field_bad_input_is_one_line_and_exit_code_2(avec, tmp_path, args, message):
+    code, _, err = avec("field", "doorkey5-ppo-mlp-s0", *args, "--coef", "1", "-o", str(tmp_path))
+    assert code == 2
+    assert message in one_line(err)
+
+
+def test_field_of_an_unknown_model_is_one_line(avec):
+    code, _, err = avec("field", "nope-s0", "--seed", "1", "--vector", "key", "--coef", "1")
+    assert code == 2
+    assert "no model 'nope-s0'" in one_line(err)
