@@ -7,6 +7,7 @@ avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register 
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
 avec field doorkey5-ppo-mlp-s0 --seed 3 --vector key --coef -1 -o field.png  # vector fields
 avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
+avec report --history                 # how the record moved, commit by commit
 """
 
 from __future__ import annotations
@@ -177,6 +178,13 @@ def _read_json(path: Path) -> object:
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
+    if ns.history is not None:
+        from avec import history
+
+        revs, table = history.history(Path(ns.repo), ns.history or None)
+        print("\n".join(history.lines(revs, table)))
+        print(f"figure: {history.plot(Path(ns.output), revs, table)}")
+        return 0
     from avec import report
 
     old, new = (_read_json(Path(p)) for p in ns.diff)
@@ -234,14 +242,24 @@ def main(argv: list[str] | None = None) -> int:
     field.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
     field.set_defaults(func=cmd_field)
 
-    rep = sub.add_parser("report", help="compare two replication reports")
-    rep.add_argument(
+    rep = sub.add_parser("report", help="compare replication reports, or follow the record")
+    which = rep.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--diff",
         nargs=2,
         metavar=("OLD.json", "NEW.json"),
-        required=True,
         help="list every verdict and pass rate that changed",
     )
+    which.add_argument(
+        "--history",
+        nargs="?",
+        const="",
+        metavar="REVISIONS",
+        help="verdicts and pass rates at every commit that changed reports/latest.json "
+        "(a git revision range; default: HEAD's history)",
+    )
+    rep.add_argument("--repo", default=".", help="git repository (--history)")
+    rep.add_argument("-o", "--output", default="history.png", help="figure (--history)")
     rep.set_defaults(func=cmd_report)
 
     ns = parser.parse_args(argv)
