@@ -13,8 +13,9 @@ its own agents. It is inert unless a run collects from the claims folder (ini op
   models folder, ``DIR/expected.toml``. Under the ``ci`` profile a verdict other than the
   recorded one fails its test with ``claim × model: recorded X, now Y (...)``, and a claim
   recorded as not holding is ``xfail(strict=True)``. Under any other profile verdicts are
-  reported, not gated. ``--update-expected`` rewrites the record from the run -- only under
-  ``ci``, and only when every test reached its verdict.
+  reported, not gated. ``--update-expected`` writes the run's verdicts into the record -- only
+  under ``ci``, and only when every test it ran reached its verdict (a selection updates the
+  entries it judged).
 * **The report.** Results and figures go to the ``report`` fixture; xdist workers hand theirs
   to the controller. ``reports/latest.*`` (for ``--avec-models DIR``: ``DIR/reports/latest.*``)
   is written only by a *complete* run: the whole claims folder, nothing deselected, no ``-x``,
@@ -196,8 +197,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     # Marked here, where the exception is at hand; the controller reads the mark.
-    if call.when == "call" and (
-        call.excinfo is None or call.excinfo.errisinstance(verdicts.VERDICT_EXCEPTIONS)
+    if (
+        item.config.stash[_RUN].active
+        and call.when == "call"
+        and (call.excinfo is None or call.excinfo.errisinstance(verdicts.VERDICT_EXCEPTIONS))
     ):
         report.user_properties.append(_REACHED)
     return report
@@ -336,13 +339,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     run.claim_texts.update(data["claim_texts"])
 
 
-def _incomplete(session: pytest.Session, run: _Run, exitstatus: int) -> list[str]:
-    """Why this run is not a complete run of the whole claims folder (empty if it is)."""
+def _incomplete(session: pytest.Session, run: _Run, exitstatus: int) -> tuple[list[str], list[str]]:
+    """Why this run is not a complete run of the whole claims folder: how it was narrowed
+    (a selection), and what went wrong (a fault). Both empty for a complete run."""
     config, option = session.config, session.config.option
-    reasons = []
+    selection, faults = [], []
     args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
     if args != [run.claims_dir] or any("::" in str(a) for a in config.args):
-        reasons.append(f"selected {' '.join(map(str, config.args))} rather than the claims folder")
+        selection.append(f"selected {' '.join(map(str, config.args))}, not the claims folder")
     for name, flag in (
         ("keyword", "-k"),
         ("markexpr", "-m"),
@@ -354,17 +358,17 @@ def _incomplete(session: pytest.Session, run: _Run, exitstatus: int) -> list[str
         ("maxfail", "-x/--maxfail"),
     ):
         if getattr(option, name, None):
-            reasons.append(f"{flag} given")
+            selection.append(f"{flag} given")
     if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
-        reasons.append("interrupted")
+        faults.append("interrupted")
     if run.crashed:
-        reasons.append(f"worker(s) {', '.join(run.crashed)} crashed")
+        faults.append(f"worker(s) {', '.join(run.crashed)} crashed")
     unreached = sorted((run.started - run.reached) | run.errors)
     if unreached:
-        reasons.append(f"{len(unreached)} test(s) did not reach a verdict: {', '.join(unreached)}")
+        faults.append(f"{len(unreached)} test(s) did not reach a verdict: {', '.join(unreached)}")
     if len(run.started) != session.testscollected:
-        reasons.append(f"{len(run.started)} of {session.testscollected} collected tests ran")
-    return reasons
+        faults.append(f"{len(run.started)} of {session.testscollected} collected tests ran")
+    return selection, faults
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -377,9 +381,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             {"results": run.results, "figures": run.figures, "claim_texts": run.claim_texts}
         )
         return
-    reasons = _incomplete(session, run, exitstatus)
-    whole = not reasons
-    if whole:
+    selection, faults = _incomplete(session, run, exitstatus)
+    reasons = selection + faults
+    if not reasons:
         judged = {r["claim"] for r in run.results}
         unknown = verdicts.unknown_entries(
             verdicts.load_expected(run.record_path), judged, {r["model"] for r in run.results}
@@ -415,8 +419,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         run.summary.append(f"complete run: report written to {out}/latest.*")
     if run.recording:
-        if not whole:
-            message = f"--update-expected: the run is partial; {run.record_path} untouched"
+        # A selection updates the entries it judged; a fault leaves the record alone.
+        if faults:
+            message = f"--update-expected: {'; '.join(faults)}; {run.record_path} untouched"
             _fail(session, run, message)
             return
         old = verdicts.load_expected(run.record_path)
@@ -425,7 +430,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except OSError as error:
             _fail(session, run, f"cannot write {run.record_path}: {error.strerror or error}")
             return
-        run.summary.append(f"record rewritten: {run.record_path}")
+        run.summary.append(f"record updated: {run.record_path}")
 
 
 def _fail(session: pytest.Session, run: _Run, message: str) -> None:

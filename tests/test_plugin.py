@@ -192,7 +192,16 @@ def test_update_expected_on_a_partial_run_leaves_the_record(pytester, suite):
     result = run(pytester, "--update-expected")
     assert result.ret == 1
     assert (models / "expected.toml").read_text() == record()
-    result.stdout.fnmatch_lines(["*ERROR: --update-expected: the run is partial*"])
+    result.stdout.fnmatch_lines(["*ERROR: --update-expected: 2 test(s) did not reach*untouched"])
+
+
+def test_update_expected_on_a_selection_updates_only_the_entries_it_judged(pytester, suite):
+    models = suite(percent1=0)
+    result = run(pytester, "--update-expected", "-k", "c1")
+    assert result.ret == 0
+    text = (models / "expected.toml").read_text()
+    assert text.count('verdict = "fails"') == 4  # c1 now fails on both; c2 kept
+    assert committed(models)
 
 
 def test_an_error_in_a_claim_test_makes_the_run_partial(pytester, suite):
