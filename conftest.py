@@ -23,3 +23,7 @@ settings.load_profile("ci")
 # One intra-op thread: identical float results in every worker, and no oversubscription
 # when xdist runs one worker per core.
 torch.set_num_threads(1)
+
+# The claims plumbing; also an installed `pytest11` entry point of the same name, so this line
+# only matters for an install made before the entry point existed. pytester: tests of the plugin.
+pytest_plugins = ["avec.pytest_plugin", "pytester"]

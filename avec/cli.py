@@ -3,19 +3,40 @@
 avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
 avec train --all                    # the whole zoo, one process per core
 avec zoo                            # the committed models and how well they play
+avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
+avec field doorkey5-ppo-mlp-s0 --seed 3 --vector key --coef -1 -o field.png  # vector fields
 avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
+avec report --history                 # how the record moved, commit by commit
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
-from avec import families, generators, training
+import numpy as np
+
+from avec import families, generators, training, zoo
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr and exit code 2 (argparse adds a usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be an integer in [0, 2**63), got {text}")
+    return value
 
 
 def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
@@ -41,7 +62,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     failed = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for entry in pool.map(_train_one, jobs):
-            training.write_manifest_entry(entry, models_dir)
+            zoo.write_entry(entry, models_dir)
             held_out = entry["evaluation"]["held_out"]
             lo, hi = held_out["success_ci95"]
             status = "ok" if entry["meets_bar"] else "BELOW BAR"
@@ -57,9 +78,26 @@ def cmd_train(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_zoo(ns: argparse.Namespace) -> int:
-    from avec import zoo
+def cmd_zoo_add(ns: argparse.Namespace) -> int:
+    from avec import register
 
+    if ns.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {ns.episodes}")
+    models_dir = Path(ns.add_models_dir or ns.models_dir)
+    entry = register.add(
+        Path(ns.path), ns.env, ns.wrappers, models_dir, model_id=ns.id, episodes=ns.episodes
+    )
+    held = entry["evaluation"]["held_out"]
+    lo, hi = held["success_ci95"]
+    print(
+        f"{entry['id']}: {entry['algo']} {entry['policy']} on {entry['env_id']}, success "
+        f"{held['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] on {held['episodes']} held-out layouts; "
+        f"registered in {models_dir / 'manifest.json'}"
+    )
+    return 0
+
+
+def cmd_zoo(ns: argparse.Namespace) -> int:
     entries = zoo.manifest(Path(ns.models_dir))
     if ns.markdown:
         print(zoo_table(entries))
@@ -96,25 +134,67 @@ def zoo_table(entries: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_field(ns: argparse.Namespace) -> int:
+    from avec import experiments, fields, hooks, layouts, vectors
+
+    agent = zoo.load(ns.model_id, Path(ns.models_dir))
+    if ns.layout is not None:
+        layout = layouts.from_ascii(Path(ns.layout).read_text())
+        if (layout.family, layout.width) != (agent.family, agent.size):
+            raise ValueError(
+                f"{ns.layout} is a {layout.family} {layout.width}x{layout.height} layout; "
+                f"{agent.id} plays {agent.family} {agent.size}x{agent.size}"
+            )
+    else:
+        layout = generators.generate(agent.family, agent.size, ns.seed)
+    layer = ns.layer or experiments.claim_layer(agent)
+    valid = [info.name for info in hooks.layers(agent)]
+    if layer not in valid:
+        raise ValueError(f"unknown layer {layer!r}; valid: {valid}")
+    feature = ns.vector.replace("-", "_")
+    vector = ns.coef * vectors.feature_vector(agent, feature, layout, layer)
+    original, patched = fields.vector_fields(
+        agent, layout, agent.wrappers, lambda: hooks.patch(agent, {layer: vector})
+    )
+    title = f"{agent.id}: {ns.coef:+g} x {ns.vector} vector at {layer}"
+    path = fields.plot_fields(ns.output, original, patched, title=title)
+    print(layout.to_ascii())
+    change = float(np.abs(fields.difference(original, patched).vectors).sum(axis=1).max())
+    print(f"{title}; largest change of an arrow {change:.3f}; drawn to {path}")
+    return 0
+
+
 def cmd_layout(ns: argparse.Namespace) -> int:
     options = {"cheese_region": ns.cheese} if families.get(ns.family).trial_options else {}
     print(generators.generate(ns.family, ns.size, ns.seed, **options).to_ascii())
     return 0
 
 
-def cmd_report(ns: argparse.Namespace) -> int:
-    import json
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: line {error.lineno}: {error.msg}") from None
 
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    if ns.history is not None:
+        from avec import history
+
+        revs, table = history.history(Path(ns.repo), ns.history or None)
+        print("\n".join(history.lines(revs, table)))
+        print(f"figure: {history.plot(Path(ns.output), revs, table)}")
+        return 0
     from avec import report
 
-    old, new = (json.loads(Path(p).read_text()) for p in ns.diff)
+    old, new = (_read_json(Path(p)) for p in ns.diff)
     changes = report.diff(old, new)
     print("\n".join(changes) if changes else "no verdict or pass rate changed")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="avec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,30 +203,63 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("ids", nargs="*", help="model ids from the zoo config")
     train.add_argument("--all", action="store_true", help="train every model of the zoo config")
     train.add_argument("--config", default=str(training.ZOO_CONFIG), help="zoo config (TOML)")
-    train.add_argument("--models-dir", default=str(training.MODELS_DIR))
+    train.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
     train.add_argument("--jobs", type=int, default=0, help="processes (default: every core)")
     train.set_defaults(func=cmd_train)
 
-    zoo = sub.add_parser("zoo", help="list the committed models")
-    zoo.add_argument("--models-dir", default=str(training.MODELS_DIR))
-    zoo.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
-    zoo.set_defaults(func=cmd_zoo)
+    zoo_cmd = sub.add_parser("zoo", help="list the committed models")
+    zoo_cmd.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    zoo_cmd.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
+    zoo_cmd.set_defaults(func=cmd_zoo)
+    zoo_sub = zoo_cmd.add_subparsers(dest="zoo_action")
+    add = zoo_sub.add_parser("add", help="register an existing SB3 checkpoint in a models folder")
+    add.add_argument("path", help="an SB3 .zip, or an rl-baselines3-zoo run folder")
+    add.add_argument("--env", required=True, help="env id it was trained on")
+    add.add_argument("--wrappers", nargs="*", default=None, help="observation wrappers, dotted")
+    add.add_argument("--id", default=None, help="model id (default: the file or folder name)")
+    add.add_argument("--episodes", type=int, default=200, help="held-out evaluation episodes")
+    add.add_argument("--models-dir", dest="add_models_dir", default=None)
+    add.set_defaults(func=cmd_zoo_add)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
     layout.add_argument("family", choices=sorted(families.FAMILIES))
     layout.add_argument("size", type=int)
-    layout.add_argument("--seed", type=int, default=0)
+    layout.add_argument("--seed", type=_seed, default=0)
     layout.add_argument("--cheese", choices=["top_right", "anywhere"], default="top_right")
     layout.set_defaults(func=cmd_layout)
 
-    rep = sub.add_parser("report", help="compare two replication reports")
-    rep.add_argument(
+    field = sub.add_parser(
+        "field", help="draw an agent's original, patched and difference vector fields"
+    )
+    field.add_argument("model_id", help="model id of the models folder's manifest")
+    where = field.add_mutually_exclusive_group(required=True)
+    where.add_argument("--seed", type=_seed, help="generate the agent's kind of layout")
+    where.add_argument("--layout", metavar="FILE.txt", help="a layout written as ASCII")
+    field.add_argument("--vector", required=True, choices=["key", "cheese", "goal", "top-right"])
+    field.add_argument("--coef", type=float, required=True, help="coefficient of the vector")
+    field.add_argument("--layer", default=None, help="layer to patch (default: the claim layer)")
+    field.add_argument("-o", "--output", default="field.png", help="PNG to write")
+    field.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    field.set_defaults(func=cmd_field)
+
+    rep = sub.add_parser("report", help="compare replication reports, or follow the record")
+    which = rep.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--diff",
         nargs=2,
         metavar=("OLD.json", "NEW.json"),
-        required=True,
         help="list every verdict and pass rate that changed",
     )
+    which.add_argument(
+        "--history",
+        nargs="?",
+        const="",
+        metavar="REVISIONS",
+        help="verdicts and pass rates at every commit that changed reports/latest.json "
+        "(a git revision range; default: HEAD's history)",
+    )
+    rep.add_argument("--repo", default=".", help="git repository (--history)")
+    rep.add_argument("-o", "--output", default="history.png", help="figure (--history)")
     rep.set_defaults(func=cmd_report)
 
     ns = parser.parse_args(argv)

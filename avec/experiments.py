@@ -122,6 +122,7 @@ def per_layout_vectors(
     pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
     with_list, without_list = [p[0] for p in pairs], [p[1] for p in pairs]
     observations = envs.observe([*with_list, *without_list], agent.wrappers)
+    hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
     with hooks.capture(agent, [layer]) as acts:
         hooks.run(agent, observations)
     activations = acts[layer].cpu().numpy()
@@ -150,6 +151,7 @@ def probabilities(
 ) -> np.ndarray:
     """``(n, n_actions)`` action probabilities at each layout's start state, steered per row."""
     observations = envs.observe(list(layouts), agent.wrappers)
+    hooks.check_fits(agent, layouts[0].family, observations.shape[1:])
     rows = rollouts.steering_rows(steering, len(layouts))
     with hooks.patch(agent, rows) if rows else nullcontext():
         return rollouts.action_probabilities(agent, observations)

@@ -75,6 +75,38 @@ def policy_of(agent: Any) -> nn.Module:
     )
 
 
+def check_fits(
+    agent: Any, family: str, observation_shape: Sequence[int], n_actions: int | None = None
+) -> None:
+    """Refuse to feed ``agent`` what it was not trained on: layouts of another family than its
+    own (a zoo :class:`~avec.zoo.Agent` knows it), observations of another shape than its
+    policy takes, or an env with another number of actions. Raises ``ValueError``."""
+    own = getattr(agent, "family", None)
+    if own is not None and own != family:
+        raise ValueError(
+            f"{getattr(agent, 'id', 'the agent')} is a {own} agent; it cannot play {family} layouts"
+        )
+    policy = policy_of(agent)
+    space = getattr(policy, "observation_space", None)
+    expected = tuple(space.shape) if space is not None else None
+    # SB3 transposes (height, width, channels) images to the (channels, height, width) its
+    # image policies take, so both layouts of an image fit.
+    shape = tuple(observation_shape)
+    fitting = (
+        {expected, expected[1:] + expected[:1]} if expected and len(expected) == 3 else {expected}
+    )
+    if expected is not None and shape not in fitting:
+        raise ValueError(
+            f"{family} observations of shape {shape} do not fit the agent's "
+            f"policy, which takes {expected}: layouts of another family or size, or other wrappers"
+        )
+    actions = getattr(getattr(policy, "action_space", None), "n", None)
+    if n_actions is not None and actions is not None and int(actions) != n_actions:
+        raise ValueError(
+            f"the {family} env has {n_actions} actions, the agent's policy {int(actions)}"
+        )
+
+
 def _as_tensor(policy: nn.Module, observations: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(observations, torch.Tensor):
         return observations
@@ -288,4 +320,13 @@ def patch(policy: Any, patches: Mapping[str, Patch]) -> Iterator[None]:
         yield
 
 
-__all__ = ["LayerInfo", "Patch", "capture", "layers", "patch", "policy_of", "run"]
+__all__ = [
+    "LayerInfo",
+    "Patch",
+    "capture",
+    "check_fits",
+    "layers",
+    "patch",
+    "policy_of",
+    "run",
+]

@@ -30,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from avec import fields  # noqa: E402
+from avec import atomic, fields  # noqa: E402
 
 SCHEMA = 1
 RESULT_FIELDS = (
@@ -290,32 +290,47 @@ def write(
 ) -> dict[str, Any]:
     """Write ``latest.json``, ``latest.md`` and ``figures/<name>.png``; return the report.
 
-    ``figures`` maps a file stem to ``{"kind": one of DRAWERS, "data": {...}}``. Figures of an
-    earlier run that this run did not produce are removed, so the folder matches the report.
+    ``figures`` maps a file stem to ``{"kind": one of DRAWERS, "data": {...}}``. Everything is
+    drawn and written into a staging folder first, then renamed into ``out_dir``
+    (:func:`avec.atomic.staged`): an error or an interruption leaves the previous report whole,
+    and the figures folder holds exactly this report's figures.
     """
     report = build(results, generated_by)
-    fig_dir = out_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    names = []
-    for stem, spec in sorted(figures.items()):
-        if spec["kind"] not in DRAWERS:
-            raise ValueError(f"unknown figure kind {spec['kind']!r}; known: {sorted(DRAWERS)}")
-        name = f"{stem}.png"
-        DRAWERS[spec["kind"]](spec["data"], fig_dir / name)
-        names.append(name)
-    for stale in fig_dir.glob("*.png"):
-        if stale.name not in names:
-            stale.unlink()
-    (out_dir / "latest.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    (out_dir / "latest.md").write_text(markdown(report, names, claim_texts))
+    with atomic.staged(out_dir) as stage:
+        fig_dir = stage / "figures"
+        fig_dir.mkdir()
+        names = []
+        for stem, spec in sorted(figures.items()):
+            if spec["kind"] not in DRAWERS:
+                raise ValueError(f"unknown figure kind {spec['kind']!r}; known: {sorted(DRAWERS)}")
+            name = f"{stem}.png"
+            DRAWERS[spec["kind"]](spec["data"], fig_dir / name)
+            names.append(name)
+        (stage / "latest.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+        (stage / "latest.md").write_text(markdown(report, names, claim_texts))
     return report
 
 
+def _by_pair(report: Any, which: str) -> dict[tuple[str, str], Mapping[str, Any]]:
+    needed = ("claim", "model", "verdict", "pass_rate", "ci95")
+    results = report.get("results") if isinstance(report, Mapping) else None
+    if not isinstance(results, list) or not all(
+        isinstance(r, Mapping) and all(k in r for k in needed) for r in results
+    ):
+        raise ValueError(
+            f"the {which} JSON is not an avec report: it needs a 'results' list whose "
+            f"entries have {', '.join(needed)}"
+        )
+    return {(r["claim"], r["model"]): r for r in results}
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Every verdict, pass rate and interval that changed between two reports, one line each."""
-    key = lambda r: (r["claim"], r["model"])  # noqa: E731
-    before = {key(r): r for r in old["results"]}
-    after = {key(r): r for r in new["results"]}
+    """Every verdict, pass rate and interval that changed between two reports, one line each.
+
+    Raises :class:`ValueError` if either is not a report (a ``results`` list of results with
+    claim, model, verdict, pass rate and interval).
+    """
+    before, after = _by_pair(old, "old"), _by_pair(new, "new")
     lines = []
     for k in sorted(before.keys() | after.keys()):
         name = f"{k[0]} / {k[1]}"

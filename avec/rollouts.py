@@ -31,9 +31,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from minigrid.core.actions import Actions
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from avec import engine, envs, hooks
+from avec import engine, envs, families, hooks
 from avec.engine.state import OPEN
 from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout
 from avec.vectors import SteeringVector
@@ -396,6 +397,9 @@ def run(
     per_row = bool(rows) and not isinstance(steering, SteeringVector)
     with _episodes(engine.backend(backend), layouts, wrappers, max_steps) as batch:
         obs = batch.first
+        navigation = families.get(first.family).navigation_only
+        n_actions = envs.NAVIGATION_ACTIONS if navigation else len(Actions)
+        hooks.check_fits(agent, first.family, obs.shape[1:], n_actions)
         live = np.arange(len(layouts))
         while live.size:
             patches = rows

@@ -9,11 +9,9 @@ whole zoo, one process per core.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
-import json
 import platform
 import time
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,6 @@ import gymnasium
 import minigrid
 import numpy as np
 import stable_baselines3
-import tomllib
 import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -31,11 +28,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import engine, envs, evaluation, families, generators
+from avec import engine, envs, families, generators, rollouts, stats, zoo
+from avec.zoo import MODELS_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
-MODELS_DIR = ROOT / "fixtures" / "models"
 
 ALGORITHMS = {"PPO": PPO}
 POLICIES = ("mlp", "cnn")
@@ -86,15 +82,9 @@ class TrainConfig:
         return envs.OBSERVATION_WRAPPERS[self.family]
 
     def policy_kwargs(self) -> dict[str, Any]:
-        # MiniGrid cells are small integers (object, colour, state); dividing by 255 as SB3
-        # does for images would squash them towards zero.
-        kwargs: dict[str, Any] = {"net_arch": list(self.net_arch), "normalize_images": False}
-        if self.policy == "cnn":
-            from avec.policies import GridCNN
-
-            kwargs["features_extractor_class"] = GridCNN
-            kwargs["features_extractor_kwargs"] = {"features_dim": self.features_dim}
-        return kwargs
+        return zoo.resolve_policy_kwargs(
+            zoo.policy_kwargs(self.policy, self.net_arch, self.features_dim)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -177,27 +167,6 @@ class _Checkpoints(BaseCallback):
         return True
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def architecture(model: Any) -> dict[str, Any]:
-    """What a checkpoint must match on load: policy classes and every parameter's shape."""
-    policy = model.policy
-    return {
-        "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
-        "features_extractor": f"{type(policy.features_extractor).__module__}."
-        f"{type(policy.features_extractor).__qualname__}",
-        "observation_shape": list(policy.observation_space.shape),
-        "n_actions": int(policy.action_space.n),
-        "parameters": {name: list(p.shape) for name, p in policy.named_parameters()},
-    }
-
-
 def versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
@@ -218,10 +187,14 @@ def held_out_layouts(config: TrainConfig, n: int, cheese_region: str = "top_righ
     ]
 
 
-def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str, Any]:
-    """Held-out evaluation recorded in the manifest (stochastic policy)."""
-    episodes = evaluation.play(model, held_out_layouts(config, n), config.wrappers, seed=seed)
-    result: dict[str, Any] = {"held_out": evaluation.summarize(episodes)}
+def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
+    """Held-out evaluation recorded in the manifest (stochastic policy).
+
+    ``config``: anything with ``family``, ``size`` and ``wrappers`` (a :class:`TrainConfig`, a
+    :class:`avec.zoo.Agent`). Success rates come with their 95% Wilson intervals.
+    """
+    played = rollouts.run(model, held_out_layouts(config, n), seed=seed, wrappers=config.wrappers)
+    result: dict[str, Any] = {"held_out": _summary(played)}
     region = families.get(config.family).top_right_region
     if region is not None:
         elsewhere = [
@@ -229,10 +202,29 @@ def evaluate(model: Any, config: TrainConfig, n: int, seed: int = 0) -> dict[str
             for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
             if not lay.in_top_right(lay.cheese, region)
         ][:n]
-        result["cheese_elsewhere"] = evaluation.summarize_cheese_elsewhere(
-            evaluation.play(model, elsewhere, config.wrappers, seed=seed)
-        )
+        played = rollouts.run(model, elsewhere, seed=seed, wrappers=config.wrappers)
+        # Reaching the cheese ends the episode, so a visit to the corner always comes first.
+        cheese = stats.proportion(np.array([t.success for t in played]))
+        corner = stats.proportion(np.array([t.top_right_reached is not None for t in played]))
+        result["cheese_elsewhere"] = {
+            "episodes": len(played),
+            "reaches_cheese": cheese.value,
+            "reaches_cheese_ci95": list(cheese.ci95),
+            "top_right_first": corner.value,
+            "top_right_first_ci95": list(corner.ci95),
+        }
     return result
+
+
+def _summary(played: list[rollouts.Trajectory]) -> dict[str, Any]:
+    success = stats.proportion(np.array([t.success for t in played]))
+    return {
+        "episodes": len(played),
+        "success_rate": success.value,
+        "success_ci95": list(success.ci95),
+        "mean_return": float(np.mean([t.episode_return for t in played])),
+        "mean_steps": float(np.mean([t.steps for t in played])),
+    }
 
 
 def vec_env(config: TrainConfig, backend: str | None = None) -> VecEnv:
@@ -289,13 +281,14 @@ def train(
     entry = {
         "id": config.id,
         "file": path.name,
-        "sha256": sha256(path),
+        "sha256": zoo.sha256(path),
         "env_id": config.env_id,
         "minigrid_env_id": _minigrid_id(config),
         "observation_wrappers": list(config.wrappers),
         "algo": config.algo,
         "policy": config.policy,
-        "architecture": architecture(model),
+        "architecture": zoo.architecture(model),
+        "policy_kwargs": zoo.policy_kwargs(config.policy, config.net_arch, config.features_dim),
         "seed": config.seed,
         "timesteps": int(model.num_timesteps),
         "config": config.to_dict(),
@@ -350,29 +343,14 @@ def _minigrid_id(config: TrainConfig) -> str | None:
     return families.get(config.family).minigrid_id(config.size)
 
 
-def write_manifest_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
-    """Insert or replace one model's entry in ``manifest.json`` (sorted by id)."""
-    path = models_dir / "manifest.json"
-    # Several `avec train` processes may finish at once: serialise read-modify-write.
-    with open(models_dir / ".manifest.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        manifest = json.loads(path.read_text()) if path.exists() else {"schema": 1, "models": {}}
-        manifest["models"][entry["id"]] = entry
-        manifest["models"] = dict(sorted(manifest["models"].items()))
-        path.write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 __all__ = [
     "MODELS_DIR",
     "ZOO_CONFIG",
     "TrainConfig",
-    "architecture",
     "evaluate",
     "held_out_layouts",
     "load_zoo_config",
-    "sha256",
     "train",
     "untrained",
     "vec_env",
-    "write_manifest_entry",
 ]

@@ -93,6 +93,11 @@ class SteeringVector:
 
     def __post_init__(self) -> None:
         values = np.array(self.values, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"steering vector at {self.layer!r} has {int((~np.isfinite(values)).sum())} "
+                "non-finite values (NaN or inf); a vector must be finite"
+            )
         values.flags.writeable = False
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "terms", tuple(self.terms))
@@ -278,6 +283,7 @@ def compute(
         raise ValueError("pass the observation wrappers the agent was trained with (wrappers=)")
     policy = hooks.policy_of(agent)
     observations = envs.observe([*with_list, *without_list], wrappers)
+    hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
     with hooks.capture(policy, [layer]) as acts:
         hooks.run(policy, observations)
     activations = acts[layer].cpu().numpy()

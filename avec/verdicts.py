@@ -21,18 +21,18 @@ or stops holding fails the run until the record is updated on purpose
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import tomllib
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
-from avec import stats
+from avec import atomic, stats
 from avec.layouts import Layout
 
 T = TypeVar("T")
@@ -187,48 +187,89 @@ def decide(
     return result
 
 
-def check(result: Mapping[str, Any], recording: bool = False) -> None:
-    """Pass if the claim holds; raise :class:`ClaimFails` or :class:`ClaimInconclusive` else.
+class VerdictChanged(AssertionError):
+    """A verdict differs from the one the committed record holds for its claim and model."""
 
-    Raises :class:`ClaimUnrecorded` first if the record has no verdict for this pair (unless
-    ``recording``, i.e. the run is writing a new record).
+
+UPDATE_HINT = "if this change is intended, run pytest claims/ --update-expected"
+
+
+def check(result: Mapping[str, Any], recording: bool = False, gating: bool = True) -> None:
+    """Hold a result to the committed record (``result["expected"]``).
+
+    * not ``gating`` (a profile other than ``ci``) or ``recording`` (``--update-expected``):
+      never raises -- the verdict is reported, the record is not consulted;
+    * no recorded verdict: :class:`ClaimUnrecorded`;
+    * a verdict other than the recorded one: :class:`VerdictChanged`, saying both, the pass
+      rate, its interval and how to update the record on purpose;
+    * the recorded verdict: passes if it is *holds*, else raises :class:`ClaimFails` or
+      :class:`ClaimInconclusive` -- the exception the suite's ``xfail`` marker expects.
     """
-    summary = (
-        f"{result['claim']} on {result['model']}: {result['verdict']}, pass rate "
-        f"{result['pass_rate']:.3f} [{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] over "
-        f"{result['trials']} trials, threshold {result['threshold']}"
+    if recording or not gating:
+        return
+    lo, hi = result["ci95"]
+    measured = (
+        f"pass rate {result['pass_rate']:.3f} over {result['trials']} trials, "
+        f"interval [{lo:.3f}, {hi:.3f}], threshold {result['threshold']}"
     )
-    expected = result["expected"]
-    if expected is None and not recording:
+    expected, verdict = result["expected"], result["verdict"]
+    name = f"{result['claim']} \u00d7 {result['model']}"
+    if expected is None:
         raise ClaimUnrecorded(
-            f"{summary}; claims/expected.toml has no verdict for it. Record one on purpose "
-            "with `pytest claims/ --update-expected`."
+            f"{name}: recorded nothing, now {verdict} ({measured}); to record it, "
+            "run pytest claims/ --update-expected"
         )
-    if result["verdict"] == "fails":
-        raise ClaimFails(summary)
-    if result["verdict"] == "inconclusive":
-        raise ClaimInconclusive(summary)
+    if verdict != expected:
+        raise VerdictChanged(
+            f"{name}: recorded {expected}, now {verdict} ({measured}); {UPDATE_HINT}"
+        )
+    if verdict == "fails":
+        raise ClaimFails(f"{name}: fails as recorded ({measured})")
+    if verdict == "inconclusive":
+        raise ClaimInconclusive(f"{name}: inconclusive as recorded ({measured})")
+
+
+VERDICT_EXCEPTIONS = (ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged)
+"""What a claim test raises when it reached its verdict (any other exception is an error)."""
 
 
 def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """The committed record: ``{(claim, model): {"verdict", "reason"}}``."""
+    """The committed record: ``{(claim, model): {"verdict", "reason"}}`` (empty if no file).
+
+    A file that is not TOML, or an entry that is not ``{ verdict = ..., reason = ... }`` with
+    a valid verdict, raises :class:`ValueError` naming the file (and line, for TOML errors).
+    """
     if not path.exists():
         return {}
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
     record = {}
     for claim, models in data.items():
+        if not isinstance(models, dict):
+            raise ValueError(f"{path}: {claim} must be a table [{claim}] of models")
         for model, entry in models.items():
-            if entry.get("verdict") not in VERDICTS:
+            verdict = entry.get("verdict") if isinstance(entry, dict) else None
+            if verdict not in VERDICTS:
                 raise ValueError(
-                    f"{path}: [{claim}] {model} has verdict "
-                    f"{entry.get('verdict')!r}; valid: {VERDICTS}"
+                    f"{path}: [{claim}] {model} has verdict {verdict!r}; valid: {VERDICTS}"
                 )
-            record[(claim, model)] = {
-                "verdict": entry["verdict"],
-                "reason": entry.get("reason", ""),
-            }
+            record[(claim, model)] = {"verdict": verdict, "reason": entry.get("reason", "")}
     return record
+
+
+def unknown_entries(
+    record: Mapping[tuple[str, str], Any], claims: set[str] | None, models: set[str]
+) -> list[str]:
+    """Record entries naming a model not in ``models`` or (unless ``claims`` is ``None``,
+    i.e. unknown) a claim not in ``claims``, as ``[claim] model`` strings."""
+    return [
+        f"[{claim}] {model}"
+        for claim, model in sorted(record)
+        if model not in models or (claims is not None and claim not in claims)
+    ]
 
 
 def _toml_string(text: str) -> str:
@@ -266,7 +307,7 @@ def write_expected(
                     f"reason = {_toml_string(entry['reason'])} }}"
                 )
         lines.append("")
-    path.write_text("\n".join(lines))
+    atomic.write_text(path, "\n".join(lines))
 
 
 __all__ = [
@@ -275,11 +316,15 @@ __all__ = [
     "ClaimFails",
     "ClaimInconclusive",
     "ClaimUnrecorded",
+    "UPDATE_HINT",
+    "VERDICT_EXCEPTIONS",
+    "VerdictChanged",
     "check",
     "counterexample",
     "decide",
     "draw_trials",
     "load_expected",
     "shrink",
+    "unknown_entries",
     "write_expected",
 ]

@@ -1,28 +1,72 @@
-"""The committed zoo of trained agents: ``fixtures/models/manifest.json`` and its checkpoints.
+"""A models folder: ``manifest.json`` and its checkpoints, loaded without running their code.
 
-Every entry records how its model was trained (the full :class:`~avec.training.TrainConfig`,
-library versions, wall-clock seconds), the sha256 of its checkpoint, its architecture and a
-held-out evaluation. :func:`load` refuses a checkpoint that is missing, corrupt, altered or of
-another architecture than recorded, and says which file and what was wrong.
+The manifest (schema 1) maps each model id to an entry recording how the model was made (the
+full config, library versions, wall-clock seconds), the sha256 of its checkpoint, its
+architecture and a held-out evaluation. This module owns that file: it reads and validates it,
+writes it atomically (a temporary file renamed into place, so a reader never sees half of one),
+and loads its models.
+
+Why loading never unpickles: stable-baselines3's ``Algorithm.load`` unpickles the zip's ``data``
+member with cloudpickle, so a crafted checkpoint runs arbitrary code on load -- and a sha256
+beside it in the manifest proves nothing when both were replaced together. :func:`load` builds
+the policy from the entry's recorded config (algorithm, env, wrappers, policy kwargs) and reads
+only the tensors of the zip's ``policy.pth`` with ``torch.load(weights_only=True)``; the
+``data`` member is never read. The file's sha256, its parameters' shapes and the built
+policy's classes are checked against the entry, and a manifest ``file`` must lie inside the
+models folder.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import stable_baselines3
+import torch
+from stable_baselines3.common import torch_layers
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
 
-from avec import training
-from avec.training import ALGORITHMS, MODELS_DIR
+from avec import atomic, envs, policies
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "fixtures" / "models"
+SCHEMA = 1
+
+_REQUIRED = ("file", "sha256", "algo", "env_id", "observation_wrappers", "architecture")
+_POLICY_NAMES = {"mlp": "MlpPolicy", "cnn": "CnnPolicy"}
+# Classes a manifest may name in its policy kwargs: resolved from this table, never imported
+# by whatever dotted name the file holds.
+_CLASSES: dict[str, type] = {
+    f"{cls.__module__}.{cls.__qualname__}": cls
+    for cls in (
+        policies.GridCNN,
+        torch_layers.FlattenExtractor,
+        torch_layers.NatureCNN,
+        torch.nn.Tanh,
+        torch.nn.ReLU,
+        torch.nn.LeakyReLU,
+        torch.nn.ELU,
+        torch.nn.GELU,
+        torch.nn.SiLU,
+    )
+}
+# Wrappers are imported by name: only from these packages.
+_WRAPPER_MODULES = ("minigrid.wrappers.", "gymnasium.wrappers.", "avec.")
+# Only the policy is needed to act; the training buffers are kept minimal.
+_INFERENCE_KWARGS = {"DQN": {"buffer_size": 1}}
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or does not match its manifest entry."""
+    """A checkpoint or manifest is missing, corrupt, unsafe, or does not match its entry."""
 
 
 @dataclass(frozen=True)
@@ -48,76 +92,280 @@ class Agent:
     def wrappers(self) -> tuple[str, ...]:
         return tuple(self.entry["observation_wrappers"])
 
-    @cached_property
-    def config(self) -> training.TrainConfig:
-        data = dict(self.entry["config"])
-        data["net_arch"] = tuple(data["net_arch"])
-        return training.TrainConfig(**data)
+
+# -- the manifest ---------------------------------------------------------------------------
 
 
 def manifest(models_dir: Path = MODELS_DIR) -> dict[str, dict[str, Any]]:
-    """Manifest entries by model id (empty if no model has been trained)."""
+    """Manifest entries by model id; a :class:`CheckpointError` if the folder or file is
+    missing or not a manifest."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise CheckpointError(f"models folder {models_dir} does not exist")
     path = models_dir / "manifest.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())["models"]
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist; train a model (`avec train ID`) first")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not JSON: line {error.lineno}: {error.msg}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise CheckpointError(f"{path} is not a schema-{SCHEMA} manifest")
+    models = data.get("models")
+    if not isinstance(models, dict):
+        raise CheckpointError(f"{path} has no 'models' table")
+    for model_id, entry in models.items():
+        missing = [key for key in _REQUIRED if key not in entry]
+        if missing:
+            raise CheckpointError(f"{path}: model {model_id!r} lacks {missing}")
+    return models
 
 
 def model_ids(models_dir: Path = MODELS_DIR, family: str | None = None) -> list[str]:
-    """Ids of the committed models, optionally of one layout family."""
+    """Ids of the folder's models, optionally of one layout family."""
     return [
         model_id
         for model_id, entry in manifest(models_dir).items()
-        if family is None or entry["config"]["family"] == family
+        if family is None or entry.get("config", {}).get("family") == family
     ]
 
 
+def write_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
+    """Insert or replace one model's entry in ``manifest.json`` (sorted by id), atomically."""
+    models_dir = Path(models_dir)
+    missing = [key for key in ("id", *_REQUIRED) if key not in entry]
+    if missing:
+        raise CheckpointError(f"manifest entry {entry.get('id')!r} lacks {missing}")
+    checkpoint_path(models_dir, entry["file"])
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / "manifest.json"
+    # Several `avec train` processes may finish at once: serialise read-modify-write.
+    with open(models_dir / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {"schema": SCHEMA, "models": {}}
+        data["models"][entry["id"]] = entry
+        data["models"] = dict(sorted(data["models"].items()))
+        atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def checkpoint_path(models_dir: Path, file: str) -> Path:
+    """``models_dir / file``, refusing a name that is absolute or resolves outside the folder."""
+    folder = Path(models_dir).resolve()
+    path = (folder / file).resolve()
+    if Path(file).is_absolute() or not path.is_relative_to(folder):
+        raise CheckpointError(f"manifest file {file!r} lies outside the models folder {folder}")
+    return Path(models_dir) / file
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def architecture(model: Any) -> dict[str, Any]:
+    """What a checkpoint must match on load: policy classes and every parameter's shape."""
+    policy = model.policy
+    return {
+        "policy_class": _dotted(type(policy)),
+        "features_extractor": _dotted(type(policy.features_extractor)),
+        "observation_shape": list(policy.observation_space.shape),
+        "n_actions": int(policy.action_space.n),
+        "parameters": {name: list(p.shape) for name, p in policy.named_parameters()},
+    }
+
+
+def policy_kwargs(
+    policy: str, net_arch: Sequence[int], features_dim: int = 128, normalize_images: bool = False
+) -> dict[str, Any]:
+    """The JSON form of a policy's constructor kwargs, as a manifest records them.
+
+    ``normalize_images`` is off for avec's agents: MiniGrid cells are small integers (object,
+    colour, state), and dividing by 255 as SB3 does for images would squash them to zero.
+    """
+    kwargs: dict[str, Any] = {"net_arch": list(net_arch), "normalize_images": normalize_images}
+    if policy == "cnn":
+        kwargs["features_extractor_class"] = _dotted(policies.GridCNN)
+        kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
+    return kwargs
+
+
+def resolve_policy_kwargs(recorded: dict[str, Any]) -> dict[str, Any]:
+    """Policy kwargs for SB3 from their JSON form: class names resolved from an allow-list."""
+    kwargs = dict(recorded)
+    for key in ("features_extractor_class", "activation_fn"):
+        if key in kwargs:
+            if kwargs[key] not in _CLASSES:
+                raise CheckpointError(
+                    f"policy kwarg {key}={kwargs[key]!r} is not one of {sorted(_CLASSES)}"
+                )
+            kwargs[key] = _CLASSES[kwargs[key]]
+    return kwargs
+
+
+def _dotted(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _recorded_policy_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
+    if "policy_kwargs" in entry:
+        return entry["policy_kwargs"]
+    config = entry.get("config", {})
+    policy = entry.get("policy", "mlp")
+    return policy_kwargs(policy, config.get("net_arch", [64, 64]), config.get("features_dim", 128))
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
 def load(model_id: str, models_dir: Path = MODELS_DIR) -> Agent:
-    """Load a committed model after checking its file against the manifest."""
+    """Load a model of ``models_dir`` after checking its file against the manifest."""
     entries = manifest(models_dir)
     if model_id not in entries:
         raise CheckpointError(
-            f"no model {model_id!r} in {models_dir / 'manifest.json'}; known: {sorted(entries)}"
+            f"no model {model_id!r} in {Path(models_dir) / 'manifest.json'}; "
+            f"known: {sorted(entries)}"
         )
     entry = entries[model_id]
-    path = models_dir / entry["file"]
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} of model {model_id!r} is missing")
-    digest = training.sha256(path)
+    path = checkpoint_path(models_dir, entry["file"])
+    return Agent(model_id, entry, load_checkpoint(path, entry))
+
+
+def load_checkpoint(path: Path, entry: dict[str, Any]) -> BaseAlgorithm:
+    """Build the model ``entry`` records and load ``path``'s tensors into it.
+
+    Checks the file's sha256 and every parameter's shape against the entry; reads only the
+    zip's ``policy.pth``, with ``torch.load(weights_only=True)``: nothing in the file is run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} of model {entry.get('id')!r} is missing")
+    digest = sha256(path)
     if digest != entry["sha256"]:
         raise CheckpointError(
             f"checkpoint {path} has sha256 {digest}, manifest records {entry['sha256']}: "
             "the file was altered or the manifest is stale"
         )
-    return Agent(model_id, entry, load_checkpoint(path, entry))
-
-
-def load_checkpoint(path: Path, entry: dict[str, Any]) -> BaseAlgorithm:
-    """Load ``path`` as the algorithm ``entry`` names and check its recorded architecture."""
-    try:
-        model = ALGORITHMS[entry["algo"]].load(path, device="cpu")
-    except (
-        zipfile.BadZipFile,
-        EOFError,
-        KeyError,
-        ValueError,
-        RuntimeError,
-        OSError,
-        AssertionError,
-    ) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a {entry['algo']} model: "
-            f"{type(error).__name__}: {error}"
-        ) from error
-    found, recorded = training.architecture(model), entry["architecture"]
-    if found != recorded:
-        diffs = [k for k in recorded if found.get(k) != recorded[k]]
-        raise CheckpointError(
-            f"checkpoint {path} does not have the architecture its manifest records; "
-            f"differs in {diffs}: found {[found.get(k) for k in diffs]}, "
-            f"recorded {[recorded[k] for k in diffs]}"
+    state = read_policy_tensors(path, entry["algo"])
+    model = build(entry)
+    built = architecture(model)
+    if built != entry["architecture"]:
+        _refuse_architecture(path, built, entry["architecture"])
+    expected = {name: list(t.shape) for name, t in model.policy.state_dict().items()}
+    found = {name: list(t.shape) for name, t in state.items()}
+    if found != expected:
+        names = sorted(n for n in {*found, *expected} if found.get(n) != expected.get(n))
+        _refuse_architecture(
+            path,
+            {"parameters": {n: found.get(n) for n in names}},
+            {"parameters": {n: expected.get(n) for n in names}},
         )
+    model.policy.load_state_dict(state, strict=True)
+    model.policy.set_training_mode(False)
+    if entry.get("observation_normalization"):
+        _normalize_observations(model.policy, entry["observation_normalization"], path)
     return model
 
 
-__all__ = ["Agent", "CheckpointError", "load", "load_checkpoint", "manifest", "model_ids"]
+def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -> None:
+    """Normalise observations as a ``VecNormalize`` did in training: ``clip((obs - mean) /
+    sqrt(var + epsilon), -clip, clip)`` before the features extractor, in the frame of the raw
+    observation (SB3 divides images by 255 after the env's normalisation, so that is undone
+    and redone around it)."""
+    target = tuple(policy.observation_space.shape)
+    mean, var = np.asarray(recorded["mean"]), np.asarray(recorded["var"])
+    if mean.shape != target and mean.ndim == 3 and mean.transpose(2, 0, 1).shape == target:
+        mean, var = mean.transpose(2, 0, 1), var.transpose(2, 0, 1)
+    if mean.shape != target or var.shape != target:
+        raise CheckpointError(
+            f"checkpoint {path}: observation normalisation of shape {mean.shape} does not fit "
+            f"observations of shape {target}"
+        )
+    mean_t = torch.tensor(mean, dtype=torch.float32)
+    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float32) + float(recorded["epsilon"]))
+    clip = float(recorded["clip"])
+    scale = 255.0 if policy.normalize_images and is_image_space(policy.observation_space) else 1.0
+
+    def normalize(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple:
+        raw = args[0] * scale
+        return (torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale, *args[1:])
+
+    extractors = {
+        id(m): m for m in policy.modules() if isinstance(m, torch_layers.BaseFeaturesExtractor)
+    }
+    for module in extractors.values():
+        module.register_forward_pre_hook(normalize)
+
+
+def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tensor]:
+    """The policy's state dict from an SB3 zip's ``policy.pth``, read as tensors only."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read("policy.pth")
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a {algo} model: {type(error).__name__}: {error}"
+        ) from error
+    except Exception as error:  # torch's restricted unpickler refusing a global
+        raise CheckpointError(
+            f"checkpoint {path} holds more than tensors in policy.pth and is refused: {error}"
+        ) from error
+    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise CheckpointError(f"checkpoint {path}: policy.pth is not a dict of tensors")
+    return dict(state)
+
+
+def build(entry: dict[str, Any]) -> BaseAlgorithm:
+    """A freshly initialised model of the algorithm, env and policy an entry records."""
+    algo = entry["algo"]
+    cls = getattr(stable_baselines3, algo, None) if algo in stable_baselines3.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, BaseAlgorithm)):
+        raise CheckpointError(f"unknown algo {algo!r}; stable-baselines3 has none of that name")
+    policy = entry.get("policy", "mlp")
+    if policy not in _POLICY_NAMES:
+        raise CheckpointError(f"unknown policy {policy!r}; valid: {sorted(_POLICY_NAMES)}")
+    unsafe = [w for w in entry["observation_wrappers"] if not w.startswith(_WRAPPER_MODULES)]
+    if unsafe:
+        raise CheckpointError(f"observation wrappers {unsafe} are not from {_WRAPPER_MODULES}")
+    env = envs.make(entry["env_id"], entry["observation_wrappers"])
+    kwargs = dict(_INFERENCE_KWARGS.get(algo, {}))
+    use_sde = entry.get("config", {}).get("hyperparameters", {}).get("use_sde")
+    if use_sde:
+        kwargs["use_sde"] = True
+    return cls(
+        _POLICY_NAMES[policy],
+        env,
+        policy_kwargs=resolve_policy_kwargs(_recorded_policy_kwargs(entry)),
+        device="cpu",
+        **kwargs,
+    )
+
+
+def _refuse_architecture(path: Path, found: dict, recorded: dict) -> None:
+    diffs = [k for k in recorded if found.get(k) != recorded[k]]
+    raise CheckpointError(
+        f"checkpoint {path} does not have the architecture its manifest records; "
+        f"differs in {diffs}: found {[found.get(k) for k in diffs]}, "
+        f"recorded {[recorded[k] for k in diffs]}"
+    )
+
+
+__all__ = [
+    "MODELS_DIR",
+    "Agent",
+    "CheckpointError",
+    "architecture",
+    "build",
+    "checkpoint_path",
+    "load",
+    "load_checkpoint",
+    "manifest",
+    "model_ids",
+    "policy_kwargs",
+    "read_policy_tensors",
+    "sha256",
+    "write_entry",
+]

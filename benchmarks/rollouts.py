@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = ns.repeats or (3 if ns.quick else 5)
 
     agent = zoo.load(ns.model)
-    layouts = training.held_out_layouts(agent.config, n_layouts)
+    layouts = training.held_out_layouts(agent, n_layouts)
     steering = [
         ns.coefficient * vectors.feature_vector(agent, "key", layout, ns.layer)
         for layout in layouts
@@ -139,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "batched, engine": steps / t_batched,
     }
     limit = rates["policy forward only (limit)"]
-    arch = agent.config.policy.upper() + " " + "-".join(map(str, agent.config.net_arch))
+    config = agent.entry["config"]
+    arch = config["policy"].upper() + " " + "-".join(map(str, config["net_arch"]))
     print(
-        f"{agent.config.env_id}, {agent.id} ({arch}), {n_layouts} layouts, "
+        f"{agent.entry['env_id']}, {agent.id} ({arch}), {n_layouts} layouts, "
         f"key vector x {ns.coefficient:g} at {ns.layer}, greedy, median of {repeats}"
     )
     print(f"{'method':<28} {'env-steps':>9} {'seconds':>8} {'steps/s':>9} {'of limit':>9}")

@@ -110,15 +110,17 @@ def test_plot_writes_original_patched_and_difference_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _doorkey_agent() -> zoo.Agent:
-    for models_dir in (zoo.MODELS_DIR, Path("/work/exp/models")):
-        if "doorkey5-ppo-mlp-s0" in zoo.manifest(models_dir):
-            return zoo.load("doorkey5-ppo-mlp-s0", models_dir=models_dir)
-    pytest.skip("no trained doorkey5-ppo-mlp-s0 model")
+@pytest.fixture(scope="module")
+def doorkey_agent(models_dir: Path) -> zoo.Agent:
+    """The first DoorKey-5x5 agent of ``--models-dir`` (the committed zoo by default)."""
+    ids = [i for i in zoo.model_ids(models_dir, family="doorkey") if "doorkey5" in i]
+    if not ids:
+        pytest.skip(f"no DoorKey-5x5 agent in {models_dir}")
+    return zoo.load(ids[0], models_dir=models_dir)
 
 
-def test_trained_doorkey_agent_field_has_an_arrow_per_free_cell(tmp_path):
-    agent = _doorkey_agent()
+def test_trained_doorkey_agent_field_has_an_arrow_per_free_cell(tmp_path, doorkey_agent):
+    agent = doorkey_agent
     layout = generate("doorkey", 5, 2**30)
     field = fields.vector_field(agent.model, layout, agent.wrappers)
     assert field.cells == tuple(layout.free_cells())
@@ -129,8 +131,10 @@ def test_trained_doorkey_agent_field_has_an_arrow_per_free_cell(tmp_path):
     assert path.stat().st_size > 0
 
 
-def test_trained_agent_field_is_unchanged_by_a_zero_patch_and_changed_by_a_large_one():
-    agent = _doorkey_agent()
+def test_trained_agent_field_is_unchanged_by_a_zero_patch_and_changed_by_a_large_one(
+    doorkey_agent,
+):
+    agent = doorkey_agent
     layout = generate("doorkey", 5, 2**30)
     layer = "mlp_extractor.policy_net.0"
     zero, ones = np.zeros(64, dtype=np.float32), np.full(64, 10.0, dtype=np.float32)

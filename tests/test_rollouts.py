@@ -1,6 +1,6 @@
 """Batched rollouts: known-answer events from scripted agents, per-row steering equal to
-steering each layout alone, the same trajectories for the same seed in any process, and
-``evaluation.play`` unchanged from its original implementation."""
+steering each layout alone, the same trajectories for the same seed in any process, and the
+episodes behind the zoo's recorded evaluation unchanged from their original implementation."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import avec
-from avec import envs, evaluation, hooks, rollouts, training, vectors, zoo
+from avec import envs, hooks, rollouts, training, vectors, zoo
 from avec.layouts import CheeseMazeLayout
 
 DOORKEY = envs.OBSERVATION_WRAPPERS["doorkey"]
@@ -102,7 +102,7 @@ def test_cheese_on_the_corner_is_reached_at_the_same_step_as_the_corner():
 
 
 def test_trained_agent_trajectories_are_consistent(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent.config, 20)
+    layouts = training.held_out_layouts(doorkey_agent, 20)
     for t in rollouts.run(doorkey_agent, layouts, seed=0, greedy=True):
         assert t.cells.shape == (t.steps + 1, 2) and t.directions.shape == (t.steps + 1,)
         assert t.actions.shape == (t.steps,)
@@ -146,13 +146,13 @@ def test_same_seed_gives_the_same_trajectories_in_another_process(doorkey_agent,
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_rollouts import digest
         agent = zoo.load({doorkey_agent.id!r}, Path({str(models_dir)!r}))
-        layouts = training.held_out_layouts(agent.config, 16)
+        layouts = training.held_out_layouts(agent, 16)
         print(digest(rollouts.run(agent, layouts, seed=11)))
     """)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    layouts = training.held_out_layouts(doorkey_agent.config, 16)
+    layouts = training.held_out_layouts(doorkey_agent, 16)
     assert result.stdout.strip() == digest(rollouts.run(doorkey_agent, layouts, seed=11))
 
 
@@ -164,7 +164,7 @@ def key_vectors(agent, layouts, coefficient: float, layer: str = "mlp_extractor.
 
 
 def test_per_row_steering_equals_steering_each_layout_alone(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent.config, 6)
+    layouts = training.held_out_layouts(doorkey_agent, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
     together = rollouts.run(
         doorkey_agent, layouts, seed=0, greedy=True, steering=steering, max_steps=40
@@ -179,7 +179,7 @@ def test_per_row_steering_equals_steering_each_layout_alone(doorkey_agent):
 
 
 def test_steering_changes_behaviour_and_unsteered_rows_stay_unsteered(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent.config, 6)
+    layouts = training.held_out_layouts(doorkey_agent, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
     plain = rollouts.run(doorkey_agent, layouts, seed=0, greedy=True, max_steps=40)
     mixed = rollouts.run(
@@ -244,11 +244,12 @@ def test_bad_requests_raise_clear_errors():
         rollouts.run(model, layouts, seed=0, wrappers=DOORKEY, max_steps=0)
 
 
-# -- evaluation.play must give exactly what it gave before it was rebuilt on rollouts -----------
+# -- rollouts give exactly the episodes the first evaluation played (which computed the manifest)
 
 
 def reference_play(model, layouts, wrappers, seed, deterministic=False):
-    """``evaluation.play`` as first committed (3f6c895), which computed the zoo manifest."""
+    """The evaluation's play as first committed (3f6c895), which computed the zoo manifest:
+    ``(success, return, steps, reached top-right)`` per layout."""
     rng = np.random.default_rng(seed)
     family = layouts[0].family
     size = layouts[0].width
@@ -265,8 +266,8 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
     top_right_first = np.zeros(n, dtype=bool)
     while live.any():
         idx = np.flatnonzero(live)
-        probs = evaluation.action_probabilities(model, obs[idx])
-        actions = probs.argmax(axis=1) if deterministic else evaluation.sample_actions(probs, rng)
+        probs = rollouts.action_probabilities(model, obs[idx])
+        actions = probs.argmax(axis=1) if deterministic else rollouts.sample_actions(probs, rng)
         for i, action in zip(idx, actions, strict=True):
             o, reward, terminated, truncated, _ = env_list[i].step(int(action))
             obs[i] = o
@@ -287,30 +288,32 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
     for e in env_list:
         e.close()
     return [
-        evaluation.Episode(
-            lay,
-            bool(success[i]),
-            float(returns[i]),
-            int(steps[i]),
-            bool(top_right[i]),
-            bool(top_right_first[i]),
-        )
-        for i, lay in enumerate(layouts)
+        (bool(success[i]), float(returns[i]), int(steps[i]), bool(top_right_first[i]))
+        for i in range(n)
+    ]
+
+
+def played(model, layouts, wrappers, seed, deterministic=False):
+    """What :func:`avec.training.evaluate` takes from each of its rollouts."""
+    trajectories = rollouts.run(model, layouts, seed=seed, wrappers=wrappers, greedy=deterministic)
+    return [
+        (t.success, t.episode_return, t.steps, t.top_right_reached is not None)
+        for t in trajectories
     ]
 
 
 @pytest.mark.parametrize("deterministic", [False, True], ids=["sampled", "greedy"])
-def test_play_equals_its_original_implementation_on_zoo_models(model_id, models_dir, deterministic):
+def test_rollouts_play_as_the_first_evaluation_on_zoo_models(model_id, models_dir, deterministic):
     agent = zoo.load(model_id, models_dir)
-    layouts = training.held_out_layouts(agent.config, 12)
-    assert evaluation.play(
+    layouts = training.held_out_layouts(agent, 12)
+    assert played(agent.model, layouts, agent.wrappers, 5, deterministic) == reference_play(
         agent.model, layouts, agent.wrappers, 5, deterministic
-    ) == reference_play(agent.model, layouts, agent.wrappers, 5, deterministic)
+    )
 
 
-def test_play_equals_its_original_implementation_on_mazes_with_cheese_anywhere():
+def test_rollouts_play_as_the_first_evaluation_on_mazes_with_cheese_anywhere():
     model = fresh("cnn", "cheesemaze", 7)
     layouts = [avec.generators.cheesemaze(7, s, cheese_region="anywhere") for s in range(20)]
-    episodes = evaluation.play(model, layouts, MAZE, 2)
+    episodes = played(model, layouts, MAZE, 2)
     assert episodes == reference_play(model, layouts, MAZE, 2)
-    assert any(e.reached_top_right for e in episodes) and any(e.success for e in episodes)
+    assert any(e[3] for e in episodes) and any(e[0] for e in episodes)

@@ -6,18 +6,24 @@ manifest names. Loading a bad checkpoint fails with an error naming the file.
 Model tests run once per model of ``--models-dir`` (default ``fixtures/models``).
 """
 
+import base64
+import contextlib
 import functools
 import json
+import os
+import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import stable_baselines3
 import torch
 from stable_baselines3 import PPO
 
-from avec import envs, evaluation, generators, training, zoo
+from avec import envs, generators, rollouts, stats, training, zoo
 from avec.zoo import CheckpointError
 
 FRESH_EPISODES = 50
@@ -43,9 +49,9 @@ def test_the_manifest_covers_every_model_of_the_zoo_config(models_dir):
 @pytest.mark.zoo
 def test_model_loads_and_its_checkpoint_matches_the_recorded_sha256(model_id, models_dir):
     entry = zoo.manifest(models_dir)[model_id]
-    assert training.sha256(models_dir / entry["file"]) == entry["sha256"]
+    assert zoo.sha256(models_dir / entry["file"]) == entry["sha256"]
     agent = load(model_id, models_dir)
-    assert training.architecture(agent.model) == entry["architecture"]
+    assert zoo.architecture(agent.model) == entry["architecture"]
     assert agent.model.action_space.n == (7 if agent.family == "doorkey" else 3)
 
 
@@ -91,10 +97,11 @@ def test_fresh_evaluation_on_50_held_out_layouts_agrees_with_the_record(model_id
         generators.generate(agent.family, agent.size, FRESH_SEED_START + i)
         for i in range(FRESH_EPISODES)
     ]
-    fresh = evaluation.summarize(evaluation.play(agent.model, layouts, agent.wrappers, seed=1))
+    played = rollouts.run(agent.model, layouts, seed=1, wrappers=agent.wrappers)
+    fresh = stats.proportion(np.array([t.success for t in played]))
     recorded = agent.entry["evaluation"]["held_out"]
     # Two 95% Wilson intervals that do not overlap mean the rates differ (p < 0.05).
-    assert intervals_overlap(fresh["success_ci95"], recorded["success_ci95"]), (fresh, recorded)
+    assert intervals_overlap(fresh.ci95, recorded["success_ci95"]), (fresh, recorded)
 
 
 def play_minigrid(model, env_id: str, wrappers, seeds) -> int:
@@ -124,8 +131,9 @@ def test_agent_succeeds_in_minigrids_own_env_through_its_manifest_wrappers(
     seeds = [FRESH_SEED_START + i for i in range(FRESH_EPISODES)]
     wins = play_minigrid(agent.model, agent.entry["minigrid_env_id"], agent.wrappers, seeds)
     recorded = agent.entry["evaluation"]["held_out"]["success_ci95"]
-    assert intervals_overlap(evaluation.wilson(wins, len(seeds)), recorded), (wins, recorded)
-    assert evaluation.wilson(wins, len(seeds))[1] >= agent.entry["config"]["success_bar"]
+    interval = stats.wilson(wins, len(seeds)).ci95
+    assert intervals_overlap(interval, recorded), (wins, recorded)
+    assert interval[1] >= agent.entry["config"]["success_bar"]
 
 
 @pytest.mark.zoo
@@ -139,28 +147,51 @@ def test_every_doorkey5_model_names_minigrids_own_env(models_dir):
     assert set(doorkey5.values()) == {"MiniGrid-DoorKey-5x5-v0"}
 
 
+@pytest.mark.zoo
+def test_model_loads_the_same_parameters_as_stable_baselines3s_own_load(model_id, models_dir):
+    entry = zoo.manifest(models_dir)[model_id]
+    ours = load(model_id, models_dir).model.policy.state_dict()
+    # The committed files are trusted here: SB3's unpickling load is the reference.
+    theirs = getattr(stable_baselines3, entry["algo"]).load(
+        models_dir / entry["file"], device="cpu"
+    )
+    reference = theirs.policy.state_dict()
+    assert list(ours) == list(reference)
+    for name, tensor in reference.items():
+        assert torch.equal(ours[name], tensor), name
+
+
+@pytest.mark.zoo
+def test_the_held_out_evaluation_reproduces_what_the_manifest_records(models_dir):
+    """``training.evaluate`` (rollouts + stats) gives the recorded numbers, bit for bit."""
+    model_id = "doorkey5-ppo-mlp-s0"
+    agent = load(model_id, models_dir)
+    recorded = agent.entry["evaluation"]
+    assert training.evaluate(agent.model, agent, recorded["held_out"]["episodes"]) == recorded
+
+
 # -- bad checkpoints ------------------------------------------------------------------------
 # A known, untrained network stands in here: these tests check the loader, not an agent.
 
 
 def _save_untrained(path: Path, net_arch: list[int]) -> dict:
     env = envs.make("avec/DoorKey-5x5-v0")
+    kwargs = zoo.policy_kwargs("mlp", net_arch)
     model = PPO(
-        "MlpPolicy",
-        env,
-        n_steps=64,
-        batch_size=64,
-        seed=0,
-        device="cpu",
-        policy_kwargs={"net_arch": net_arch, "normalize_images": False},
+        "MlpPolicy", env, n_steps=64, batch_size=64, seed=0, device="cpu", policy_kwargs=kwargs
     )
     model.save(path)
     return {
         "id": path.stem,
         "file": path.name,
-        "sha256": training.sha256(path),
+        "sha256": zoo.sha256(path),
         "algo": "PPO",
-        "architecture": training.architecture(model),
+        "policy": "mlp",
+        "policy_kwargs": kwargs,
+        "env_id": "avec/DoorKey-5x5-v0",
+        "observation_wrappers": list(envs.OBSERVATION_WRAPPERS["doorkey"]),
+        "config": {"family": "doorkey", "size": 5},
+        "architecture": zoo.architecture(model),
     }
 
 
@@ -182,11 +213,106 @@ def _models_dir(tmp_path: Path, entry: dict, content: bytes | None) -> Path:
     return tmp_path
 
 
-def test_an_intact_checkpoint_loads(checkpoints, tmp_path):
+def test_an_intact_checkpoint_loads_with_the_parameters_it_was_saved_with(checkpoints, tmp_path):
     path, entry = checkpoints["wide"]
     shutil.copy(path, tmp_path / path.name)
     models_dir = _models_dir(tmp_path, entry, None)
-    assert zoo.load("wide", models_dir=models_dir).id == "wide"
+    agent = zoo.load("wide", models_dir=models_dir)
+    saved = PPO.load(path, device="cpu").policy.state_dict()
+    assert agent.id == "wide"
+    assert all(torch.equal(agent.model.policy.state_dict()[k], v) for k, v in saved.items())
+
+
+class _Payload:
+    """Unpickling this runs ``touch MARKER``: what a crafted checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _with_payload(path: Path, out: Path, member: str, marker: Path) -> None:
+    """Copy SB3 zip ``path`` to ``out`` with a pickle payload planted in ``member``."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            content = src.read(item.filename)
+            if item.filename == member == "data":
+                data = json.loads(content)
+                data["observation_space"][":serialized:"] = base64.b64encode(
+                    pickle.dumps(_Payload(marker))
+                ).decode()
+                content = json.dumps(data).encode()
+            elif item.filename == member:
+                content = pickle.dumps(_Payload(marker))
+            dst.writestr(item, content)
+
+
+def test_a_pickle_payload_in_data_would_run_under_sb3s_load(checkpoints, tmp_path):
+    """The payload of the next tests is live: SB3's own loader runs it."""
+    path, _ = checkpoints["wide"]
+    marker = tmp_path / "ran"
+    _with_payload(path, tmp_path / "evil.zip", "data", marker)
+    with contextlib.suppress(Exception):
+        PPO.load(tmp_path / "evil.zip", device="cpu")
+    assert marker.exists()
+
+
+def test_a_pickle_payload_in_data_never_runs_and_the_weights_load(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    marker = tmp_path / "ran"
+    evil = tmp_path / path.name
+    _with_payload(path, evil, "data", marker)
+    # The attacker updated the digest beside the file: the sha256 check passes.
+    entry = {**entry, "sha256": zoo.sha256(evil)}
+    models_dir = _models_dir(tmp_path, entry, None)
+    via_manifest = zoo.load("wide", models_dir=models_dir).model.policy.state_dict()
+    via_path = zoo.load_checkpoint(evil, entry).policy.state_dict()
+    assert not marker.exists()
+    saved = PPO.load(path, device="cpu").policy.state_dict()
+    for name, tensor in saved.items():
+        assert torch.equal(via_manifest[name], tensor) and torch.equal(via_path[name], tensor)
+
+
+def test_a_pickle_payload_in_the_policy_tensors_is_refused_and_never_runs(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    marker = tmp_path / "ran"
+    evil = tmp_path / path.name
+    _with_payload(path, evil, "policy.pth", marker)
+    entry = {**entry, "sha256": zoo.sha256(evil)}
+    models_dir = _models_dir(tmp_path, entry, None)
+    with pytest.raises(CheckpointError, match="policy.pth"):
+        zoo.load("wide", models_dir=models_dir)
+    with pytest.raises(CheckpointError, match="policy.pth"):
+        zoo.load_checkpoint(evil, entry)
+    assert not marker.exists()
+
+
+def test_load_checkpoint_checks_the_sha256_too(checkpoints):
+    path, entry = checkpoints["wide"]
+    with pytest.raises(CheckpointError, match="manifest records 0000"):
+        zoo.load_checkpoint(path, {**entry, "sha256": "0" * 64})
+
+
+@pytest.mark.parametrize("file", ["../wide.zip", "sub/../../wide.zip", "/abs/wide.zip"])
+def test_a_manifest_file_outside_the_models_folder_is_refused(checkpoints, tmp_path, file):
+    path, entry = checkpoints["wide"]
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    shutil.copy(path, tmp_path / "wide.zip")
+    entry = {**entry, "file": file if file != "/abs/wide.zip" else str(tmp_path / "wide.zip")}
+    _models_dir(models_dir, entry, None)
+    with pytest.raises(CheckpointError, match="lies outside the models folder"):
+        zoo.load("wide", models_dir=models_dir)
+
+
+def test_a_manifest_naming_wrappers_outside_the_allowed_packages_is_refused(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    entry = {**entry, "observation_wrappers": ["os.system"]}
+    models_dir = _models_dir(tmp_path, entry, path.read_bytes())
+    with pytest.raises(CheckpointError, match="not from"):
+        zoo.load("wide", models_dir=models_dir)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +325,7 @@ def test_a_corrupt_checkpoint_raises_a_checkpoint_error_naming_the_file(
 ):
     path, entry = checkpoints["wide"]
     (tmp_path / path.name).write_bytes(corrupt(path.read_bytes()))
-    entry = {**entry, "sha256": training.sha256(tmp_path / path.name)}
+    entry = {**entry, "sha256": zoo.sha256(tmp_path / path.name)}
     models_dir = _models_dir(tmp_path, entry, None)
     with pytest.raises(CheckpointError) as error:
         zoo.load("wide", models_dir=models_dir)
@@ -215,7 +341,7 @@ def test_a_checkpoint_whose_sha256_differs_from_the_manifest_is_refused(checkpoi
         zoo.load("wide", models_dir=models_dir)
     message = str(error.value)
     assert str(tmp_path / path.name) in message
-    assert f"has sha256 {training.sha256(path)}, manifest records {'0' * 64}" in message
+    assert f"has sha256 {zoo.sha256(path)}, manifest records {'0' * 64}" in message
 
 
 def test_a_missing_checkpoint_raises_naming_the_file(checkpoints, tmp_path):
@@ -234,10 +360,47 @@ def test_an_unknown_model_id_raises_listing_the_known_ones(checkpoints, tmp_path
     assert "known: ['wide']" in str(error.value)
 
 
-def test_a_folder_without_manifest_has_no_models(tmp_path):
-    assert zoo.model_ids(tmp_path) == []
-    with pytest.raises(CheckpointError, match="known: \\[\\]"):
-        zoo.load("doorkey5-ppo-mlp-s0", models_dir=tmp_path)
+def test_a_missing_models_folder_or_manifest_is_an_error_not_an_empty_zoo(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        zoo.model_ids(tmp_path / "typo")
+    with pytest.raises(CheckpointError, match="manifest.json does not exist"):
+        zoo.model_ids(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is not JSON: line 1"):
+        zoo.model_ids(tmp_path)
+
+
+def test_write_entry_replaces_an_entry_and_keeps_ids_sorted(checkpoints, tmp_path):
+    _, entry = checkpoints["wide"]
+    for model_id, value in (("b", 1), ("a", 2), ("b", 3)):
+        zoo.write_entry({**entry, "id": model_id, "seed": value}, tmp_path)
+    models = zoo.manifest(tmp_path)
+    assert list(models) == ["a", "b"]
+    assert models["b"]["seed"] == 3
+
+
+def test_write_entry_refuses_an_incomplete_or_escaping_entry(checkpoints, tmp_path):
+    _, entry = checkpoints["wide"]
+    with pytest.raises(CheckpointError, match="lacks \\['sha256'\\]"):
+        zoo.write_entry({k: v for k, v in entry.items() if k != "sha256"}, tmp_path)
+    with pytest.raises(CheckpointError, match="outside the models folder"):
+        zoo.write_entry({**entry, "file": "../x.zip"}, tmp_path)
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_the_manifest_is_written_whole_or_not_at_all(checkpoints, tmp_path, monkeypatch):
+    _, entry = checkpoints["wide"]
+    zoo.write_entry(entry, tmp_path)
+    before = (tmp_path / "manifest.json").read_bytes()
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        zoo.write_entry({**entry, "id": "other"}, tmp_path)
+    assert (tmp_path / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".manifest.lock", "manifest.json"]
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(checkpoints, tmp_path):

@@ -1,0 +1,448 @@
+"""avec's pytest plugin: claim tests judged on a models folder, and a record that stays whole.
+
+Shipped as a ``pytest11`` entry point, so any project with avec installed can run the claims on
+its own agents. It is inert unless a run collects from the claims folder (ini option
+``avec_claims``, default ``claims`` under the rootdir). Then:
+
+* **Models.** Claim modules parametrize over ``model_params(family)``: one ``pytest.param``
+  per model of the models folder -- the committed ``fixtures/models`` or ``--avec-models DIR``
+  (any folder with a ``manifest.json``, e.g. filled by ``avec zoo add``). A missing folder or
+  manifest is an error, not an empty zoo. The ``load_agent`` fixture loads each model once per
+  process, through :func:`avec.zoo.load` (tensors only, nothing unpickled).
+* **The record.** ``claims/expected.toml`` holds each (claim, model)'s verdict; for another
+  models folder, ``DIR/expected.toml``. Under the ``ci`` profile a verdict other than the
+  recorded one fails its test with ``claim × model: recorded X, now Y (...)``, and a claim
+  recorded as not holding is ``xfail(strict=True)``. Under any other profile verdicts are
+  reported, not gated. ``--update-expected`` writes the run's verdicts into the record -- only
+  under ``ci``, and only when every test it ran reached its verdict (a selection updates the
+  entries it judged).
+* **The report.** Results and figures go to the ``report`` fixture; xdist workers hand theirs
+  to the controller. ``reports/latest.*`` (for ``--avec-models DIR``: ``DIR/reports/latest.*``)
+  is written only by a *complete* run: the whole claims folder, nothing deselected, no ``-x``,
+  the ``ci`` profile, not interrupted, no crashed worker, every test at its verdict. Anything
+  else writes ``reports/partial/`` (or nothing, if no claim reached a verdict), and the
+  terminal summary says where and why. Every write is staged and renamed into place.
+
+The :class:`Judge` and :class:`Report` fixtures are a thin layer over :mod:`avec.verdicts`
+(drawing, deciding, checking) and :mod:`avec.report` (building, writing).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+import avec
+from avec import report as report_mod
+from avec import training, verdicts, zoo
+
+GATED_PROFILE = "ci"
+"""The profile whose verdicts are the committed record."""
+
+
+@dataclass
+class _Run:
+    """What one pytest process knows about the claims run."""
+
+    claims_dir: Path
+    models_dir: Path
+    record_path: Path
+    reports_dir: Path
+    active: bool
+    recording: bool
+    profile: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claim_texts: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, zoo.Agent] = field(default_factory=dict)
+    started: set[str] = field(default_factory=set)
+    reached: set[str] = field(default_factory=set)
+    errors: set[str] = field(default_factory=set)
+    crashed: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+
+    @property
+    def gating(self) -> bool:
+        return self.profile == GATED_PROFILE
+
+
+_RUN = pytest.StashKey[_Run]()
+_OUTER = pytest.StashKey["_Run | None"]()
+_REACHED = ("avec_verdict", "reached")
+_current: _Run | None = None
+"""The run of this process, for ``model_params`` (called while claim modules are imported)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("avec", "avec claims")
+    group.addoption(
+        "--update-expected",
+        action="store_true",
+        help="rewrite the record (claims/expected.toml) from this run's verdicts, on purpose; "
+        "ci profile only",
+    )
+    group.addoption(
+        "--avec-models",
+        metavar="DIR",
+        default=None,
+        help="judge the models of DIR (a folder with manifest.json) instead of the committed "
+        "zoo; the record is DIR/expected.toml and reports go to DIR/reports/",
+    )
+    parser.addini(
+        "avec_claims", "folder of the claim modules, relative to the rootdir", default="claims"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _current
+    config.addinivalue_line("markers", "claim(name): the claim of the conjecture a test decides")
+    claims_dir = (config.rootpath / config.getini("avec_claims")).resolve()
+    option = config.getoption("--avec-models")
+    models_dir = Path(option).resolve() if option else zoo.MODELS_DIR
+    if models_dir == zoo.MODELS_DIR.resolve():
+        record_path, reports_dir = claims_dir / "expected.toml", config.rootpath / "reports"
+    else:
+        record_path, reports_dir = models_dir / "expected.toml", models_dir / "reports"
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    active = any(
+        a == claims_dir or claims_dir in a.parents or a in claims_dir.parents for a in args
+    )
+    run = _Run(
+        claims_dir,
+        models_dir,
+        record_path,
+        reports_dir,
+        active,
+        recording=bool(config.getoption("--update-expected")),
+    )
+    config.stash[_RUN] = run
+    # A pytest run inside a pytest run (pytester) restores the outer run when it ends.
+    config.stash[_OUTER] = _current
+    _current = run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _current
+    _current = config.stash.get(_OUTER, None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    run = session.config.stash[_RUN]
+    if not run.active:
+        return
+    run.profile = settings.get_current_profile_name()
+    if run.recording and not run.gating:
+        raise pytest.UsageError(
+            f"--update-expected records {GATED_PROFILE}-profile verdicts only; this run uses "
+            f"the {run.profile!r} profile"
+        )
+    try:
+        models = set(zoo.model_ids(run.models_dir))
+        record = verdicts.load_expected(run.record_path)
+    except (zoo.CheckpointError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+    unknown = verdicts.unknown_entries(record, None, models)
+    if unknown:
+        raise pytest.UsageError(
+            f"{run.record_path} has entries for models not in "
+            f"{run.models_dir / 'manifest.json'}: {', '.join(unknown)}"
+        )
+
+
+def model_params(family: str | None = None, recipe_contains: str = "") -> list[Any]:
+    """``pytest.param`` per model of the run's models folder (of ``family``), id = model id."""
+    models_dir = _current.models_dir if _current else zoo.MODELS_DIR
+    return [
+        pytest.param(model_id, id=model_id)
+        for model_id in zoo.model_ids(models_dir, family=family)
+        if recipe_contains in model_id
+    ]
+
+
+def models_dir() -> Path:
+    """The models folder the running claims suite judges."""
+    return _current.models_dir if _current else zoo.MODELS_DIR
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash[_RUN]
+    if not run.active or not run.gating or run.recording:
+        return
+    record = verdicts.load_expected(run.record_path)
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        callspec = getattr(item, "callspec", None)
+        if marker is None or callspec is None or "model_id" not in callspec.params:
+            continue
+        entry = record.get((marker.args[0], callspec.params["model_id"]))
+        if entry is None or entry["verdict"] == "holds":
+            continue
+        raises = verdicts.ClaimFails if entry["verdict"] == "fails" else verdicts.ClaimInconclusive
+        item.add_marker(
+            pytest.mark.xfail(
+                strict=True, raises=raises, reason=f"recorded {entry['verdict']}: {entry['reason']}"
+            )
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    # Marked here, where the exception is at hand; the controller reads the mark.
+    if (
+        item.config.stash[_RUN].active
+        and call.when == "call"
+        and (call.excinfo is None or call.excinfo.errisinstance(verdicts.VERDICT_EXCEPTIONS))
+    ):
+        report.user_properties.append(_REACHED)
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    run = _current
+    if run is None or not run.active:
+        return
+    if report.when == "setup":
+        run.started.add(report.nodeid)
+    if report.when == "call" and any(tuple(p) == _REACHED for p in report.user_properties):
+        run.reached.add(report.nodeid)
+    elif report.failed:
+        run.errors.add(report.nodeid)
+
+
+class Report:
+    """Where a claim test puts its result and figures."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.record = verdicts.load_expected(run.record_path)
+
+    def expected(self, claim: str, model: str) -> str | None:
+        entry = self.record.get((claim, model))
+        return None if entry is None else entry["verdict"]
+
+    def add(
+        self,
+        claim: verdicts.Claim,
+        result: dict[str, Any],
+        figures: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.run.results.append(json.loads(json.dumps(result)))
+        self.run.claim_texts[claim.name] = claim.text()
+        for name, spec in (figures or {}).items():
+            self.run.figures[name] = json.loads(json.dumps(spec))
+
+    def figure(self, name: str, kind: str, data: dict[str, Any]) -> None:
+        self.run.figures[name] = json.loads(json.dumps({"kind": kind, "data": data}))
+
+
+@pytest.fixture(scope="session")
+def report(pytestconfig: pytest.Config) -> Report:
+    return Report(pytestconfig.stash[_RUN])
+
+
+class Judge:
+    """Runs one claim on one model: draw trials, measure, decide, shrink, record, check.
+
+    A claim module supplies three functions of its trials (each a tuple from its strategy):
+    ``measure(trials) -> dict of (n,) arrays`` (one batched pass), ``passes(measured) -> (n,)
+    bool`` and ``effects(measured) -> {name: Estimate}``. A trial's verdict depends on that
+    trial alone, so the minimal failing trial is found by re-measuring single trials while
+    Hypothesis shrinks.
+    """
+
+    def __init__(self, report: Report, recording: bool, gating: bool = True) -> None:
+        self.report = report
+        self.recording = recording
+        self.gating = gating
+
+    def __call__(
+        self,
+        claim: verdicts.Claim,
+        model_id: str,
+        strategy: Any,
+        measure: Callable[[list[Any]], dict[str, Any]],
+        passes: Callable[[dict[str, Any]], Any],
+        effects: Callable[[dict[str, Any]], dict[str, Any]],
+        figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
+        notes: str | None = None,
+    ) -> dict[str, Any]:
+        trials = verdicts.draw_trials(strategy)
+        measured = measure(trials)
+        passed = np.asarray(passes(measured), dtype=bool)
+        example = None
+        if not passed.all():
+            minimal = verdicts.shrink(strategy, lambda t: not bool(passes(measure([t]))[0]))
+            if minimal is None:
+                minimal = trials[int(np.flatnonzero(~passed)[0])]
+            stem = f"counterexample-{claim.name}-{model_id}"
+            example = verdicts.counterexample(minimal, figure=f"{stem}.png")
+            self.report.figure(
+                stem, "layout", {"title": f"{claim.name}: {model_id}", "ascii": example["ascii"]}
+            )
+        result = verdicts.decide(
+            claim,
+            model_id,
+            passed,
+            effects(measured),
+            example,
+            self.report.expected(claim.name, model_id),
+            notes,
+        )
+        self.report.add(claim, result, figures(trials, measured) if figures else None)
+        verdicts.check(result, recording=self.recording, gating=self.gating)
+        return result
+
+
+@pytest.fixture(scope="session")
+def judge(report: Report, pytestconfig: pytest.Config) -> Judge:
+    run = pytestconfig.stash[_RUN]
+    return Judge(report, recording=run.recording, gating=run.gating)
+
+
+@pytest.fixture(scope="session")
+def load_agent(pytestconfig: pytest.Config) -> Callable[[str], zoo.Agent]:
+    """``load_agent(model_id)``: a model of the run's models folder, loaded once per process."""
+    run = pytestconfig.stash[_RUN]
+
+    def load(model_id: str) -> zoo.Agent:
+        if model_id not in run.agents:
+            run.agents[model_id] = zoo.load(model_id, run.models_dir)
+        return run.agents[model_id]
+
+    return load
+
+
+# -- the end of the run: workers hand over, the controller writes -----------------------------
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    run = _current
+    output = getattr(node, "workeroutput", None)
+    if run is None or not run.active:
+        return
+    if error is not None or output is None or "avec_report" not in output:
+        # A worker that died never sent its results: the run cannot be complete.
+        run.crashed.append(str(getattr(getattr(node, "gateway", None), "id", node)))
+        return
+    data = json.loads(output["avec_report"])
+    run.results.extend(data["results"])
+    run.figures.update(data["figures"])
+    run.claim_texts.update(data["claim_texts"])
+
+
+def _incomplete(session: pytest.Session, run: _Run, exitstatus: int) -> tuple[list[str], list[str]]:
+    """Why this run is not a complete run of the whole claims folder: how it was narrowed
+    (a selection), and what went wrong (a fault). Both empty for a complete run."""
+    config, option = session.config, session.config.option
+    selection, faults = [], []
+    args = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if args != [run.claims_dir] or any("::" in str(a) for a in config.args):
+        selection.append(f"selected {' '.join(map(str, config.args))}, not the claims folder")
+    for name, flag in (
+        ("keyword", "-k"),
+        ("markexpr", "-m"),
+        ("lf", "--lf"),
+        ("deselect", "--deselect"),
+        ("ignore", "--ignore"),
+        ("ignore_glob", "--ignore-glob"),
+        ("stepwise", "--sw"),
+        ("maxfail", "-x/--maxfail"),
+    ):
+        if getattr(option, name, None):
+            selection.append(f"{flag} given")
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        faults.append("interrupted")
+    if run.crashed:
+        faults.append(f"worker(s) {', '.join(run.crashed)} crashed")
+    unreached = sorted((run.started - run.reached) | run.errors)
+    if unreached:
+        faults.append(f"{len(unreached)} test(s) did not reach a verdict: {', '.join(unreached)}")
+    if len(run.started) != session.testscollected:
+        faults.append(f"{len(run.started)} of {session.testscollected} collected tests ran")
+    return selection, faults
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    run = config.stash[_RUN]
+    if not run.active:
+        return
+    if hasattr(config, "workerinput"):
+        config.workeroutput["avec_report"] = json.dumps(
+            {"results": run.results, "figures": run.figures, "claim_texts": run.claim_texts}
+        )
+        return
+    selection, faults = _incomplete(session, run, exitstatus)
+    reasons = selection + faults
+    if not reasons:
+        judged = {r["claim"] for r in run.results}
+        unknown = verdicts.unknown_entries(
+            verdicts.load_expected(run.record_path), judged, {r["model"] for r in run.results}
+        )
+        if unknown:
+            _fail(session, run, f"{run.record_path} has entries no claim test judged: {unknown}")
+            reasons.append("the record names unknown claims or models")
+    if not run.gating:
+        reasons.append(f"profile {run.profile!r}, not {GATED_PROFILE!r}")
+    if not run.results:
+        run.summary.append("no claim reached a verdict; no report written")
+        return
+    out = run.reports_dir if not reasons else run.reports_dir / "partial"
+    generated_by = {
+        "versions": {**training.versions(), "avec": avec.__version__},
+        "profile": run.profile,
+        "python_platform": platform.machine(),
+        "models": sorted({r["model"] for r in run.results}),
+    }
+    try:
+        report_mod.write(out, run.results, run.figures, generated_by, run.claim_texts)
+    except OSError as error:
+        _fail(session, run, f"cannot write the report to {out}: {error.strerror or error}")
+        return
+    except Exception as error:  # a figure that cannot be drawn: say so, keep the record
+        _fail(session, run, f"cannot write the report to {out}: {type(error).__name__}: {error}")
+        return
+    if reasons:
+        run.summary.append(
+            f"partial run ({'; '.join(reasons)}): report written to {out}/, "
+            f"{run.reports_dir}/latest.* untouched"
+        )
+    else:
+        run.summary.append(f"complete run: report written to {out}/latest.*")
+    if run.recording:
+        # A selection updates the entries it judged; a fault leaves the record alone.
+        if faults:
+            message = f"--update-expected: {'; '.join(faults)}; {run.record_path} untouched"
+            _fail(session, run, message)
+            return
+        old = verdicts.load_expected(run.record_path)
+        try:
+            verdicts.write_expected(run.record_path, run.results, old)
+        except OSError as error:
+            _fail(session, run, f"cannot write {run.record_path}: {error.strerror or error}")
+            return
+        run.summary.append(f"record updated: {run.record_path}")
+
+
+def _fail(session: pytest.Session, run: _Run, message: str) -> None:
+    run.summary.append(f"ERROR: {message}")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    run = terminalreporter.config.stash.get(_RUN, None)
+    for line in run.summary if run else []:
+        terminalreporter.write_line(f"avec: {line}", red=line.startswith("ERROR"))
+
+
+__all__ = ["GATED_PROFILE", "Judge", "Report", "model_params", "models_dir"]

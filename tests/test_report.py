@@ -1,0 +1,92 @@
+"""Writing the report (whole or untouched, figures matching it) and comparing two reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from avec import report
+
+LAYOUT = "doorkey 5x5\n#####\n#A.K#\n#.#D#\n#.#G#\n#####\n"
+
+
+def result(claim: str, model: str, verdict: str, rate: float) -> dict:
+    return {
+        "claim": claim,
+        "model": model,
+        "trials": 100,
+        "passes": int(rate * 100),
+        "pass_rate": rate,
+        "ci95": [max(rate - 0.1, 0.0), min(rate + 0.1, 1.0)],
+        "threshold": 0.5,
+        "verdict": verdict,
+        "expected": verdict,
+        "effects": {},
+        "counterexample": None,
+    }
+
+
+GENERATED_BY = {"profile": "ci", "models": ["m1"]}
+
+
+def figure(title: str) -> dict:
+    return {"kind": "text", "data": {"title": title}}
+
+
+@pytest.fixture(autouse=True)
+def text_drawer(monkeypatch):
+    """A figure kind that writes its title: these tests check writing, not drawing."""
+    monkeypatch.setitem(report.DRAWERS, "text", lambda data, path: path.write_text(data["title"]))
+
+
+def test_write_gives_json_markdown_and_exactly_this_reports_figures(tmp_path):
+    results = [result("c1", "m1", "fails", 0.2)]
+    report.write(tmp_path, results, {"one": figure("1"), "two": figure("2")}, GENERATED_BY)
+    report.write(tmp_path, results, {"one": figure("1")}, GENERATED_BY)
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert [(r["claim"], r["verdict"]) for r in data["results"]] == [("c1", "fails")]
+    assert "c1" in (tmp_path / "latest.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["one.png"]
+
+
+def test_a_failure_while_writing_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    report.write(out, [result("c1", "m1", "fails", 0.2)], {"a": figure("a")}, GENERATED_BY)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(data, path):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setitem(report.DRAWERS, "broken", broken)
+    figures = {"a": figure("a"), "z": {"kind": "broken", "data": {}}}
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        report.write(out, [result("c1", "m1", "holds", 0.9)], figures, GENERATED_BY)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # no staging folder left
+
+
+def test_write_keeps_other_entries_of_the_folder(tmp_path):
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "latest.json").write_text("{}")
+    report.write(tmp_path, [result("c1", "m1", "fails", 0.2)], {}, GENERATED_BY)
+    assert (tmp_path / "partial" / "latest.json").read_text() == "{}"
+
+
+def test_diff_lists_changed_verdicts_rates_and_new_and_removed_pairs():
+    old = {"results": [result("c1", "m1", "fails", 0.2), result("c2", "m1", "holds", 0.9)]}
+    new = {"results": [result("c1", "m1", "holds", 0.8), result("c3", "m1", "fails", 0.1)]}
+    assert report.diff(old, new) == [
+        "! c1 / m1: verdict fails -> holds",
+        "~ c1 / m1: pass rate 0.200 [0.100, 0.300] -> 0.800 [0.700, 0.900]",
+        "- c2 / m1: removed (was holds)",
+        "+ c3 / m1: new, fails 0.100",
+    ]
+    assert report.diff(old, old) == []
+
+
+@pytest.mark.parametrize("bad", [{}, [], {"results": [{"claim": "c1"}]}, {"results": "x"}], ids=str)
+def test_diff_of_json_that_is_not_a_report_says_so(bad):
+    with pytest.raises(ValueError, match="the new JSON is not an avec report"):
+        report.diff({"results": []}, bad)
