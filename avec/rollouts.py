@@ -35,7 +35,7 @@ from minigrid.core.actions import Actions
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from avec import engine, envs, families, hooks
-from avec.engine.state import OPEN
+from avec.engine.state import LAVA, OPEN
 from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout
 from avec.vectors import SteeringVector
 
@@ -272,7 +272,9 @@ class _EngineEpisodes:
         self.corner = np.array(
             [lay.top_right if isinstance(lay, CheeseMazeLayout) else (-1, -1) for lay in layouts]
         ).reshape(n, 2)
-        self.events = {name: np.full(n, -1) for name in ("key", "opened", "goal", "cornered")}
+        self.events = {
+            name: np.full(n, -1) for name in ("key", "opened", "goal", "cornered", "lava")
+        }
         self.steps = np.zeros(n, dtype=np.int64)
         self.reward = np.zeros(n)
         self.t = 0
@@ -301,6 +303,7 @@ class _EngineEpisodes:
             "opened": first["opened"] & (chosen == TOGGLE) & door_open,
             "goal": terminated & (reward > 0),
             "cornered": first["cornered"] & (pos == self.corner[live]).all(axis=1),
+            "lava": terminated & (state.grid[live, pos[:, 0], pos[:, 1], 0] == LAVA),
         }
         for name, now in found.items():
             events[name][live[now]] = t
@@ -327,6 +330,7 @@ class _EngineEpisodes:
                 door_opened=when("opened", i),
                 goal_reached=when("goal", i),
                 top_right_reached=when("cornered", i),
+                lava_entered=when("lava", i),
                 steps=steps,
                 episode_return=float(self.reward[i]),
             )
