@@ -3,7 +3,7 @@
 ``avec train ID`` trains one model of the zoo config (``fixtures/zoo.toml``), saves
 ``fixtures/models/<id>.zip`` and records how it was trained and how well it plays in
 ``fixtures/models/manifest.json`` (see :mod:`avec.zoo`). ``avec train --all`` retrains the
-whole zoo, one process per core.
+whole zoo, one Ray task per agent (:mod:`avec.scheduling`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import os
 import platform
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ import numpy as np
 import stable_baselines3
 import tomllib
 import torch
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
 MODELS_DIR = ROOT / "fixtures" / "models"
 
-ALGORITHMS = {"PPO": PPO}
+ALGORITHMS = {"PPO": PPO, "A2C": A2C, "DQN": DQN}
 POLICIES = ("mlp", "cnn")
 
 
@@ -169,10 +170,11 @@ def sha256(path: Path) -> str:
 def architecture(model: Any) -> dict[str, Any]:
     """What a checkpoint must match on load: policy classes and every parameter's shape."""
     policy = model.policy
+    # A DQN policy keeps its extractor inside the Q-network (its target net has a copy).
+    extractor = getattr(policy, "q_net", policy).features_extractor
     return {
         "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
-        "features_extractor": f"{type(policy.features_extractor).__module__}."
-        f"{type(policy.features_extractor).__qualname__}",
+        "features_extractor": f"{type(extractor).__module__}.{type(extractor).__qualname__}",
         "observation_shape": list(policy.observation_space.shape),
         "n_actions": int(policy.action_space.n),
         "parameters": {name: list(p.shape) for name, p in policy.named_parameters()},
@@ -313,14 +315,26 @@ def _minigrid_id(config: TrainConfig) -> str | None:
 
 def write_manifest_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
     """Insert or replace one model's entry in ``manifest.json`` (sorted by id)."""
+    write_manifest_entries([entry], models_dir)
+
+
+def write_manifest_entries(entries: list[dict[str, Any]], models_dir: Path = MODELS_DIR) -> None:
+    """Insert or replace several models' entries in ``manifest.json`` in one atomic write.
+
+    The new manifest goes to a temporary file that replaces the old one by a rename, so a
+    reader never sees it half-written.
+    """
     path = models_dir / "manifest.json"
     # Several `avec train` processes may finish at once: serialise read-modify-write.
     with open(models_dir / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = json.loads(path.read_text()) if path.exists() else {"schema": 1, "models": {}}
-        manifest["models"][entry["id"]] = entry
+        for entry in entries:
+            manifest["models"][entry["id"]] = entry
         manifest["models"] = dict(sorted(manifest["models"].items()))
-        path.write_text(json.dumps(manifest, indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(tmp, path)
 
 
 __all__ = [
@@ -334,5 +348,6 @@ __all__ = [
     "sha256",
     "train",
     "untrained",
+    "write_manifest_entries",
     "write_manifest_entry",
 ]

@@ -171,7 +171,7 @@ def test_held_out_layouts_come_from_seeds_training_never_draws():
 BAD = {
     "unknown family": (dict(family="maze"), "unknown layout family 'maze'"),
     "unknown size": (dict(size=4), "doorkey has no size 4; valid sizes"),
-    "unknown algo": (dict(algo="SAC"), "unknown algo 'SAC'; valid: ['PPO']"),
+    "unknown algo": (dict(algo="SAC"), "unknown algo 'SAC'; valid: ['A2C', 'DQN', 'PPO']"),
     "unknown policy": (dict(policy="rnn"), "unknown policy 'rnn'; valid: ('mlp', 'cnn')"),
 }
 
