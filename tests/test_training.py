@@ -181,3 +181,11 @@ def test_bad_configs_raise_naming_the_valid_choices(changes, message):
     with pytest.raises(ValueError) as error:
         dataclasses.replace(SMOKE, **changes)
     assert message in str(error.value)
+
+
+def test_architecture_names_the_extractor_inside_a_dqn_q_network():
+    architecture = training.architecture(training.untrained("dqn"))
+    assert architecture["policy_class"] == "stable_baselines3.dqn.policies.DQNPolicy"
+    assert architecture["features_extractor"] == (
+        "stable_baselines3.common.torch_layers.FlattenExtractor"
+    )
