@@ -1,7 +1,7 @@
 """The ``avec`` command: the work that is not a test.
 
 avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
-avec train --all                    # the whole zoo, one process per core
+avec train --all                    # the whole zoo, one Ray task per agent
 avec zoo                            # the committed models and how well they play
 avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from avec import families, generators, training, zoo
 
@@ -39,12 +38,9 @@ def _seed(text: str) -> int:
     return value
 
 
-def _train_one(args: tuple[training.TrainConfig, Path, int]) -> dict:
-    config, models_dir, position = args
-    return training.train(config, models_dir, progress=True, position=position)
-
-
 def cmd_train(ns: argparse.Namespace) -> int:
+    from avec import scheduling
+
     configs = training.load_zoo_config(Path(ns.config))
     if ns.all:
         chosen = list(configs.values())
@@ -56,26 +52,34 @@ def cmd_train(ns: argparse.Namespace) -> int:
             )
             return 2
         chosen = [configs[i] for i in ns.ids]
-    models_dir = Path(ns.models_dir)
-    workers = min(ns.jobs or os.cpu_count() or 1, len(chosen))
-    jobs = [(config, models_dir, i % workers) for i, config in enumerate(chosen)]
-    failed = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for entry in pool.map(_train_one, jobs):
-            zoo.write_entry(entry, models_dir)
-            held_out = entry["evaluation"]["held_out"]
-            lo, hi = held_out["success_ci95"]
-            status = "ok" if entry["meets_bar"] else "BELOW BAR"
-            print(
-                f"{entry['id']}: success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
-                f"in {entry['timesteps']} steps, {entry['train_seconds']:.0f}s  {status}"
-            )
-            if not entry["meets_bar"]:
-                failed.append(entry["id"])
+    if ns.jobs < 0:
+        print(f"--jobs must be 0 (every core) or positive, not {ns.jobs}", file=sys.stderr)
+        return 2
+    result = scheduling.train_all(
+        chosen,
+        Path(ns.models_dir),
+        address=ns.address,
+        num_cpus=ns.jobs or None,
+        on_staged=_print_entry,
+    )
+    if result.resumed:
+        print(f"resumed from an interrupted run (not retrained): {list(result.resumed)}")
+    failed = [i for i, entry in result.entries.items() if not entry["meets_bar"]]
     if failed:
         print(f"below their success bar: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_entry(entry: dict) -> None:
+    held_out = entry["evaluation"]["held_out"]
+    lo, hi = held_out["success_ci95"]
+    status = "ok" if entry["meets_bar"] else "BELOW BAR"
+    # tqdm.write keeps the progress bar over agents intact below the printed lines.
+    tqdm.write(
+        f"{entry['id']}: success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
+        f"in {entry['timesteps']} steps, {entry['train_seconds']:.0f}s  {status}"
+    )
 
 
 def cmd_zoo_add(ns: argparse.Namespace) -> int:
@@ -204,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--all", action="store_true", help="train every model of the zoo config")
     train.add_argument("--config", default=str(training.ZOO_CONFIG), help="zoo config (TOML)")
     train.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
-    train.add_argument("--jobs", type=int, default=0, help="processes (default: every core)")
+    train.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join, host:port (default: start Ray here)",
+    )
+    train.add_argument(
+        "--jobs", type=int, default=0, help="CPUs of the local Ray (default: every core)"
+    )
     train.set_defaults(func=cmd_train)
 
     zoo_cmd = sub.add_parser("zoo", help="list the committed models")

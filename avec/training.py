@@ -3,7 +3,7 @@
 ``avec train ID`` trains one model of the zoo config (``fixtures/zoo.toml``), saves
 ``fixtures/models/<id>.zip`` and records how it was trained and how well it plays in
 ``fixtures/models/manifest.json`` (see :mod:`avec.zoo`). ``avec train --all`` retrains the
-whole zoo, one process per core.
+whole zoo, one Ray task per agent (:mod:`avec.scheduling`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import minigrid
 import numpy as np
 import stable_baselines3
 import torch
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
@@ -33,7 +33,7 @@ from avec.zoo import MODELS_DIR, ROOT
 
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
 
-ALGORITHMS = {"PPO": PPO}
+ALGORITHMS = {"PPO": PPO, "A2C": A2C, "DQN": DQN}
 POLICIES = ("mlp", "cnn")
 
 

@@ -132,18 +132,25 @@ def model_ids(models_dir: Path = MODELS_DIR, family: str | None = None) -> list[
 
 def write_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
     """Insert or replace one model's entry in ``manifest.json`` (sorted by id), atomically."""
+    write_entries([entry], models_dir)
+
+
+def write_entries(entries: Sequence[dict[str, Any]], models_dir: Path = MODELS_DIR) -> None:
+    """Insert or replace several models' entries in ``manifest.json`` in one atomic write."""
     models_dir = Path(models_dir)
-    missing = [key for key in ("id", *_REQUIRED) if key not in entry]
-    if missing:
-        raise CheckpointError(f"manifest entry {entry.get('id')!r} lacks {missing}")
-    checkpoint_path(models_dir, entry["file"])
+    for entry in entries:
+        missing = [key for key in ("id", *_REQUIRED) if key not in entry]
+        if missing:
+            raise CheckpointError(f"manifest entry {entry.get('id')!r} lacks {missing}")
+        checkpoint_path(models_dir, entry["file"])
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / "manifest.json"
     # Several `avec train` processes may finish at once: serialise read-modify-write.
     with open(models_dir / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.exists() else {"schema": SCHEMA, "models": {}}
-        data["models"][entry["id"]] = entry
+        for entry in entries:
+            data["models"][entry["id"]] = entry
         data["models"] = dict(sorted(data["models"].items()))
         atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
@@ -168,9 +175,11 @@ def sha256(path: Path) -> str:
 def architecture(model: Any) -> dict[str, Any]:
     """What a checkpoint must match on load: policy classes and every parameter's shape."""
     policy = model.policy
+    # A DQN policy keeps its extractor inside the Q-network (its target net has a copy).
+    extractor = getattr(policy, "q_net", policy).features_extractor
     return {
         "policy_class": _dotted(type(policy)),
-        "features_extractor": _dotted(type(policy.features_extractor)),
+        "features_extractor": _dotted(type(extractor)),
         "observation_shape": list(policy.observation_space.shape),
         "n_actions": int(policy.action_space.n),
         "parameters": {name: list(p.shape) for name, p in policy.named_parameters()},
@@ -367,5 +376,6 @@ __all__ = [
     "policy_kwargs",
     "read_policy_tensors",
     "sha256",
+    "write_entries",
     "write_entry",
 ]

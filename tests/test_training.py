@@ -162,7 +162,7 @@ def test_held_out_layouts_come_from_seeds_training_never_draws():
 BAD = {
     "unknown family": (dict(family="maze"), "unknown layout family 'maze'"),
     "unknown size": (dict(size=4), "doorkey has no size 4; valid sizes"),
-    "unknown algo": (dict(algo="SAC"), "unknown algo 'SAC'; valid: ['PPO']"),
+    "unknown algo": (dict(algo="SAC"), "unknown algo 'SAC'; valid: ['A2C', 'DQN', 'PPO']"),
     "unknown policy": (dict(policy="rnn"), "unknown policy 'rnn'; valid: ('mlp', 'cnn')"),
 }
 
@@ -172,3 +172,11 @@ def test_bad_configs_raise_naming_the_valid_choices(changes, message):
     with pytest.raises(ValueError) as error:
         dataclasses.replace(SMOKE, **changes)
     assert message in str(error.value)
+
+
+def test_architecture_names_the_extractor_inside_a_dqn_q_network():
+    architecture = training.architecture(training.untrained("dqn"))
+    assert architecture["policy_class"] == "stable_baselines3.dqn.policies.DQNPolicy"
+    assert architecture["features_extractor"] == (
+        "stable_baselines3.common.torch_layers.FlattenExtractor"
+    )
