@@ -67,13 +67,20 @@ def test_model_was_trained_from_its_recipe_in_the_zoo_config(model_id, models_di
     assert entry["timesteps"] >= entry["config"]["total_timesteps"]
 
 
+BELOW_BAR = {
+    "doorkey5-dqn-mlp": "DQN does not learn DoorKey-5x5 in 1e5 steps (README, the zoo)",
+}
+"""Recipes recorded as below their bar on purpose; each must stay below it until retrained."""
+
+
 @pytest.mark.zoo
 def test_model_meets_its_success_bar_on_held_out_layouts(model_id, models_dir):
     entry = zoo.manifest(models_dir)[model_id]
     held_out = entry["evaluation"]["held_out"]
     assert held_out["episodes"] >= 200
-    assert held_out["success_rate"] >= entry["config"]["success_bar"]
-    assert entry["meets_bar"]
+    assert entry["meets_bar"] == (held_out["success_rate"] >= entry["config"]["success_bar"])
+    recipe = model_id.rsplit("-s", 1)[0]
+    assert entry["meets_bar"] != (recipe in BELOW_BAR), BELOW_BAR.get(recipe, "below its bar")
 
 
 @pytest.mark.zoo
@@ -133,7 +140,8 @@ def test_agent_succeeds_in_minigrids_own_env_through_its_manifest_wrappers(
     recorded = agent.entry["evaluation"]["held_out"]["success_ci95"]
     interval = stats.wilson(wins, len(seeds)).ci95
     assert intervals_overlap(interval, recorded), (wins, recorded)
-    assert interval[1] >= agent.entry["config"]["success_bar"]
+    if minigrid_model_id.rsplit("-s", 1)[0] not in BELOW_BAR:
+        assert interval[1] >= agent.entry["config"]["success_bar"]
 
 
 @pytest.mark.zoo
