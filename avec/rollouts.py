@@ -22,7 +22,7 @@ means "after ``t`` actions", so ``cells[t]`` is where the agent stood then.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +39,27 @@ from avec.vectors import SteeringVector
 Steering = SteeringVector | Sequence[SteeringVector | Sequence[SteeringVector] | None]
 """One vector for every layout, or one entry per layout: a vector, several (at one or more
 layers; summed per layer) or ``None`` (unsteered)."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Where a live episode stands before its next step, for :data:`StepSteering`."""
+
+    episode: int
+    """Index of the episode (its layout's position in :func:`run`'s ``layouts``)."""
+    layout: Layout
+    """The level being played (as it started)."""
+    cell: tuple[int, int]
+    """The agent's cell."""
+    direction: int
+    """The agent's direction (0 right, 1 down, 2 left, 3 up)."""
+    carrying_key: bool
+    """Whether the agent has picked up the key."""
+
+
+StepSteering = Callable[[int, Sequence[StepState]], Steering | None]
+"""``(step, states of the live episodes) -> steering``, one entry per live episode (or one
+vector for all, or ``None``): called before every forward pass of :func:`run`."""
 
 PICKUP, TOGGLE = 3, 5
 """MiniGrid's pickup and toggle actions: the only ones that can pick up a key or open a door."""
@@ -170,6 +191,11 @@ class _Episode:
         self.key = self.opened = self.goal = self.cornered = None
         self.reward = 0.0
 
+    def state(self, episode: int) -> StepState:
+        return StepState(
+            episode, self.layout, tuple(self.cells[-1]), self.directions[-1], self.key is not None
+        )
+
     def step(self, action: int, probs: np.ndarray) -> tuple[np.ndarray, bool]:
         """Take ``action`` (chosen from ``(n_actions,)`` probs); the next observation and
         whether the episode goes on."""
@@ -218,6 +244,7 @@ def run(
     greedy: bool = False,
     steering: Steering | None = None,
     max_steps: int | None = None,
+    step_steering: StepSteering | None = None,
 ) -> list[Trajectory]:
     """Play one episode on each layout, all in lockstep; one :class:`Trajectory` each.
 
@@ -232,7 +259,12 @@ def run(
         steering: vectors added during every forward pass (see :data:`Steering`).
         max_steps: end episodes after this many actions (default: the env's time limit; the
             reward formula keeps the env's limit).
+        step_steering: instead of ``steering``, vectors chosen anew before every step (see
+            :data:`StepSteering`): a patch that switches off once the key is carried, or one
+            recomputed from the agent's current state.
     """
+    if step_steering is not None and steering is not None:
+        raise ValueError("pass steering or step_steering, not both")
     if not layouts:
         return []
     wrappers = wrappers if wrappers is not None else getattr(agent, "wrappers", None)
@@ -268,7 +300,12 @@ def run(
         while live:
             idx = np.asarray(live)
             patches = rows
-            if per_row:
+            if step_steering is not None:
+                states = [episodes[i].state(i) for i in live]
+                patches = steering_rows(
+                    step_steering(len(episodes[live[0]].actions), states), len(live)
+                )
+            elif per_row:
                 select = torch.from_numpy(idx)
                 patches = {layer: values[select] for layer, values in rows.items()}
             with hooks.patch(policy, patches) if patches else nullcontext():
@@ -290,6 +327,8 @@ def run(
 
 
 __all__ = [
+    "StepSteering",
+    "StepState",
     "Steering",
     "Trajectory",
     "action_probabilities",

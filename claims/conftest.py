@@ -105,13 +105,14 @@ def report() -> Report:
 
 
 class Judge:
-    """Runs one claim on one model: draw trials, measure, decide, shrink, record, check.
+    """Runs one claim on one model: measure the trials, decide, shrink, record, check.
 
-    A claim module supplies three functions of its trials (each a tuple from its strategy):
-    ``measure(trials) -> dict of (n,) arrays`` (one batched pass), ``passes(measured) -> (n,)
-    bool`` and ``effects(measured) -> {name: Estimate}``. A trial's verdict depends on that
-    trial alone, so the minimal failing trial is found by re-measuring single trials while
-    Hypothesis shrinks.
+    A claim module draws its trials (:mod:`avec.trials`: held-out levels in seed order) and
+    supplies three functions: ``measure(trials) -> dict of arrays`` (one batched pass),
+    ``outcome(measured) -> verdicts.Outcome`` (per judged unit: passed, informative, the
+    layout it is on, reference arms) and ``effects(measured) -> {name: Estimate}``. With
+    ``shrink_with`` (a structural Hypothesis strategy of single trials) a failing informative
+    trial is shrunk to a minimal counterexample by re-measuring single trials.
     """
 
     def __init__(self, report: Report, recording: bool) -> None:
@@ -122,21 +123,26 @@ class Judge:
         self,
         claim: verdicts.Claim,
         model_id: str,
-        strategy: Any,
+        trials: list[Any],
         measure: Callable[[list[Any]], dict[str, Any]],
-        passes: Callable[[dict[str, Any]], Any],
+        outcome: Callable[[dict[str, Any]], verdicts.Outcome],
         effects: Callable[[dict[str, Any]], dict[str, Any]],
+        shrink_with: Any = None,
         figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
         notes: str | None = None,
     ) -> dict[str, Any]:
-        trials = verdicts.draw_trials(strategy)
         measured = measure(trials)
-        passed = np.asarray(passes(measured), dtype=bool)
+        found = outcome(measured)
+        failed = found.failed()
         example = None
-        if not passed.all():
-            minimal = verdicts.shrink(strategy, lambda t: not bool(passes(measure([t]))[0]))
+        if failed.any():
+            minimal = None
+            if shrink_with is not None:
+                minimal = verdicts.shrink(
+                    shrink_with, lambda t: bool(outcome(measure([t])).failed().any())
+                )
             if minimal is None:
-                minimal = trials[int(np.flatnonzero(~passed)[0])]
+                minimal = trials[found.trial_of(int(np.flatnonzero(failed)[0]))]
             stem = f"counterexample-{claim.name}-{model_id}"
             example = verdicts.counterexample(minimal, figure=f"{stem}.png")
             self.report.figure(
@@ -145,7 +151,10 @@ class Judge:
         result = verdicts.decide(
             claim,
             model_id,
-            passed,
+            found.passed,
+            found.informative,
+            found.clusters,
+            found.references,
             effects(measured),
             example,
             self.report.expected(claim.name, model_id),
@@ -206,7 +215,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = REPORTS if _full_run(session) else REPORTS / "partial"
     out.mkdir(parents=True, exist_ok=True)
     generated_by = {
-        "versions": {**training.versions(), "avec": _avec_version()},
+        "versions": {**training.versions(), **_library_versions(), "avec": _avec_version()},
         "profile": settings.get_current_profile_name(),
         "python_platform": platform.machine(),
         "models": sorted({r["model"] for r in _results}),
@@ -214,6 +223,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report_mod.write(out, _results, _figures, generated_by, _claim_texts)
     if config.getoption("--update-expected"):
         verdicts.write_expected(EXPECTED, _results, verdicts.load_expected(EXPECTED))
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries a verdict depends on beyond the training stack: Hypothesis
+    (shrinking, profiles), scipy (every interval), matplotlib (figures), pytest and xdist."""
+    from importlib.metadata import version
+
+    names = ("hypothesis", "scipy", "matplotlib", "pytest", "pytest-xdist")
+    return {name.replace("-", "_"): version(name) for name in names}
 
 
 def _avec_version() -> str:
