@@ -133,8 +133,17 @@ def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchSt
 def per_layout_vectors(
     agent: Any, feature: str, layouts: Sequence[Layout], layer: str
 ) -> list[SteeringVector]:
-    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass."""
-    pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
+    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass.
+
+    ``door_color`` contrasts the door's colour with red (with blue where the door is red).
+    """
+    if feature == "door_color":
+        pairs = [
+            vectors.door_color_pair(lay, "blue" if lay.door_color == "red" else "red")
+            for lay in layouts
+        ]
+    else:
+        pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
     with_list, without_list = [p[0] for p in pairs], [p[1] for p in pairs]
     observations = envs.observe([*with_list, *without_list], agent.wrappers)
     with hooks.capture(agent, [layer]) as acts:
