@@ -87,8 +87,16 @@ def _placeable(layout: Layout, cell: tuple[int, int]) -> bool:
     return cell == layout.agent or cell in layout.free_cells()
 
 
-def probe_states(agent: Any, layouts: Sequence[Layout], seeds: Sequence[int]) -> list[Probe]:
-    """The probe states of each trial (see the module docstring), in trial order."""
+def probe_states(
+    agent: Any, layouts: Sequence[Layout], seeds: Sequence[int], include_start: bool = False
+) -> list[Probe]:
+    """The probe states of each trial (see the module docstring), in trial order; with
+    ``include_start`` each trial's start state first (step 0)."""
+    starts = [Probe(i, layout, 0) for i, layout in enumerate(layouts)] if include_start else []
+    return sorted([*starts, *_away(agent, layouts, seeds)], key=lambda p: (p.trial, p.step))
+
+
+def _away(agent: Any, layouts: Sequence[Layout], seeds: Sequence[int]) -> list[Probe]:
     if agent.family == "cheesemaze":
         probes = []
         for i, maze in enumerate(layouts):
@@ -165,6 +173,31 @@ def measure_states(
     return out
 
 
+def arm_probabilities(
+    agent: Any, probes: Sequence[Probe], arms: dict[str, Sequence[SteeringVector | None]]
+) -> dict[str, np.ndarray]:
+    """``name -> (n_probes, n_actions)`` action probabilities at each probe, under each arm
+    (one steering entry per *trial*, indexed by the probe's trial), plus ``unsteered``."""
+    placed = [p.placed for p in probes]
+    out = {"unsteered": ex.probabilities(agent, placed)}
+    for name, per_trial in arms.items():
+        out[name] = ex.probabilities(agent, placed, [per_trial[p.trial] for p in probes])
+    return out
+
+
+def task_intent(placed: Layout, probs: np.ndarray, exclude: str | None = None) -> float:
+    """P(next action starts a shortest path to *some* target of the task) at the state:
+    every target the level has (key, door, goal, cheese, top-right) except ``exclude``."""
+    actions: set[int] = set()
+    objects = placed.objects()
+    for target in metrics.TARGETS:
+        present = target == "top_right" and isinstance(placed, CheeseMazeLayout)
+        if target == exclude or not (present or objects.get(target) is not None):
+            continue
+        actions |= metrics.target_actions(placed, target)
+    return metrics.intent(probs, actions)
+
+
 def faces_or_stands_on(path: rollouts.Trajectory, layout: Layout, agent: Any) -> bool:
     """Whether the agent reached the feature's cell in an episode: stood on it (goal, cheese)
     or faced it from next door (key). Defined on the cell, so it is measured the same way
@@ -179,6 +212,8 @@ def faces_or_stands_on(path: rollouts.Trajectory, layout: Layout, agent: Any) ->
 
 __all__ = [
     "PATH_STEPS",
+    "arm_probabilities",
+    "task_intent",
     "Probe",
     "faces_or_stands_on",
     "held_out_layouts",
