@@ -1,15 +1,26 @@
 """From trials to verdicts: how a claim of the conjecture is decided and recorded.
 
-A *claim* is a property of a trained agent, judged on many *trials*. A trial is one example
-Hypothesis draws -- a layout, with its paired without-feature version, and where behaviour is
-sampled, a rollout seed -- on which the claim's per-trial predicate is decided. Trials are
-recorded, not raised, so every one counts. The verdict then comes from a 95% Wilson interval
-on the pass rate against the claim's threshold, declared in the claim module before any data
-is seen:
+A *claim* (:class:`Claim`) is a property of a trained agent, declared in its module before any
+data: the source's words and what the source expects, what one trial is, when a trial is
+*informative* (can decide the claim at all), the estimand and its threshold with a reason,
+the references it is judged against (the feature removed from the level: what a perfect
+intervention scores; a norm-matched random vector: the null) and how long a steering patch
+acts. Trials are levels from the generators' own distribution on held-out seeds
+(:func:`draw_seeded`); Hypothesis' structural strategies only shrink a failing trial to a
+minimal counterexample (:func:`shrink`).
+
+:func:`decide` judges the informative trials alone, with 95% intervals that treat trials on
+one level as one resampling unit:
 
 * **holds** -- the interval's lower end reaches the threshold;
 * **fails** -- its upper end lies below the threshold;
-* **inconclusive** -- anything else: more trials are needed, not a verdict.
+* **inconclusive** -- anything else, fewer informative trials than the claim's minimum, or a
+  removal reference that cannot reach the bar itself (the bar would then measure the level's
+  geometry, not the vector).
+
+Each result also says whether the verdict agrees with the source. :func:`aggregate` adds, per
+claim, a Holm-adjusted verdict for every model and a per-recipe interquartile mean over
+training seeds.
 
 The committed record ``claims/expected.toml`` says which verdict each claim has on each model.
 The claims suite marks a claim recorded as *fails* ``xfail(strict=True, raises=ClaimFails)``
@@ -28,7 +39,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import tomllib
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 from scipy.stats import norm
@@ -136,37 +147,6 @@ def draw_seeded(
             drawn.append(example)
             seeds.append(seed)
     return drawn, seeds
-
-
-def draw_trials(strategy: st.SearchStrategy[T], max_examples: int | None = None) -> list[T]:
-    """The distinct examples Hypothesis draws from ``strategy`` in one run of the active profile.
-
-    Generation only (no shrinking, no database), derandomized by the profile: the same strategy
-    and profile give the same list in any process. Duplicates are dropped, so a small layout
-    space yields fewer trials rather than repeated ones.
-    """
-    drawn: list[T] = []
-    seen: set[str] = set()
-    base = settings()
-
-    @settings(
-        base,
-        max_examples=max_examples or base.max_examples,
-        phases=[Phase.explicit, Phase.generate],
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(example: T) -> None:
-        key = repr(example)
-        if key not in seen:
-            seen.add(key)
-            drawn.append(example)
-
-    collect()
-    return drawn
 
 
 def shrink(
@@ -540,7 +520,6 @@ __all__ = [
     "outcome",
     "aggregate",
     "draw_seeded",
-    "draw_trials",
     "measured",
     "recipe_of",
     "load_expected",

@@ -43,10 +43,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(name): the claim of the conjecture a test decides")
-
-
 def model_params(family: str | None = None, recipe_contains: str = "") -> list[Any]:
     """``pytest.param`` per committed model (of ``family``), with the model id as test id."""
     return [

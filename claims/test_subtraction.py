@@ -117,9 +117,11 @@ def start_vectors(agent, layouts):
     return ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
 
 
-def measure_states(agent, drawn):
+def measure_states(agent, drawn, coefficient=-1.0):
+    """1a's arms at each probe. ``coefficient`` multiplies the start vector (-1: the claim;
+    the broken-intervention tests pass 0 and +1)."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
-    steer = ex.scaled(start_vectors(agent, layouts), -1.0)
+    steer = ex.scaled(start_vectors(agent, layouts), coefficient)
     probes = trials.probe_states(agent, layouts, seeds)
     if not probes:
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
