@@ -273,6 +273,7 @@ __all__ = [
     "reached",
     "scaled",
     "shows_feature",
+    "shows_feature_many",
     "start_intent",
     "step_cap",
     "trial_layouts",
@@ -316,6 +317,14 @@ def shows_feature(agent: Any, feature: str, layout: Layout) -> bool:
     pair = vectors.FEATURES[feature](layout)
     observations = envs.observe(list(pair), agent.wrappers)
     return not np.array_equal(observations[0], observations[1])
+
+
+def shows_feature_many(agent: Any, feature: str, layouts: Sequence[Layout]) -> np.ndarray:
+    """``(n,)`` :func:`shows_feature` for many layouts, observed in one batch."""
+    pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
+    seen = envs.observe([p[0] for p in pairs] + [p[1] for p in pairs], agent.wrappers)
+    seen = seen.reshape(2, len(layouts), -1)
+    return ~(seen[0] == seen[1]).all(axis=1)
 
 
 def held_out_means(

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from hypothesis import settings
 
-from avec import edits, envs, generators, metrics, rollouts, vectors, verdicts
+from avec import edits, envs, generators, metrics, rollouts, vectors
 from avec import experiments as ex
 from avec.layouts import DIRECTIONS, CheeseMazeLayout, Layout
 from avec.vectors import SteeringVector
@@ -46,6 +46,11 @@ def trial_count() -> int:
     return int(settings().max_examples)
 
 
+_DRAWN: dict[tuple[str, int, int, int], tuple[list[Layout], list[int]]] = {}
+"""Levels already drawn in this process, by (agent id, n, offset, size): every claim on a
+model draws the same levels, so they are generated and checked once per worker."""
+
+
 def held_out_layouts(
     agent: Any, n: int | None = None, offset: int = 0, size: int | None = None
 ) -> tuple[list[Layout], list[int]]:
@@ -56,16 +61,31 @@ def held_out_layouts(
     trained on: only there do its two drives pull apart (the maze paper's evaluation).
     """
     n = trial_count() if n is None else n
+    size = agent.size if size is None else size
+    key = (agent.id, n, offset, size)
+    if key not in _DRAWN:
+        _DRAWN[key] = _draw(agent, n, offset, size)
+    layouts, seeds = _DRAWN[key]
+    return list(layouts), list(seeds)
+
+
+def _draw(agent: Any, n: int, offset: int, size: int) -> tuple[list[Layout], list[int]]:
     options = {"cheese_region": "anywhere"} if agent.family == "cheesemaze" else {}
     feature = ex.feature_of(agent).vector
-    size = agent.size if size is None else size
-    layouts, seeds = verdicts.draw_seeded(
-        lambda seed: generators.generate(agent.family, size, seed, **options),
-        lambda layout: ex.shows_feature(agent, feature, layout),
-        n,
-        envs.HELD_OUT_SEED_START + offset,
-        SCAN * n,
-    )
+    first = envs.HELD_OUT_SEED_START + offset
+    layouts: list[Layout] = []
+    seeds: list[int] = []
+    # Seeds in order, checked in batches (one env for all observations of a batch).
+    for start in range(first, first + SCAN * n, n):
+        batch_seeds = list(range(start, start + n))
+        batch = [generators.generate(agent.family, size, s, **options) for s in batch_seeds]
+        shown = ex.shows_feature_many(agent, feature, batch)
+        for layout, seed, keep in zip(batch, batch_seeds, shown, strict=True):
+            if keep and len(layouts) < n:
+                layouts.append(layout)
+                seeds.append(seed)
+        if len(layouts) == n:
+            break
     if not layouts:
         raise ValueError(f"no {agent.family} level of size {size} shows the {feature}")
     return layouts, seeds

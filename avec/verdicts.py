@@ -6,8 +6,8 @@ data: the source's words and what the source expects, what one trial is, when a 
 the references it is judged against (the feature removed from the level: what a perfect
 intervention scores; a norm-matched random vector: the null) and how long a steering patch
 acts. Trials are levels from the generators' own distribution on held-out seeds
-(:func:`draw_seeded`); Hypothesis' structural strategies only shrink a failing trial to a
-minimal counterexample (:func:`shrink`).
+(:func:`avec.trials.held_out_layouts`); Hypothesis' structural strategies only shrink a
+failing trial to a minimal counterexample (:func:`shrink`).
 
 :func:`decide` judges the informative trials alone, with 95% intervals that treat trials on
 one level as one resampling unit:
@@ -124,29 +124,6 @@ class Claim:
             f"{self.min_informative} informative trials. *Reference:* {self.reference} "
             f"*Vector lifetime:* {self.lifetime}"
         )
-
-
-def draw_seeded(
-    make: Callable[[int], T], keep: Callable[[T], bool], n: int, first: int, scan: int
-) -> tuple[list[T], list[int]]:
-    """The first ``n`` examples ``make(seed)`` for ``seed = first, first + 1, ...`` that
-    ``keep`` accepts, scanning at most ``scan`` seeds; returns them and their seeds.
-
-    This is how estimation trials are drawn: from the level generators' own distribution on
-    held-out seeds, in order, so the record depends on neither Hypothesis' version nor its
-    preference for simple examples. Repeats are kept (a level met twice counts twice, as a
-    user would meet it); trials that share a level are clustered when intervals are computed.
-    """
-    drawn: list[T] = []
-    seeds: list[int] = []
-    for seed in range(first, first + scan):
-        if len(drawn) == n:
-            break
-        example = make(seed)
-        if keep(example):
-            drawn.append(example)
-            seeds.append(seed)
-    return drawn, seeds
 
 
 def shrink(
@@ -519,7 +496,6 @@ __all__ = [
     "agreement",
     "outcome",
     "aggregate",
-    "draw_seeded",
     "measured",
     "recipe_of",
     "load_expected",

@@ -143,11 +143,9 @@ def averaged(agent, layouts, size: int | None = None):
     default the layouts' own) whose start view shows the feature, held out from the layout."""
     first = layouts[0]
     feature = ex.feature_of(agent).vector
-    sources = [
-        src
-        for src in source_layouts(first.family, size or first.width)
-        if ex.shows_feature(agent, feature, src)
-    ]
+    candidates = source_layouts(first.family, size or first.width)
+    shown = ex.shows_feature_many(agent, feature, candidates)
+    sources = [src for src, keep in zip(candidates, shown, strict=True) if keep]
     return ex.held_out_means(agent, feature, layouts, sources, ex.claim_layer(agent))
 
 
