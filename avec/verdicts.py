@@ -127,7 +127,7 @@ class Claim:
 
 
 def shrink(
-    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 60
+    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 25
 ) -> T | None:
     """A minimal example on which ``fails`` is true, found by Hypothesis' shrinker, or ``None``
     if Hypothesis draws no failing example.
@@ -293,14 +293,17 @@ def decide(
         "references": {},
     }
     why = None
-    if n_useful < 2:
+    no_removal = claim.estimand == "share_of_removal" and not refs["removal"][useful].any()
+    if n_useful < 2 or no_removal:
         estimate, n_eff = None, float(n_useful)
     else:
         removal = refs["removal"][useful] if "removal" in refs else None
         estimate, n_eff = _estimate(claim, passed[useful], removal, kept)
         for name, flags in refs.items():
             result["references"][name] = stats.clustered_rate(flags[useful], kept).to_dict()
-    if estimate is None or n_useful < claim.min_informative:
+    if no_removal:
+        verdict, why = "inconclusive", "removing the feature changes nothing to share"
+    elif estimate is None or n_useful < claim.min_informative:
         verdict = "inconclusive"
         why = f"{n_useful} informative trials, fewer than {claim.min_informative}"
     else:
@@ -308,8 +311,6 @@ def decide(
         removal_ref = result["references"].get("removal")
         if claim.estimand == "rate" and removal_ref and removal_ref["ci95"][1] < claim.threshold:
             verdict, why = "inconclusive", "the removal reference itself cannot reach the bar"
-        if claim.estimand == "share_of_removal" and not refs["removal"][useful].any():
-            verdict, why = "inconclusive", "removing the feature changes nothing to share"
     result.update(
         {
             "rate": None if estimate is None else estimate.value,

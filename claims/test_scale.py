@@ -45,7 +45,7 @@ HALF = 0.5
 DOSES = (-20.0, -10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 """Coefficients of the dose-response curve."""
 
-DOSE_TRIALS = 50
+DOSE_TRIALS = 30
 """Trials (the first ones drawn) the dose-response curve is measured on."""
 
 _QUOTE = (

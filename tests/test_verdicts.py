@@ -86,3 +86,12 @@ def test_aggregate_gives_a_recipe_iqm_and_holm_verdicts():
     built = report.build(results, {"versions": {}})
     assert built["schema"] == 2 and "x_claim" in built["aggregates"]
     assert "| x_claim | holds |" in report.summary_table(built)[2]
+
+
+def test_share_of_removal_without_any_removal_effect_is_inconclusive():
+    claim = verdicts.Claim(**{**CLAIM.__dict__, "estimand": "share_of_removal"})
+    n = 50
+    result = verdicts.decide(
+        claim, "m-s0", np.ones(n, dtype=bool), references={"removal": np.zeros(n, dtype=bool)}
+    )
+    assert result["verdict"] == "inconclusive" and result["rate"] is None
