@@ -113,7 +113,14 @@ def probe_states(
     """The probe states of each trial (see the module docstring), in trial order; with
     ``include_start`` each trial's start state first (step 0)."""
     starts = [Probe(i, layout, 0) for i, layout in enumerate(layouts)] if include_start else []
-    return sorted([*starts, *_away(agent, layouts, seeds)], key=lambda p: (p.trial, p.step))
+    # Egocentric probes come from a rollout: played once per model and levels, for all claims.
+    key = (agent.id, tuple(lay.to_ascii() for lay in layouts), tuple(seeds))
+    if key not in _PROBES:
+        _PROBES[key] = _away(agent, layouts, seeds)
+    return sorted([*starts, *_PROBES[key]], key=lambda p: (p.trial, p.step))
+
+
+_PROBES: dict[tuple[str, tuple[str, ...], tuple[int, ...]], list[Probe]] = {}
 
 
 def _away(agent: Any, layouts: Sequence[Layout], seeds: Sequence[int]) -> list[Probe]:

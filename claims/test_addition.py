@@ -16,7 +16,7 @@ import pytest
 from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import model_params
-from claims.test_subtraction import shrink_strategy, start_vectors, trials_of
+from claims.test_subtraction import start_vectors, trials_of
 
 MIN_EFFECT = 0.1
 """Smallest total variation subtracting v must cause at a state for an asymmetry to be
@@ -103,5 +103,4 @@ def test_adding_the_feature_vector_does_less_than_subtracting_it(model_id, load_
         lambda drawn: measure(agent, drawn),
         outcome,
         effects,
-        shrink_with=shrink_strategy(agent),
     )

@@ -139,10 +139,6 @@ def trials_of(agent):
     return [maze for maze in mazes if _off_start(maze)]
 
 
-def shrink_strategy(agent):
-    return ex.trial_layouts(agent).filter(_off_start)
-
-
 def measure(agent, mazes, patches=tuple(PATCHES)):
     """``p_cheese``/``p_top_right`` unpatched and ``..._<patch>`` for each of ``patches``
     (``random_*`` patches use random vectors of the cheese and top-right vectors' norms,
@@ -265,7 +261,6 @@ def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_a
         lambda mazes: measure(agent, mazes),
         additive_outcome,
         additive_effects,
-        shrink_with=shrink_strategy(agent),
     )
 
 
@@ -280,5 +275,4 @@ def test_adding_cheese_and_subtracting_top_right_do_little(model_id, load_agent,
         lambda mazes: measure(agent, mazes),
         reverse_outcome,
         reverse_effects,
-        shrink_with=shrink_strategy(agent),
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
 
 from avec import edits, envs, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
@@ -198,13 +197,6 @@ def measure_across(agent, drawn, coefficient=-1.0):
     return {**measured, "trial": np.arange(len(drawn)), "layouts": targets}
 
 
-def shrink_pairs(agent):
-    layouts = ex.trial_layouts(agent)
-    return st.tuples(layouts, layouts, st.just(0)).filter(
-        lambda t: not np.array_equal(*envs.observe([t[0], t[1]], agent.wrappers))
-    )
-
-
 @pytest.mark.claim(CLAIM_ACROSS.name)
 @pytest.mark.parametrize("model_id", model_params())
 def test_another_levels_vector_closes_the_gap_to_the_without_input(model_id, load_agent, judge):
@@ -216,7 +208,6 @@ def test_another_levels_vector_closes_the_gap_to_the_without_input(model_id, loa
         lambda drawn: measure_across(agent, drawn),
         outcome_of,
         effects_of,
-        shrink_with=shrink_pairs(agent),
     )
 
 

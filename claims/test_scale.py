@@ -26,7 +26,7 @@ import pytest
 from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import model_params
-from claims.test_subtraction import shrink_strategy, start_vectors, trials_of
+from claims.test_subtraction import start_vectors, trials_of
 
 LARGE = (10.0, 20.0)
 """Magnitudes of claim 3a; a level's trials alternate between them by index."""
@@ -259,7 +259,6 @@ def test_large_positive_coefficients_make_the_policy_incoherent(model_id, load_a
         lambda drawn: measure_large(agent, drawn, 1.0),
         outcome_large,
         effects_large,
-        shrink_with=shrink_strategy(agent),
         figures=lambda drawn, _measured: dose_response(agent, drawn),
     )
 
@@ -275,7 +274,6 @@ def test_large_negative_coefficients_make_the_policy_incoherent(model_id, load_a
         lambda drawn: measure_large(agent, drawn, -1.0),
         outcome_large,
         effects_large,
-        shrink_with=shrink_strategy(agent),
     )
 
 
@@ -290,5 +288,4 @@ def test_half_coefficients_do_less_than_half_of_full_ones(model_id, load_agent, 
         lambda drawn: measure_small(agent, drawn),
         outcome_small,
         effects_small,
-        shrink_with=shrink_strategy(agent),
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
 
 from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
@@ -149,10 +148,6 @@ def _off_start(maze):
 def mazes_of(agent, offset=0):
     mazes, seeds = trials.held_out_layouts(agent, LEVELS * trials.trial_count(), offset)
     return [(m, s) for m, s in zip(mazes, seeds, strict=True) if _off_start(m)]
-
-
-def shrink_mazes(agent):
-    return st.tuples(ex.trial_layouts(agent).filter(_off_start), ex.SAMPLING_SEEDS)
 
 
 def corner_vectors(agent, mazes):
@@ -360,7 +355,6 @@ def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_ag
         lambda drawn: measure_raise(agent, drawn),
         raise_outcome,
         raise_effects,
-        shrink_with=shrink_mazes(agent),
         figures=lambda drawn, _measured: dose_figure(agent, drawn),
     )
 
@@ -376,7 +370,6 @@ def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judg
         lambda drawn: measure_subtraction(agent, drawn),
         subtraction_outcome,
         subtraction_effects,
-        shrink_with=shrink_mazes(agent),
     )
 
 
