@@ -118,8 +118,17 @@ def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchSt
 def per_layout_vectors(
     agent: Any, feature: str, layouts: Sequence[Layout], layer: str
 ) -> list[SteeringVector]:
-    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass."""
-    pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
+    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass.
+
+    ``door_color`` contrasts the door's colour with red (with blue where the door is red).
+    """
+    if feature == "door_color":
+        pairs = [
+            vectors.door_color_pair(lay, "blue" if lay.door_color == "red" else "red")
+            for lay in layouts
+        ]
+    else:
+        pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
     with_list, without_list = [p[0] for p in pairs], [p[1] for p in pairs]
     observations = envs.observe([*with_list, *without_list], agent.wrappers)
     hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
@@ -251,6 +260,7 @@ __all__ = [
     "reached",
     "scaled",
     "shows_feature",
+    "shows_feature_many",
     "start_intent",
     "step_cap",
     "trial_layouts",
@@ -294,6 +304,14 @@ def shows_feature(agent: Any, feature: str, layout: Layout) -> bool:
     pair = vectors.FEATURES[feature](layout)
     observations = envs.observe(list(pair), agent.wrappers)
     return not np.array_equal(observations[0], observations[1])
+
+
+def shows_feature_many(agent: Any, feature: str, layouts: Sequence[Layout]) -> np.ndarray:
+    """``(n,)`` :func:`shows_feature` for many layouts, observed in one batch."""
+    pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
+    seen = envs.observe([p[0] for p in pairs] + [p[1] for p in pairs], agent.wrappers)
+    seen = seen.reshape(2, len(layouts), -1)
+    return ~(seen[0] == seen[1]).all(axis=1)
 
 
 def held_out_means(

@@ -42,7 +42,9 @@ class State:
     """A claim on a model as one revision of the report recorded it."""
 
     verdict: str
-    pass_rate: float
+    rate: float | None
+    """The claim's estimate: the pass rate (schema 1 reports) or the estimand among informative
+    trials (schema 2); ``None`` where a schema-2 claim had no estimate."""
     model_sha256: str | None
     """The checkpoint's sha256 in the manifest of the same commit (``None`` if absent)."""
 
@@ -89,15 +91,24 @@ def history(
         for r in report["results"]:
             states = table.setdefault((r["claim"], r["model"]), [None] * len(revs))
             sha = models.get(r["model"], {}).get("sha256")
-            states[i] = State(r["verdict"], float(r["pass_rate"]), sha)
+            states[i] = State(r["verdict"], _rate(r), sha)
     return revs, dict(sorted(table.items()))
+
+
+def _rate(result: dict) -> float | None:
+    rate = result.get("rate", result.get("pass_rate"))
+    return None if rate is None else float(rate)
+
+
+def _rate_text(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.2f}"
 
 
 def _state_text(state: State | None) -> str:
     if state is None:
         return "absent"
     sha = state.model_sha256[:8] if state.model_sha256 else "?"
-    return f"{state.verdict} {state.pass_rate:.2f} (model {sha})"
+    return f"{state.verdict} {_rate_text(state.rate)} (model {sha})"
 
 
 def lines(revs: list[Revision], table: dict[tuple[str, str], list[State | None]]) -> list[str]:
@@ -138,7 +149,7 @@ def plot(
                 continue
             codes[row][col] = _VERDICT_CODES[state.verdict]
             moved = previous is not None and state.model_sha256 != previous
-            label = f"{state.pass_rate:.2f}{'*' if moved else ''}"
+            label = f"{_rate_text(state.rate)}{'*' if moved else ''}"
             ax.text(col, row, label, ha="center", va="center", fontsize=6)
             previous = state.model_sha256
     ax.imshow(codes, cmap=colours, vmin=-1, vmax=2, aspect="auto")

@@ -33,6 +33,7 @@ import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -250,13 +251,14 @@ def report(pytestconfig: pytest.Config) -> Report:
 
 
 class Judge:
-    """Runs one claim on one model: draw trials, measure, decide, shrink, record, check.
+    """Runs one claim on one model: measure the trials, decide, shrink, record, check.
 
-    A claim module supplies three functions of its trials (each a tuple from its strategy):
-    ``measure(trials) -> dict of (n,) arrays`` (one batched pass), ``passes(measured) -> (n,)
-    bool`` and ``effects(measured) -> {name: Estimate}``. A trial's verdict depends on that
-    trial alone, so the minimal failing trial is found by re-measuring single trials while
-    Hypothesis shrinks.
+    A claim module draws its trials (:mod:`avec.trials`: held-out levels in seed order) and
+    supplies three functions: ``measure(trials) -> dict of arrays`` (one batched pass),
+    ``outcome(measured) -> verdicts.Outcome`` (per judged unit: passed, informative, the
+    layout it is on, reference arms) and ``effects(measured) -> {name: Estimate}``. With
+    ``shrink_with`` (a structural Hypothesis strategy of single trials) a failing informative
+    trial is shrunk to a minimal counterexample by re-measuring single trials.
     """
 
     def __init__(self, report: Report, recording: bool, gating: bool = True) -> None:
@@ -268,21 +270,26 @@ class Judge:
         self,
         claim: verdicts.Claim,
         model_id: str,
-        strategy: Any,
+        trials: list[Any],
         measure: Callable[[list[Any]], dict[str, Any]],
-        passes: Callable[[dict[str, Any]], Any],
+        outcome: Callable[[dict[str, Any]], verdicts.Outcome],
         effects: Callable[[dict[str, Any]], dict[str, Any]],
+        shrink_with: Any = None,
         figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
         notes: str | None = None,
     ) -> dict[str, Any]:
-        trials = verdicts.draw_trials(strategy)
         measured = measure(trials)
-        passed = np.asarray(passes(measured), dtype=bool)
+        found = outcome(measured)
+        failed = found.failed()
         example = None
-        if not passed.all():
-            minimal = verdicts.shrink(strategy, lambda t: not bool(passes(measure([t]))[0]))
+        if failed.any():
+            minimal = None
+            if shrink_with is not None:
+                minimal = verdicts.shrink(
+                    shrink_with, lambda t: bool(outcome(measure([t])).failed().any())
+                )
             if minimal is None:
-                minimal = trials[int(np.flatnonzero(~passed)[0])]
+                minimal = trials[found.trial_of(int(np.flatnonzero(failed)[0]))]
             stem = f"counterexample-{claim.name}-{model_id}"
             example = verdicts.counterexample(minimal, figure=f"{stem}.png")
             self.report.figure(
@@ -291,7 +298,10 @@ class Judge:
         result = verdicts.decide(
             claim,
             model_id,
-            passed,
+            found.passed,
+            found.informative,
+            found.clusters,
+            found.references,
             effects(measured),
             example,
             self.report.expected(claim.name, model_id),
@@ -398,7 +408,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     out = run.reports_dir if not reasons else run.reports_dir / "partial"
     generated_by = {
-        "versions": {**training.versions(), "avec": avec.__version__},
+        "versions": {**training.versions(), **_library_versions(), "avec": avec.__version__},
         "profile": run.profile,
         "python_platform": platform.machine(),
         "models": sorted({r["model"] for r in run.results}),
@@ -446,3 +456,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 __all__ = ["GATED_PROFILE", "Judge", "Report", "model_params", "models_dir"]
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries a verdict depends on beyond the training stack: Hypothesis
+    (shrinking, profiles), scipy (every interval), numba (the engine), matplotlib (figures),
+    pytest and xdist."""
+    names = ("hypothesis", "scipy", "numba", "matplotlib", "pytest", "pytest-xdist")
+    return {name.replace("-", "_"): metadata.version(name) for name in names}

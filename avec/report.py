@@ -2,16 +2,26 @@
 
 Dict in, files out: a report never trains, hooks or rolls out. The claims suite hands it
 *results* (one dict per claim x model, see :data:`RESULT_FIELDS`) and *figures* (a kind and the
-data to draw); :func:`write` renders ``latest.json``, ``latest.md`` and ``figures/*.png``.
+data to draw, drawn by :mod:`avec.plots`); :func:`write` renders ``latest.json``,
+``latest.md``, ``published.md`` (the side-by-side with the sources, which the README copies)
+and ``figures/*.png``.
 
-JSON schema 1::
+JSON schema 2::
 
-    {"schema": 1,
-     "generated_by": {"versions": {...}, "profile": "ci", ...},
-     "results": [{"claim", "model", "trials", "passes", "pass_rate", "ci95": [lo, hi],
-                  "threshold", "verdict", "expected", "effects": {name: {"value", "ci95"}},
-                  "counterexample"}]}
+    {"schema": 2,
+     "generated_by": {"versions": {... hypothesis, scipy, torch ...}, "profile": "ci", ...},
+     "claims": {claim: text declared in its module},
+     "aggregates": {claim: {"source_expects", "threshold", "holm": {model: verdict},
+                            "recipes": {recipe: {"iqm", "ci95", "verdict",
+                                                 "agrees_with_source", ...}}}},
+     "results": [{"claim", "model", "source_expects", "estimand", "trials", "informative",
+                  "rate", "ci95", "threshold", "verdict", "agrees_with_source",
+                  "references": {"removal"|"null"|...: {"value", "ci95", "n"}},
+                  "effects": {name: {"value", "ci95", "n", "method"}}, "expected",
+                  "counterexample", ...}]}
 
+``rate`` is the estimand on informative trials (a pass rate, or a share of the removal
+effect); ``references`` are the same pass flags for the reference arms on the same trials.
 Results are sorted by (claim, model) and floats rounded, so two runs on the same fixtures give
 byte-identical files whatever the number of workers, and ``avec report --diff`` shows exactly
 what changed when models or code change.
@@ -24,52 +34,66 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from avec import atomic, verdicts
+from avec.plots import DRAWERS
 
-from avec import atomic, fields  # noqa: E402
-
-SCHEMA = 1
+SCHEMA = 2
 RESULT_FIELDS = (
     "claim",
     "model",
+    "source_expects",
+    "estimand",
     "trials",
-    "passes",
-    "pass_rate",
+    "informative",
+    "rate",
     "ci95",
     "threshold",
     "verdict",
+    "agrees_with_source",
+    "references",
     "expected",
     "effects",
     "counterexample",
 )
-VERDICT_MARK = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive"}
 DIGITS = 6
 """Floats are rounded to this many digits in the JSON: far below any interval's width, and it
 keeps the file stable against last-bit differences in summation order."""
 
-PUBLISHED = [
-    ("maze paper", "cheese vector, coef -1", "median P(cheese | decision square) 0.81 -> 0.03"),
-    ("maze paper", "cheese vector, coef +1", "not much happened"),
-    ("maze paper", "top-right vector, coef +1", "pulls the agent top-right; subtracting ~nothing"),
-    (
-        "maze paper",
-        "top-right vector scale",
-        "0.5 minor, 1 strong, 5 similar, 10 crumbles, 20 down/left",
+PUBLISHED: dict[str, tuple[str, str]] = {
+    "1a_subtraction_removes_pull_away_from_source": (
+        "maze paper, cheese vector -1",
+        "median P(cheese | decision square) 0.81 -> 0.03 (mazes 0-99)",
     ),
-    ("maze paper", "composition", "subtract cheese + add top-right: roughly additive"),
-    ("maze paper", "transfer", "only where the cheese sits in nearly the same place"),
-    ("maze paper", "random vector, same norm", "destroys the policy"),
-    ("poster", "key vector, coef -1", "agent should ignore the key"),
-    ("poster", "key vector, coef +1", "(almost) no effect"),
-    ("poster", "scale", ">10 breaks behaviour, small barely matters"),
-    ("poster", "A - (A - B) = B", "still often seems to work"),
-    ("poster", "generalization", "not perfect across seeds and map sizes"),
-]
-"""What the maze paper (Turner, Mini et al. 2023) and the poster reported, for side-by-side."""
+    "1b_subtraction_prevents_reaching": ("poster, key vector -1", "agent should ignore the key"),
+    "2_addition_little_effect": ("maze paper, cheese vector +1", "not much happened"),
+    "3a_large_coefficients_break_behaviour": (
+        "maze paper, top-right vector scale",
+        "10 starts to crumble into garbage, 20 goes down/left",
+    ),
+    "3b_small_coefficients_barely_matter": (
+        "maze paper / poster",
+        "0.5 minor; small barely matter",
+    ),
+    "4b_identity_across_layouts": ("poster", "A - (A - B) = B still often seems to work"),
+    "4c_start_vector_at_every_state": (
+        "maze paper, patched vector field",
+        "the patched field resembles the no-cheese field",
+    ),
+    "5a_generalizes_across_layout_seeds": (
+        "maze paper",
+        "a vector averaged over 100 mazes transferred poorly",
+    ),
+    "5b_generalizes_across_map_sizes": ("poster", "not perfect across map sizes"),
+    "5c_generalizes_across_training_seeds": ("poster", "not perfect across seeds"),
+    "6_specificity": ("maze paper", "a random vector of similar norm destroys the policy"),
+    "7a_composition_additive": ("maze paper", "subtract cheese + add top-right: roughly additive"),
+    "8a_top_right_raises_pull": ("maze paper, top-right vector +1", "pulls the agent top-right"),
+    "8b_top_right_subtraction_little_effect": ("maze paper, top-right vector -1", "~nothing"),
+    "8c_top_right_transfers": ("maze paper", "the top-right vector transfers across mazes"),
+}
+"""What the maze paper (Turner, Mini et al. 2023) and the poster reported, by claim."""
 
 
 def _rounded(value: Any) -> Any:
@@ -84,18 +108,82 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def build(results: Sequence[Mapping[str, Any]], generated_by: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON report: results checked for their fields, rounded and sorted by (claim, model)."""
+def build(
+    results: Sequence[Mapping[str, Any]],
+    generated_by: Mapping[str, Any],
+    claim_texts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The JSON report: results checked for their fields, rounded and sorted by (claim,
+    model), with the per-recipe and Holm-adjusted aggregates of :func:`verdicts.aggregate`."""
     for result in results:
         missing = [f for f in RESULT_FIELDS if f not in result]
         if missing:
             raise ValueError(f"result {result.get('claim')}/{result.get('model')} lacks {missing}")
     rows = sorted((_rounded(dict(r)) for r in results), key=lambda r: (r["claim"], r["model"]))
-    return {"schema": SCHEMA, "generated_by": _rounded(dict(generated_by)), "results": rows}
+    return {
+        "schema": SCHEMA,
+        "generated_by": _rounded(dict(generated_by)),
+        "claims": dict(sorted((claim_texts or {}).items())),
+        "aggregates": _rounded(verdicts.aggregate(rows)),
+        "results": rows,
+    }
 
 
 def _fmt_ci(ci: Sequence[float] | None) -> str:
     return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _fmt(value: float | None, ci: Sequence[float] | None = None) -> str:
+    return "-" if value is None else f"{value:.3f} {_fmt_ci(ci)}".strip()
+
+
+def _agree(flag: bool | None) -> str:
+    return "-" if flag is None else "yes" if flag else "no"
+
+
+def summary_table(report: Mapping[str, Any]) -> list[str]:
+    """One row per claim and recipe: what the source expects, the recipe's aggregate over
+    training seeds (interquartile mean with its interval), its verdict, and agreement."""
+    lines = [
+        "| claim | source expects | recipe | models | estimand IQM [95% CI] | threshold | "
+        "verdict | agrees with source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for claim, agg in report["aggregates"].items():
+        for recipe, entry in agg["recipes"].items():
+            lines.append(
+                f"| {claim} | {agg['source_expects']} | {recipe} | {entry['judged']}/"
+                f"{entry['models']} | {_fmt(entry.get('iqm'), entry.get('ci95'))} | "
+                f"{agg['threshold']} | {entry['verdict']} | {_agree(entry['agrees_with_source'])} |"
+            )
+    return lines
+
+
+def published_table(report: Mapping[str, Any]) -> str:
+    """The side-by-side with the published numbers, from the report: per claim, what the
+    source reported and what the suite measured per recipe (interval, informative trials)."""
+    results = report["results"]
+    lines = [
+        "| claim | source | published | recipe | measured (estimand, 95% CI) | informative trials "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for claim, agg in report["aggregates"].items():
+        source, said = PUBLISHED.get(claim, ("-", "-"))
+        for recipe, entry in agg["recipes"].items():
+            members = [
+                r
+                for r in results
+                if r["claim"] == claim and verdicts.recipe_of(r["model"]) == recipe
+            ]
+            n = sum(r["informative"] for r in members)
+            total = sum(r["trials"] for r in members)
+            lines.append(
+                f"| {claim} | {source} | {said.replace('|', '&#124;')} | {recipe} | "
+                f"{_fmt(entry.get('iqm'), entry.get('ci95'))} | {n} of {total} | "
+                f"{entry['verdict']} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def markdown(
@@ -103,12 +191,10 @@ def markdown(
     figures: Sequence[str] = (),
     claim_texts: Mapping[str, str] | None = None,
 ) -> str:
-    """The Markdown report: verdict table, per-claim detail, published numbers, figures."""
-    claim_texts = claim_texts or {}
+    """The Markdown report: per-claim summary, per-model detail, published numbers, figures."""
+    claim_texts = claim_texts or report.get("claims", {})
     results = report["results"]
     claims = sorted({r["claim"] for r in results})
-    models = sorted({r["model"] for r in results})
-    cell = {(r["claim"], r["model"]): r for r in results}
     gen = report["generated_by"]
     lines = [
         "# AVEC replication report",
@@ -116,48 +202,53 @@ def markdown(
         f"Profile `{gen.get('profile')}`; "
         + ", ".join(f"{k} {v}" for k, v in sorted(gen.get("versions", {}).items())),
         "",
-        "Each cell: verdict and pass rate over trials (95% Wilson interval). A verdict is "
-        "*holds* when the interval's lower bound reaches the claim's threshold, *fails* when "
-        "its upper bound is below it, *inconclusive* otherwise. `!` marks a verdict that "
-        "differs from the committed record in `claims/expected.toml`.",
+        "A claim is judged on its *informative* trials only (those that can decide it, by a rule "
+        "declared in its module). Verdict: *holds* when the 95% interval of the estimand "
+        "clears the threshold, *fails* when it misses it, *inconclusive* otherwise, below the "
+        "claim's minimum of informative trials, or when the removal reference (the feature "
+        "deleted from the level) cannot reach the bar itself. Per recipe: the interquartile "
+        "mean over training seeds with a bootstrap interval.",
         "",
-        "## Verdicts",
+        "## Verdicts per claim and recipe",
         "",
-        "| claim | " + " | ".join(models) + " |",
-        "|---|" + "---|" * len(models),
+        *summary_table(report),
     ]
-    for claim in claims:
-        row = []
-        for model in models:
-            r = cell.get((claim, model))
-            if r is None:
-                row.append("")
-                continue
-            flag = "" if r["expected"] in (None, r["verdict"]) else " !"
-            row.append(f"{r['verdict']}{flag} {r['pass_rate']:.2f}")
-        lines.append(f"| {claim} | " + " | ".join(row) + " |")
     for claim in claims:
         lines += ["", f"## {claim}", ""]
         if claim in claim_texts:
             lines += [claim_texts[claim], ""]
         rows = [r for r in results if r["claim"] == claim]
+        holm = report["aggregates"].get(claim, {}).get("holm", {})
+        ref_names = sorted({name for r in rows for name in r["references"]})
         effect_names = sorted({name for r in rows for name in r["effects"]})
         lines += [
-            "| model | trials | pass rate | 95% CI | threshold | verdict | expected | "
+            "| model | trials | informative | estimand [95% CI] | "
+            + "".join(f"{n} reference | " for n in ref_names)
+            + "verdict | Holm | agrees | record | "
             + " | ".join(effect_names)
             + " |",
-            "|---|" + "---|" * (6 + len(effect_names)),
+            "|---|" + "---|" * (7 + len(ref_names) + len(effect_names)),
         ]
         for r in rows:
+            refs = [
+                _fmt(r["references"][n]["value"], r["references"][n]["ci95"])
+                if n in r["references"]
+                else "-"
+                for n in ref_names
+            ]
             effects = [
-                f"{r['effects'][n]['value']:.3f} {_fmt_ci(r['effects'][n].get('ci95'))}"
+                _fmt(r["effects"][n]["value"], r["effects"][n].get("ci95"))
                 if n in r["effects"]
                 else ""
                 for n in effect_names
             ]
+            flag = "" if r["expected"] in (None, r["verdict"]) else " !"
             lines.append(
-                f"| {r['model']} | {r['trials']} | {r['pass_rate']:.3f} | {_fmt_ci(r['ci95'])} | "
-                f"{r['threshold']} | {r['verdict']} | {r['expected']} | "
+                f"| {r['model']} | {r['trials']} | {r['informative']} | "
+                f"{_fmt(r['rate'], r['ci95'])} | "
+                + "".join(f"{x} | " for x in refs)
+                + f"{r['verdict']}{flag} | {holm.get(r['model'], '-')} | "
+                f"{_agree(r['agrees_with_source'])} | {r['expected']} | "
                 + " | ".join(effects)
                 + " |"
             )
@@ -170,110 +261,11 @@ def markdown(
                     lines += ["", "```", ascii_, "```"]
                 if example.get("figure"):
                     lines.append(f"![counterexample {r['model']}](figures/{example['figure']})")
-    lines += ["", "## Published numbers", "", "| source | setting | reported |", "|---|---|---|"]
-    lines += [f"| {s} | {k} | {v.replace('|', '&#124;')} |" for s, k, v in PUBLISHED]
+    lines += ["", "## Published numbers beside ours", "", published_table(report)]
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{name}](figures/{name})" for name in sorted(figures)]
     return "\n".join(lines) + "\n"
-
-
-def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
-    """Lines of a measure against the steering coefficient, one per series, with CI bands.
-
-    ``data``: ``{"title", "xlabel", "ylabel", "coefficients": [...],
-    "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``.
-    """
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = np.asarray(data["coefficients"], dtype=float)
-    for name, series in data["series"].items():
-        y = np.asarray(series["value"], dtype=float)
-        ax.plot(x, y, marker="o", label=name)
-        if series.get("ci95"):
-            ci = np.asarray(series["ci95"], dtype=float)
-            ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2)
-    ax.axvline(0, color="grey", lw=0.5)
-    ax.set(
-        title=data["title"], xlabel=data.get("xlabel", "coefficient"), ylabel=data.get("ylabel", "")
-    )
-    ax.legend(fontsize=7)
-    _save(fig, path)
-
-
-def draw_matrix(data: Mapping[str, Any], path: Path) -> None:
-    """A labelled heat map, e.g. a transfer matrix (rows: vector source, columns: target).
-
-    ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``.
-    """
-    values = np.asarray(data["values"], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * values.shape[1], 1.0 + 0.7 * values.shape[0]))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(values.shape[1]), data["columns"], rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(values.shape[0]), data["rows"], fontsize=7)
-    for (i, j), v in np.ndenumerate(values):
-        ax.text(
-            j,
-            i,
-            "" if np.isnan(v) else f"{v:.2f}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white" if v < np.nanmean(values) else "black",
-        )
-    fig.colorbar(image, ax=ax, label=data.get("label", ""))
-    ax.set_title(data["title"], fontsize=9)
-    _save(fig, path)
-
-
-def draw_bars(data: Mapping[str, Any], path: Path) -> None:
-    """Bars with CI whiskers, e.g. the effect per layer of a layer sweep.
-
-    ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``.
-    """
-    value = np.asarray(data["value"], dtype=float)
-    ci = np.asarray(data["ci95"], dtype=float)
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(value)), 4))
-    ax.bar(range(len(value)), value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3)
-    ax.set_xticks(range(len(value)), data["labels"], rotation=45, ha="right", fontsize=7)
-    ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
-    _save(fig, path)
-
-
-def draw_image(data: Mapping[str, Any], path: Path) -> None:
-    """An RGB image (e.g. a rendered layout). ``data``: ``{"title", "rgb": [[[r, g, b]]]}``."""
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(np.asarray(data["rgb"], dtype=np.uint8))
-    ax.set_axis_off()
-    ax.set_title(data.get("title", ""), fontsize=8)
-    _save(fig, path)
-
-
-def draw_layout(data: Mapping[str, Any], path: Path) -> None:
-    """A layout as MiniGrid draws it. ``data``: ``{"title", "ascii"}`` (see :mod:`avec.layouts`)."""
-    from avec import envs, layouts
-
-    draw_image(
-        {"title": data.get("title", ""), "rgb": envs.render(layouts.from_ascii(data["ascii"]))},
-        path,
-    )
-
-
-def _save(fig: plt.Figure, path: Path) -> None:
-    fig.tight_layout()
-    # No software/date metadata, so identical data gives byte-identical PNGs.
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-
-
-DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
-    "dose_response": draw_dose_response,
-    "matrix": draw_matrix,
-    "bars": draw_bars,
-    "image": draw_image,
-    "layout": draw_layout,
-    "vector_field": fields.draw_field_data,
-}
-"""Figure kinds the claims suite may hand the report, and how each is drawn."""
 
 
 def register_drawer(kind: str, drawer: Callable[[Mapping[str, Any], Path], None]) -> None:
@@ -295,7 +287,7 @@ def write(
     (:func:`avec.atomic.staged`): an error or an interruption leaves the previous report whole,
     and the figures folder holds exactly this report's figures.
     """
-    report = build(results, generated_by)
+    report = build(results, generated_by, claim_texts)
     with atomic.staged(out_dir) as stage:
         fig_dir = stage / "figures"
         fig_dir.mkdir()
@@ -308,11 +300,12 @@ def write(
             names.append(name)
         (stage / "latest.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (stage / "latest.md").write_text(markdown(report, names, claim_texts))
+        (stage / "published.md").write_text(published_table(report))
     return report
 
 
 def _by_pair(report: Any, which: str) -> dict[tuple[str, str], Mapping[str, Any]]:
-    needed = ("claim", "model", "verdict", "pass_rate", "ci95")
+    needed = ("claim", "model", "verdict", "rate", "ci95")
     results = report.get("results") if isinstance(report, Mapping) else None
     if not isinstance(results, list) or not all(
         isinstance(r, Mapping) and all(k in r for k in needed) for r in results
@@ -337,15 +330,15 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if k not in after:
             lines.append(f"- {name}: removed (was {before[k]['verdict']})")
         elif k not in before:
-            lines.append(f"+ {name}: new, {after[k]['verdict']} {after[k]['pass_rate']:.3f}")
+            lines.append(f"+ {name}: new, {after[k]['verdict']} {_fmt(after[k]['rate'])}")
         else:
             a, b = before[k], after[k]
             if a["verdict"] != b["verdict"]:
                 lines.append(f"! {name}: verdict {a['verdict']} -> {b['verdict']}")
-            if a["pass_rate"] != b["pass_rate"] or a["ci95"] != b["ci95"]:
+            if a.get("rate") != b.get("rate") or a["ci95"] != b["ci95"]:
                 lines.append(
-                    f"~ {name}: pass rate {a['pass_rate']:.3f} {_fmt_ci(a['ci95'])} -> "
-                    f"{b['pass_rate']:.3f} {_fmt_ci(b['ci95'])}"
+                    f"~ {name}: {_fmt(a.get('rate'), a['ci95'])} -> "
+                    f"{_fmt(b.get('rate'), b['ci95'])}"
                 )
     return lines
 
@@ -356,6 +349,8 @@ __all__ = [
     "RESULT_FIELDS",
     "SCHEMA",
     "build",
+    "published_table",
+    "summary_table",
     "diff",
     "markdown",
     "register_drawer",

@@ -23,7 +23,7 @@ means "after ``t`` actions", so ``cells[t]`` is where the agent stood then.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,27 @@ from avec.vectors import SteeringVector
 Steering = SteeringVector | Sequence[SteeringVector | Sequence[SteeringVector] | None]
 """One vector for every layout, or one entry per layout: a vector, several (at one or more
 layers; summed per layer) or ``None`` (unsteered)."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Where a live episode stands before its next step, for :data:`StepSteering`."""
+
+    episode: int
+    """Index of the episode (its layout's position in :func:`run`'s ``layouts``)."""
+    layout: Layout
+    """The level being played (as it started)."""
+    cell: tuple[int, int]
+    """The agent's cell."""
+    direction: int
+    """The agent's direction (0 right, 1 down, 2 left, 3 up)."""
+    carrying_key: bool
+    """Whether the agent has picked up the key."""
+
+
+StepSteering = Callable[[int, Sequence[StepState]], Steering | None]
+"""``(step, states of the live episodes) -> steering``, one entry per live episode (or one
+vector for all, or ``None``): called before every forward pass of :func:`run`."""
 
 PICKUP, TOGGLE = 3, 5
 """MiniGrid's pickup and toggle actions: the only ones that can pick up a key or open a door."""
@@ -176,6 +197,11 @@ class _Episode:
         self.key = self.opened = self.goal = self.cornered = self.burnt = None
         self.reward = 0.0
 
+    def state(self, episode: int) -> StepState:
+        return StepState(
+            episode, self.layout, tuple(self.cells[-1]), self.directions[-1], self.key is not None
+        )
+
     def step(self, action: int, probs: np.ndarray) -> tuple[np.ndarray, bool]:
         """Take ``action`` (chosen from ``(n_actions,)`` probs); the next observation and
         whether the episode goes on."""
@@ -241,6 +267,10 @@ class _EnvEpisodes:
         for j, i in enumerate(live):
             obs[i], going[j] = self.episodes[i].step(int(chosen[j]), probs[j])
         return going
+
+    def states(self, live: np.ndarray) -> list[StepState]:
+        """Where episodes ``live`` stand before their next step."""
+        return [self.episodes[i].state(int(i)) for i in live]
 
     def trajectories(self, n_actions: int) -> list[Trajectory]:
         return [episode.trajectory(n_actions) for episode in self.episodes]
@@ -313,6 +343,20 @@ class _EngineEpisodes:
             obs[live[going]] = engine.observe(state, self.view, live[going])
         return going
 
+    def states(self, live: np.ndarray) -> list[StepState]:
+        """As :meth:`_EnvEpisodes.states`."""
+        state, key = self.state, self.events["key"]
+        return [
+            StepState(
+                int(i),
+                self.layouts[i],
+                (int(state.pos[i, 0]), int(state.pos[i, 1])),
+                int(state.dir[i]),
+                bool(key[i] >= 0),
+            )
+            for i in live
+        ]
+
     def trajectories(self, n_actions: int) -> list[Trajectory]:
         def when(name: str, i: int) -> int | None:
             t = int(self.events[name][i])
@@ -361,6 +405,7 @@ def run(
     steering: Steering | None = None,
     max_steps: int | None = None,
     backend: str | None = None,
+    step_steering: StepSteering | None = None,
 ) -> list[Trajectory]:
     """Play one episode on each layout, all in lockstep; one :class:`Trajectory` each.
 
@@ -377,7 +422,12 @@ def run(
             reward formula keeps the env's limit).
         backend: ``engine`` or ``minigrid`` (default: :func:`avec.engine.backend`); both give
             the same trajectories.
+        step_steering: instead of ``steering``, vectors chosen anew before every step (see
+            :data:`StepSteering`): a patch that switches off once the key is carried, or one
+            recomputed from the agent's current state.
     """
+    if step_steering is not None and steering is not None:
+        raise ValueError("pass steering or step_steering, not both")
     if not layouts:
         return []
     wrappers = wrappers if wrappers is not None else getattr(agent, "wrappers", None)
@@ -405,9 +455,12 @@ def run(
         n_actions = envs.NAVIGATION_ACTIONS if navigation else len(Actions)
         hooks.check_fits(agent, first.family, obs.shape[1:], n_actions)
         live = np.arange(len(layouts))
+        t = 0
         while live.size:
             patches = rows
-            if per_row:
+            if step_steering is not None:
+                patches = steering_rows(step_steering(t, batch.states(live)), len(live))
+            elif per_row:
                 select = torch.from_numpy(live)
                 patches = {layer: values[select] for layer, values in rows.items()}
             with hooks.patch(policy, patches) if patches else nullcontext():
@@ -420,10 +473,13 @@ def run(
             else:
                 chosen = sample_actions(probs, rng)
             live = live[batch.step(live, chosen, probs, obs)]
+            t += 1
         return batch.trajectories(probs.shape[1])
 
 
 __all__ = [
+    "StepSteering",
+    "StepState",
     "Steering",
     "Trajectory",
     "action_probabilities",

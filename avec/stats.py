@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap, wilcoxon
+from scipy.stats import binomtest, bootstrap, norm, trim_mean, wilcoxon
 
 Verdict = Literal["holds", "fails", "inconclusive"]
 
@@ -191,6 +191,139 @@ def bootstrap_paired_difference(
     return Estimate(float(difference(b, a)), ci, len(b), f"bootstrap-percentile paired {name}")
 
 
+# -- trials that share a layout ----------------------------------------------------------------
+
+
+def _cluster_index(clusters: Sequence[object]) -> tuple[np.ndarray, int]:
+    """``(n,)`` cluster number of each trial (in order of first appearance) and the count."""
+    numbers: dict[object, int] = {}
+    index = np.array([numbers.setdefault(c, len(numbers)) for c in clusters], dtype=np.int64)
+    return index, len(numbers)
+
+
+def clustered_ratio(
+    numerator: Sequence[float] | np.ndarray,
+    denominator: Sequence[float] | np.ndarray,
+    clusters: Sequence[object],
+    seed: int,
+    n_resamples: int = N_RESAMPLES,
+) -> Estimate:
+    """``sum(numerator) / sum(denominator)`` with a 95% percentile-bootstrap interval that
+    resamples whole clusters (layouts), not single trials.
+
+    Trials on one layout are not independent (the same start state, the same vector), so the
+    unit of resampling is the layout. With ``denominator`` all ones this is a clustered mean
+    (a rate, for 0/1 numerators); with a paired removal effect as denominator it is the share
+    of the removal effect a vector achieves (a ratio-of-means estimator).
+    """
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    if num.ndim != 1 or num.shape != den.shape or len(num) != len(clusters) or len(num) < 2:
+        raise ValueError(
+            f"need matching 1-d numerator, denominator and clusters of length >= 2; got "
+            f"{num.shape}, {den.shape}, {len(clusters)}"
+        )
+    if not (np.isfinite(num).all() and np.isfinite(den).all()) or den.sum() == 0:
+        raise ValueError("numerator and denominator must be finite, the denominator non-zero")
+    index, k = _cluster_index(clusters)
+    sums = np.bincount(index, weights=num, minlength=k)
+    weights = np.bincount(index, weights=den, minlength=k)
+    value = float(sums.sum() / weights.sum())
+    if k < 2:
+        return Estimate(value, (value, value), len(num), "single cluster: no interval")
+
+    def ratio(chosen: np.ndarray, axis: int = -1) -> np.ndarray:
+        total = weights[chosen].sum(axis=axis)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = sums[chosen].sum(axis=axis) / total
+        # A resample whose denominator sums to zero has no ratio: count it as no effect.
+        return np.where(total == 0, 0.0, out)
+
+    ci = _bootstrap((np.arange(k),), ratio, seed, n_resamples, paired=False)
+    return Estimate(value, ci, len(num), f"cluster-bootstrap percentile ratio ({k} layouts)")
+
+
+def effective_n(flags: Sequence[bool] | np.ndarray, clusters: Sequence[object]) -> float:
+    """The effective sample size of clustered 0/1 trials (Kish): ``n / design effect``.
+
+    The design effect is the variance of the rate estimated from cluster totals over the
+    binomial variance, in closed form; it is at least 1. Where the rate is 0 or 1 the binomial
+    variance vanishes and the design effect is taken as the mean cluster size (the worst case:
+    trials in a layout all alike). Without repeated layouts it is ``n``.
+    """
+    flags = np.asarray(flags)
+    if flags.ndim != 1 or flags.dtype != bool or len(flags) == 0:
+        raise ValueError(f"flags must be a non-empty 1-d boolean array, got {flags.shape}")
+    index, k = _cluster_index(clusters)
+    n, p = len(flags), float(flags.mean())
+    sizes = np.bincount(index, minlength=k).astype(np.float64)
+    if k == n:
+        return float(n)
+    if 0.0 < p < 1.0 and k > 1:
+        hits = np.bincount(index, weights=flags.astype(np.float64), minlength=k)
+        var_clustered = k / (k - 1) * ((hits - p * sizes) ** 2).sum() / n**2
+        return n / max(1.0, var_clustered / (p * (1 - p) / n))
+    return n / float(sizes.mean())
+
+
+def clustered_rate(flags: Sequence[bool] | np.ndarray, clusters: Sequence[object]) -> Estimate:
+    """The fraction of true ``(n,)`` flags with a 95% Wilson interval at the effective sample
+    size :func:`effective_n` of trials clustered by layout (the plain Wilson interval when no
+    layout repeats)."""
+    flags = np.asarray(flags)
+    n_eff = effective_n(flags, clusters)
+    n, p = len(flags), float(flags.mean())
+    z = float(norm.ppf(0.975))
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z / (1 + z * z / n_eff) * np.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2))
+    ci = (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    method = "wilson" if n_eff == n else f"wilson at effective n {n_eff:.1f}"
+    return Estimate(p, ci, n, method)
+
+
+def interquartile_mean(
+    values: Sequence[float] | np.ndarray, seed: int, n_resamples: int = N_RESAMPLES
+) -> Estimate:
+    """The interquartile mean of ``(n,)`` per-training-seed scores with a 95% percentile-
+    bootstrap interval over seeds -- rliable's aggregate (Agarwal et al. 2021), via scipy.
+
+    With fewer than two seeds there is nothing to resample: the interval is the point.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or len(array) == 0 or not np.isfinite(array).all():
+        raise ValueError(f"values must be a non-empty finite 1-d array, got {array.shape}")
+    value = float(trim_mean(array, 0.25))
+    if len(array) < 2 or np.all(array == array[0]):
+        return Estimate(value, (value, value), len(array), "interquartile mean (no interval)")
+
+    def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        return trim_mean(x, 0.25, axis=axis)
+
+    ci = _bootstrap((array,), iqm, seed, n_resamples, paired=False)
+    return Estimate(value, ci, len(array), "bootstrap-percentile interquartile mean")
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def one_sided_p(rate: float, n_eff: float, threshold: float) -> tuple[float, float]:
+    """p-values of "the rate is at least ``threshold``" failing (H0: below) and "the rate is
+    below it" (H0: at least), from exact binomial tests at the effective sample size."""
+    trials = max(1, int(round(n_eff)))
+    hits = int(round(rate * trials))
+    above = binomtest(hits, trials, threshold, alternative="greater").pvalue
+    below = binomtest(hits, trials, threshold, alternative="less").pvalue
+    return float(above), float(below)
+
+
 # -- paired tests -----------------------------------------------------------------------------
 
 
@@ -264,6 +397,12 @@ __all__ = [
     "bootstrap_median",
     "bootstrap_paired_difference",
     "clopper_pearson",
+    "clustered_rate",
+    "effective_n",
+    "clustered_ratio",
+    "holm",
+    "interquartile_mean",
+    "one_sided_p",
     "mcnemar_exact",
     "proportion",
     "verdict",

@@ -1,15 +1,26 @@
 """From trials to verdicts: how a claim of the conjecture is decided and recorded.
 
-A *claim* is a property of a trained agent, judged on many *trials*. A trial is one example
-Hypothesis draws -- a layout, with its paired without-feature version, and where behaviour is
-sampled, a rollout seed -- on which the claim's per-trial predicate is decided. Trials are
-recorded, not raised, so every one counts. The verdict then comes from a 95% Wilson interval
-on the pass rate against the claim's threshold, declared in the claim module before any data
-is seen:
+A *claim* (:class:`Claim`) is a property of a trained agent, declared in its module before any
+data: the source's words and what the source expects, what one trial is, when a trial is
+*informative* (can decide the claim at all), the estimand and its threshold with a reason,
+the references it is judged against (the feature removed from the level: what a perfect
+intervention scores; a norm-matched random vector: the null) and how long a steering patch
+acts. Trials are levels from the generators' own distribution on held-out seeds
+(:func:`avec.trials.held_out_layouts`); Hypothesis' structural strategies only shrink a
+failing trial to a minimal counterexample (:func:`shrink`).
+
+:func:`decide` judges the informative trials alone, with 95% intervals that treat trials on
+one level as one resampling unit:
 
 * **holds** -- the interval's lower end reaches the threshold;
 * **fails** -- its upper end lies below the threshold;
-* **inconclusive** -- anything else: more trials are needed, not a verdict.
+* **inconclusive** -- anything else, fewer informative trials than the claim's minimum, or a
+  removal reference that cannot reach the bar itself (the bar would then measure the level's
+  geometry, not the vector).
+
+Each result also says whether the verdict agrees with the source. :func:`aggregate` adds, per
+claim, a Holm-adjusted verdict for every model and a per-recipe interquartile mean over
+training seeds.
 
 The committed record ``claims/expected.toml`` says which verdict each claim has on each model.
 The claims suite marks a claim recorded as *fails* ``xfail(strict=True, raises=ClaimFails)``
@@ -28,9 +39,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
+from scipy.stats import norm
 
 from avec import atomic, stats
 from avec.layouts import Layout
@@ -52,58 +64,70 @@ class ClaimUnrecorded(AssertionError):
     """The committed record has no verdict for this claim and model."""
 
 
+SOURCE_EXPECTS = ("holds", "does not hold")
+
+ESTIMANDS = ("rate", "share_of_removal")
+"""``rate``: the share of informative trials that pass. ``share_of_removal``: passes of the
+steered arm over passes of the removal arm (the feature physically deleted) on the same
+informative trials -- how much of what removing the feature does the vector does."""
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the conjecture, declared before any data is seen."""
+    """One claim of the conjecture, declared in its module before any data is seen.
+
+    Every field is text a reader checks the verdict against: what the source said and expects,
+    when a trial can decide the claim at all, what is estimated, the bar and why, and the
+    references (removal, null) that bracket what a vector could score.
+    """
 
     name: str
-    """Short identifier, e.g. ``subtraction_removes_pull``; the key in reports and the record."""
+    """Short identifier, e.g. ``1a_subtraction_removes_pull_away_from_source``; the key in
+    reports and the record."""
     statement: str
     """The claim in one sentence, as the report shows it."""
+    quote: str
+    """The source's own wording, quoted, with the source named."""
+    source_expects: str
+    """What the source expects: ``"holds"`` or ``"does not hold"``."""
     trial: str
     """What one trial is, and when it passes."""
+    informative: str
+    """When a trial can decide the claim at all; the others are counted, not judged."""
+    estimand: str
+    """One of :data:`ESTIMANDS`."""
     threshold: float
-    """Pass rate the claim needs: holds when the 95% interval's lower end reaches it."""
+    """The bar: holds when the 95% interval of the estimand clears it, fails when it misses."""
+    threshold_reason: str
+    """One line: why this bar. Never moved after seeing data."""
+    reference: str
+    """What the claim is judged against: the removal reference (what a perfect intervention
+    scores) and the null (norm-matched random vector, or none), as measured arms."""
+    lifetime: str
+    """How long a steering patch acts (every step, until the feature is reached, one state)."""
+    min_informative: int = 20
+    """Below this many informative trials the verdict is ``inconclusive``."""
+
+    def __post_init__(self) -> None:
+        if self.source_expects not in SOURCE_EXPECTS:
+            raise ValueError(
+                f"{self.name}: source_expects {self.source_expects!r}; valid: {SOURCE_EXPECTS}"
+            )
+        if self.estimand not in ESTIMANDS:
+            raise ValueError(f"{self.name}: estimand {self.estimand!r}; valid: {ESTIMANDS}")
 
     def text(self) -> str:
         return (
-            f"{self.statement}\n\n*Trial:* {self.trial} *Threshold:* pass rate >= {self.threshold}."
+            f"{self.statement}\n\n*Source:* {self.quote} (expects: {self.source_expects})\n\n"
+            f"*Trial:* {self.trial} *Informative:* {self.informative} *Estimand:* "
+            f"{self.estimand}, threshold {self.threshold} ({self.threshold_reason}); at least "
+            f"{self.min_informative} informative trials. *Reference:* {self.reference} "
+            f"*Vector lifetime:* {self.lifetime}"
         )
 
 
-def draw_trials(strategy: st.SearchStrategy[T], max_examples: int | None = None) -> list[T]:
-    """The distinct examples Hypothesis draws from ``strategy`` in one run of the active profile.
-
-    Generation only (no shrinking, no database), derandomized by the profile: the same strategy
-    and profile give the same list in any process. Duplicates are dropped, so a small layout
-    space yields fewer trials rather than repeated ones.
-    """
-    drawn: list[T] = []
-    seen: set[str] = set()
-    base = settings()
-
-    @settings(
-        base,
-        max_examples=max_examples or base.max_examples,
-        phases=[Phase.explicit, Phase.generate],
-        database=None,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(example: T) -> None:
-        key = repr(example)
-        if key not in seen:
-            seen.add(key)
-            drawn.append(example)
-
-    collect()
-    return drawn
-
-
 def shrink(
-    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 60
+    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 25
 ) -> T | None:
     """A minimal example on which ``fails`` is true, found by Hypothesis' shrinker, or ``None``
     if Hypothesis draws no failing example.
@@ -155,36 +179,219 @@ def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a claim's measurement says per judged unit (a trial, or a state of a trial)."""
+
+    passed: np.ndarray
+    """``(n,)`` bool: the unit passes (meaningful where informative)."""
+    informative: np.ndarray
+    """``(n,)`` bool: the unit can decide the claim."""
+    trial: np.ndarray
+    """``(n,)`` int: the trial each unit belongs to; units of one trial's level are one
+    cluster."""
+    clusters: list[Any]
+    """``(n,)`` the level of each unit (its ASCII): the resampling unit of intervals."""
+    references: dict[str, np.ndarray]
+    """``name -> (n,)`` bool: whether the reference arm passes (``removal``, ``null``, ...)."""
+
+    def failed(self) -> np.ndarray:
+        """``(n,)`` informative units that do not pass."""
+        return self.informative & ~self.passed
+
+    def trial_of(self, unit: int) -> int:
+        return int(self.trial[unit])
+
+
+def outcome(
+    passed: Any,
+    informative: Any,
+    trial: Any,
+    layouts: Sequence[Layout],
+    references: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """An :class:`Outcome` whose units sit on ``layouts[trial[i]]`` (clustered by level)."""
+    trial = np.asarray(trial, dtype=np.int64)
+    return Outcome(
+        np.asarray(passed, dtype=bool),
+        np.asarray(informative, dtype=bool),
+        trial,
+        [layouts[t].to_ascii() for t in trial],
+        {name: np.asarray(v, dtype=bool) for name, v in (references or {}).items()},
+    )
+
+
+def agreement(source_expects: str, verdict: str) -> bool | None:
+    """Whether a verdict agrees with what the source expects; ``None`` when inconclusive."""
+    if verdict == "inconclusive":
+        return None
+    return (verdict == "holds") == (source_expects == "holds")
+
+
+def _estimate(
+    claim: Claim, passed: np.ndarray, removal: np.ndarray | None, clusters: list[Any]
+) -> tuple[stats.Estimate, float]:
+    """The estimand on informative trials, and the effective n behind it."""
+    if claim.estimand == "rate":
+        return stats.clustered_rate(passed, clusters), stats.effective_n(passed, clusters)
+    assert removal is not None
+    share = stats.clustered_ratio(passed.astype(float), removal.astype(float), clusters, seed=0)
+    return share, stats.effective_n(removal, clusters)
+
+
 def decide(
     claim: Claim,
     model: str,
     passed: Sequence[bool] | np.ndarray,
+    informative: Sequence[bool] | np.ndarray | None = None,
+    clusters: Sequence[Any] | None = None,
+    references: Mapping[str, Sequence[bool] | np.ndarray] | None = None,
     effects: Mapping[str, stats.Estimate] | None = None,
     example: dict[str, Any] | None = None,
     expected: str | None = None,
     notes: str | None = None,
 ) -> dict[str, Any]:
-    """The result of a claim on one model: pass rate, interval, verdict, effects, record."""
+    """The result of a claim on one model.
+
+    Args:
+        passed: ``(n,)`` whether each trial passes (meaningful on informative trials only).
+        informative: ``(n,)`` whether each trial can decide the claim (default: all).
+        clusters: ``(n,)`` the layout each trial is on (default: every trial its own);
+            intervals treat trials of one layout as one resampling unit.
+        references: ``(n,)`` pass flags of reference arms on the same trials, e.g.
+            ``removal`` (the feature deleted from the layout) and ``null`` (a norm-matched
+            random vector). A ``share_of_removal`` claim needs ``removal``.
+
+    The verdict is ``inconclusive`` below ``claim.min_informative`` informative trials, when
+    the removal reference of a ``rate`` claim cannot reach the threshold itself (the bar would
+    measure the level's geometry, not the vector), and when the removal arm of a
+    ``share_of_removal`` claim never passes (no effect to share).
+    """
     passed = np.asarray(passed, dtype=bool)
     if passed.ndim != 1 or len(passed) == 0:
         raise ValueError(f"{claim.name}/{model}: need a 1-d array of at least one trial outcome")
-    rate = stats.proportion(passed)
-    result = {
+    useful = np.ones_like(passed) if informative is None else np.asarray(informative, dtype=bool)
+    keys = list(range(len(passed))) if clusters is None else list(clusters)
+    if useful.shape != passed.shape or len(keys) != len(passed):
+        raise ValueError(f"{claim.name}/{model}: passed, informative and clusters must pair up")
+    refs = {name: np.asarray(v, dtype=bool) for name, v in (references or {}).items()}
+    if claim.estimand == "share_of_removal" and "removal" not in refs:
+        raise ValueError(f"{claim.name}: a share_of_removal claim needs a 'removal' reference")
+    kept = [k for k, u in zip(keys, useful, strict=True) if u]
+    n_useful = int(useful.sum())
+    result: dict[str, Any] = {
         "claim": claim.name,
         "model": model,
+        "source_expects": claim.source_expects,
+        "estimand": claim.estimand,
         "trials": int(len(passed)),
-        "passes": int(passed.sum()),
-        "pass_rate": rate.value,
-        "ci95": list(rate.ci95),
+        "informative": n_useful,
+        "layouts": len(set(keys)),
+        "passes": int(passed[useful].sum()),
         "threshold": claim.threshold,
-        "verdict": stats.verdict(rate.ci95, claim.threshold),
-        "expected": expected,
-        "effects": {name: est.to_dict() for name, est in (effects or {}).items()},
-        "counterexample": example,
+        "min_informative": claim.min_informative,
+        "references": {},
     }
+    why = None
+    no_removal = claim.estimand == "share_of_removal" and not refs["removal"][useful].any()
+    if n_useful < 2 or no_removal:
+        estimate, n_eff = None, float(n_useful)
+    else:
+        removal = refs["removal"][useful] if "removal" in refs else None
+        estimate, n_eff = _estimate(claim, passed[useful], removal, kept)
+        for name, flags in refs.items():
+            result["references"][name] = stats.clustered_rate(flags[useful], kept).to_dict()
+    if no_removal:
+        verdict, why = "inconclusive", "removing the feature changes nothing to share"
+    elif estimate is None or n_useful < claim.min_informative:
+        verdict = "inconclusive"
+        why = f"{n_useful} informative trials, fewer than {claim.min_informative}"
+    else:
+        verdict = stats.verdict(estimate.ci95, claim.threshold)
+        removal_ref = result["references"].get("removal")
+        if claim.estimand == "rate" and removal_ref and removal_ref["ci95"][1] < claim.threshold:
+            verdict, why = "inconclusive", "the removal reference itself cannot reach the bar"
+    result.update(
+        {
+            "rate": None if estimate is None else estimate.value,
+            "ci95": None if estimate is None else list(estimate.ci95),
+            "interval": None if estimate is None else estimate.method,
+            "effective_n": n_eff,
+            "verdict": verdict,
+            "inconclusive_because": why,
+            "agrees_with_source": agreement(claim.source_expects, verdict),
+            "expected": expected,
+            "effects": {name: est.to_dict() for name, est in (effects or {}).items()},
+            "counterexample": example,
+        }
+    )
     if notes:
         result["notes"] = notes
     return result
+
+
+def recipe_of(model: str) -> str:
+    """``doorkey5-ppo-mlp-s0`` -> ``doorkey5-ppo-mlp``: the models that differ by training seed."""
+    return model.rsplit("-s", 1)[0]
+
+
+def _p_values(result: Mapping[str, Any]) -> tuple[float, float]:
+    """One-sided p-values of "above the bar" and "below the bar" for one result."""
+    if result["rate"] is None or result["informative"] < result["min_informative"]:
+        return 1.0, 1.0
+    if result["estimand"] == "rate":
+        return stats.one_sided_p(result["rate"], result["effective_n"], result["threshold"])
+    lo, hi = result["ci95"]
+    se = max((hi - lo) / (2 * 1.959964), 1e-12)
+    z = (result["rate"] - result["threshold"]) / se
+    return float(norm.sf(z)), float(norm.cdf(z))
+
+
+def aggregate(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per claim: a Holm-adjusted verdict for every model (the family of tests is the claim's
+    models) and, per recipe, the interquartile mean of the models' estimands over training
+    seeds with a bootstrap interval, judged against the claim's threshold.
+
+    A model below its claim's minimum of informative trials enters neither: its verdict is
+    ``inconclusive``, and a recipe with no such model left is ``inconclusive`` too.
+    """
+    claims: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        claims.setdefault(r["claim"], []).append(r)
+    out: dict[str, Any] = {}
+    for name in sorted(claims):
+        rows = sorted(claims[name], key=lambda r: r["model"])
+        above, below = zip(*(_p_values(r) for r in rows), strict=True)
+        adj_above, adj_below = stats.holm(above), stats.holm(below)
+        holm = {
+            r["model"]: "holds" if a < 0.05 else "fails" if b < 0.05 else "inconclusive"
+            for r, a, b in zip(rows, adj_above, adj_below, strict=True)
+        }
+        recipes = {}
+        for recipe in sorted({recipe_of(r["model"]) for r in rows}):
+            members = [r for r in rows if recipe_of(r["model"]) == recipe]
+            judged = [
+                r["rate"]
+                for r in members
+                if r["rate"] is not None and r["informative"] >= r["min_informative"]
+            ]
+            entry: dict[str, Any] = {"models": len(members), "judged": len(judged)}
+            if judged:
+                iqm = stats.interquartile_mean(judged, seed=0)
+                entry.update({"iqm": iqm.value, "ci95": list(iqm.ci95), "interval": iqm.method})
+                verdict = stats.verdict(iqm.ci95, members[0]["threshold"])
+            else:
+                verdict = "inconclusive"
+            entry["verdict"] = verdict
+            entry["agrees_with_source"] = agreement(members[0]["source_expects"], verdict)
+            recipes[recipe] = entry
+        out[name] = {
+            "source_expects": rows[0]["source_expects"],
+            "threshold": rows[0]["threshold"],
+            "holm": holm,
+            "recipes": recipes,
+        }
+    return out
 
 
 class VerdictChanged(AssertionError):
@@ -207,30 +414,45 @@ def check(result: Mapping[str, Any], recording: bool = False, gating: bool = Tru
     """
     if recording or not gating:
         return
-    lo, hi = result["ci95"]
-    measured = (
-        f"pass rate {result['pass_rate']:.3f} over {result['trials']} trials, "
-        f"interval [{lo:.3f}, {hi:.3f}], threshold {result['threshold']}"
-    )
     expected, verdict = result["expected"], result["verdict"]
     name = f"{result['claim']} \u00d7 {result['model']}"
+    detail = estimate(result)
     if expected is None:
         raise ClaimUnrecorded(
-            f"{name}: recorded nothing, now {verdict} ({measured}); to record it, "
+            f"{name}: recorded nothing, now {verdict} ({detail}); to record it, "
             "run pytest claims/ --update-expected"
         )
     if verdict != expected:
         raise VerdictChanged(
-            f"{name}: recorded {expected}, now {verdict} ({measured}); {UPDATE_HINT}"
+            f"{name}: recorded {expected}, now {verdict} ({detail}); {UPDATE_HINT}"
         )
     if verdict == "fails":
-        raise ClaimFails(f"{name}: fails as recorded ({measured})")
+        raise ClaimFails(f"{name}: fails as recorded ({detail})")
     if verdict == "inconclusive":
-        raise ClaimInconclusive(f"{name}: inconclusive as recorded ({measured})")
+        raise ClaimInconclusive(f"{name}: inconclusive as recorded ({detail})")
 
 
 VERDICT_EXCEPTIONS = (ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged)
 """What a claim test raises when it reached its verdict (any other exception is an error)."""
+
+
+def estimate(result: Mapping[str, Any]) -> str:
+    """The estimand with its interval, the informative trials and the threshold, in one line."""
+    if result["rate"] is None:
+        value = "no estimate"
+    else:
+        lo, hi = result["ci95"]
+        value = f"{result['estimand']} {result['rate']:.3f} [{lo:.3f}, {hi:.3f}]"
+    return (
+        f"{value} on {result['informative']} informative of {result['trials']} trials, "
+        f"threshold {result['threshold']}"
+    )
+
+
+def measured(result: Mapping[str, Any]) -> str:
+    """One line: verdict (and why, if inconclusive), then :func:`estimate`."""
+    why = f" ({result['inconclusive_because']})" if result.get("inconclusive_because") else ""
+    return f"{result['verdict']}{why}, {estimate(result)}"
 
 
 def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
@@ -285,12 +507,8 @@ def write_expected(
     record = dict(old)
     for r in results:
         key = (r["claim"], r["model"])
-        lo, hi = r["ci95"]
-        measured = (
-            f"pass rate {r['pass_rate']:.3f} [{lo:.3f}, {hi:.3f}] vs threshold {r['threshold']}"
-        )
         kept = old.get(key)
-        reason = kept["reason"] if kept and kept["verdict"] == r["verdict"] else measured
+        reason = kept["reason"] if kept and kept["verdict"] == r["verdict"] else measured(r)
         record[key] = {"verdict": r["verdict"], "reason": reason}
     lines = [
         "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",
@@ -322,7 +540,15 @@ __all__ = [
     "check",
     "counterexample",
     "decide",
-    "draw_trials",
+    "ESTIMANDS",
+    "SOURCE_EXPECTS",
+    "Outcome",
+    "agreement",
+    "outcome",
+    "aggregate",
+    "estimate",
+    "measured",
+    "recipe_of",
     "load_expected",
     "shrink",
     "unknown_entries",

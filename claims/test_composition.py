@@ -12,8 +12,9 @@ the decision square, where the paper measured P(cheese | decision square) and P(
 decision square) (:func:`avec.experiments.decision_intents`). No rollouts: one forward pass per
 patch.
 
-Mazes are drawn with the cheese anywhere, so the cheese and the corner pull apart; only mazes
-with a decision square are drawn (without one, neither intent is defined).
+Mazes are held-out levels with the cheese anywhere, so the cheese and the corner pull apart;
+only mazes whose decision square exists and is not the start cell are judged (at the start
+cell subtracting the maze's own cheese vector is removing the cheese, by arithmetic).
 
 Declared before any data (thresholds and margins are not tuned afterwards):
 
@@ -33,7 +34,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import metrics, stats, verdicts
+from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import model_params
 
 TOLERANCE = 0.1
@@ -43,19 +44,38 @@ counts as additive."""
 MARGIN = 0.1
 """Largest |change| in P(cheese) or P(top-right) at the decision square that counts as little."""
 
+_QUOTE = (
+    "Maze paper (Turner, Mini et al. 2023): subtracting the cheese vector and adding the "
+    'top-right vector together is "roughly additive"; adding the cheese vector, "not much '
+    'happened"; subtracting the top-right vector does ~nothing.'
+)
+
 ADDITIVE = verdicts.Claim(
     name="7a_composition_additive",
     statement=(
         "Subtracting the cheese vector and adding the top-right vector together changes "
         "P(top-right | decision square) by about the sum of their separate changes."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "a maze with the cheese anywhere that has a decision square (mazes without one are not "
-        "drawn). P(top-right | decision square) is measured unpatched (P_0), with -1 x cheese "
+        "a held-out maze (cheese anywhere) whose decision square is not the start cell. "
+        "P(top-right | decision square) is measured unpatched (P_0), with -1 x cheese "
         "vector, with +1 x top-right vector and with both (P_both); passes when |P_both - "
         f"clip(P_0 + delta_cheese + delta_top_right, 0, 1)| <= {TOLERANCE}."
     ),
+    informative=(
+        f"at least one single patch moves P(top-right | decision square) by more than "
+        f"{TOLERANCE}: where neither does, additivity holds vacuously."
+    ),
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="'roughly additive': within a tenth on most mazes where a vector acts.",
+    reference=(
+        "null: the same rule with both vectors replaced by random vectors of their norms "
+        "(additivity of two arbitrary directions)."
+    ),
+    lifetime="one state: the maze's start-state vectors applied at its decision square.",
 )
 
 REVERSE = verdicts.Claim(
@@ -64,13 +84,26 @@ REVERSE = verdicts.Claim(
         "Adding the cheese vector, subtracting the top-right vector, or both together barely "
         "change where the agent heads at the decision square."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "a maze with the cheese anywhere that has a decision square (mazes without one are not "
-        "drawn). Passes when each of the three patches (+1 x cheese, -1 x top-right, both) "
+        "a held-out maze (cheese anywhere) whose decision square is not the start cell. "
+        "Passes when each of the three patches (+1 x cheese, -1 x top-right, both) "
         f"changes P(cheese | decision square) and P(top-right | decision square) by at most "
         f"{MARGIN}."
     ),
+    informative=(
+        f"the forward pair acts there: -1 x cheese or +1 x top-right moves an intent by more "
+        f"than {MARGIN} (else the vectors may simply be inert at that maze)."
+    ),
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="'does little' should describe most mazes where the vectors are live.",
+    reference=(
+        "null: the reverse patches' random counterparts (random vectors of the cheese and "
+        "top-right vectors' norms, signs as in the reverse pair), same rule."
+    ),
+    lifetime="one state: the maze's start-state vectors applied at its decision square.",
 )
 
 PATCHES = {
@@ -80,26 +113,47 @@ PATCHES = {
     "plus_cheese": (1.0, 0.0),
     "minus_top_right": (0.0, -1.0),
     "reverse_both": (1.0, -1.0),
+    "random_minus_cheese": (-1.0, 0.0),
+    "random_plus_top_right": (0.0, 1.0),
+    "random_both": (-1.0, 1.0),
+    "random_plus_cheese": (1.0, 0.0),
+    "random_minus_top_right": (0.0, -1.0),
+    "random_reverse_both": (1.0, -1.0),
 }
 """Each patch as (coefficient of the cheese vector, coefficient of the top-right vector)."""
 
 REVERSE_PATCHES = ("plus_cheese", "minus_top_right", "reverse_both")
 
 
+LEVELS = 5
+"""Mazes drawn per wanted trial: about one in five has a decision square off the start."""
+
+
+def _off_start(maze):
+    state = metrics.decision_state(maze)
+    return state is not None and state[0] != maze.agent
+
+
 def trials_of(agent):
-    return ex.trial_layouts(agent).filter(lambda maze: metrics.decision_square(maze) is not None)
+    mazes, _ = trials.held_out_layouts(agent, LEVELS * trials.trial_count())
+    return [maze for maze in mazes if _off_start(maze)]
 
 
 def measure(agent, mazes, patches=tuple(PATCHES)):
-    """``p_cheese``/``p_top_right`` unpatched and ``..._<patch>`` for each of ``patches``."""
+    """``p_cheese``/``p_top_right`` unpatched and ``..._<patch>`` for each of ``patches``
+    (``random_*`` patches use random vectors of the cheese and top-right vectors' norms,
+    seeded by the maze's index)."""
     layer = ex.claim_layer(agent)
     cheese = ex.per_layout_vectors(agent, "cheese", mazes, layer)
     corner = ex.per_layout_vectors(agent, "top_right", mazes, layer)
-    measured = {}
+    noise_c = [vectors.random_like(v, 2 * i) for i, v in enumerate(cheese)]
+    noise_t = [vectors.random_like(v, 2 * i + 1) for i, v in enumerate(corner)]
+    measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
     for name in patches:
         a, b = PATCHES[name]
-        steering = [a * c + b * t for c, t in zip(cheese, corner, strict=True)]
+        c_vs, t_vs = (noise_c, noise_t) if name.startswith("random_") else (cheese, corner)
+        steering = [a * c + b * t for c, t in zip(c_vs, t_vs, strict=True)]
         found = ex.decision_intents(agent, mazes, steering)
         measured[f"p_cheese_{name}"], measured[f"p_top_right_{name}"] = found
     return measured
@@ -110,27 +164,44 @@ def change(measured, target, patch):
     return measured[f"p_{target}_{patch}"] - measured[f"p_{target}"]
 
 
-def additivity_gap(measured):
+def additivity_gap(measured, prefix=""):
     """``(n,)`` |P_both - clip(P_0 + delta_cheese + delta_top_right, 0, 1)| of P(top-right)."""
     predicted = np.clip(
         measured["p_top_right"]
-        + change(measured, "top_right", "minus_cheese")
-        + change(measured, "top_right", "plus_top_right"),
+        + change(measured, "top_right", f"{prefix}minus_cheese")
+        + change(measured, "top_right", f"{prefix}plus_top_right"),
         0.0,
         1.0,
     )
-    return np.abs(measured["p_top_right_both"] - predicted)
+    return np.abs(measured[f"p_top_right_{prefix}both"] - predicted)
 
 
-def additive_passes(measured):
-    return additivity_gap(measured) <= TOLERANCE
+def _moved(measured, prefix="", targets=("top_right",)):
+    return np.max(
+        [
+            np.abs(change(measured, target, f"{prefix}{patch}"))
+            for patch in ("minus_cheese", "plus_top_right")
+            for target in targets
+        ],
+        axis=0,
+    )
 
 
-def largest_reverse_change(measured):
+def additive_outcome(measured):
+    return verdicts.outcome(
+        additivity_gap(measured) <= TOLERANCE,
+        _moved(measured) > TOLERANCE,
+        measured["trial"],
+        measured["layouts"],
+        {"null": additivity_gap(measured, "random_") <= TOLERANCE},
+    )
+
+
+def largest_reverse_change(measured, prefix=""):
     """``(n,)`` the largest |change| in either intent over the three reverse patches."""
     return np.max(
         [
-            np.abs(change(measured, target, patch))
+            np.abs(change(measured, target, f"{prefix}{patch}"))
             for patch in REVERSE_PATCHES
             for target in ("cheese", "top_right")
         ],
@@ -138,8 +209,14 @@ def largest_reverse_change(measured):
     )
 
 
-def reverse_passes(measured):
-    return largest_reverse_change(measured) <= MARGIN
+def reverse_outcome(measured):
+    return verdicts.outcome(
+        largest_reverse_change(measured) <= MARGIN,
+        _moved(measured, targets=("cheese", "top_right")) > MARGIN,
+        measured["trial"],
+        measured["layouts"],
+        {"null": largest_reverse_change(measured, "random_") <= MARGIN},
+    )
 
 
 def _mean_changes(measured, patches):
@@ -181,8 +258,8 @@ def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_a
         ADDITIVE,
         model_id,
         trials_of(agent),
-        lambda mazes: measure(agent, mazes, ("minus_cheese", "plus_top_right", "both")),
-        additive_passes,
+        lambda mazes: measure(agent, mazes),
+        additive_outcome,
         additive_effects,
     )
 
@@ -195,7 +272,7 @@ def test_adding_cheese_and_subtracting_top_right_do_little(model_id, load_agent,
         REVERSE,
         model_id,
         trials_of(agent),
-        lambda mazes: measure(agent, mazes, REVERSE_PATCHES),
-        reverse_passes,
+        lambda mazes: measure(agent, mazes),
+        reverse_outcome,
         reverse_effects,
     )

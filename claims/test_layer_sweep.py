@@ -2,19 +2,15 @@
 
 Every other claim patches the layer a written rule picks (:func:`avec.experiments.claim_layer`,
 the middle activation on the action path), never one picked by hand after looking. This module
-sweeps all of them: at every layer of :func:`avec.experiments.action_path_layers` (the distinct
-layers between the observation and the logits; containers, reshapes and the logits themselves
-are left out, as that function explains) it runs claim 1's trial -- the trial's own feature
-vector, computed at that layer, added with coefficient -1 at every step -- on the first
-:data:`SWEEP_TRIALS` trials, all layers in one lockstep batch. The report gets a ``bars``
-figure of the pass rate per layer and, in the notes, the strongest layer and the rule's.
+sweeps all of them: at every layer of :func:`avec.experiments.action_path_layers` it runs
+claim 1a's measurement -- the level's start vector computed at that layer, -1 x it added at
+the probe states away from the start -- and the report gets a ``bars`` figure of the 1a rate
+per layer and, in the notes, the strongest layer and the rule's.
 
 Picking the best of a dozen layers and judging it on the same trials would flatter it (the
 maximum of noisy rates is biased upward). So the layer is *chosen* on the first half of the
-swept trials (highest pass rate, ties to the earliest layer) and *judged* on trials drawn
-apart from those: the claim's strategy with the choosing trials filtered out.
-
-Declared before any data: threshold 0.5, as claim 1 (a credible majority of trials pass).
+trials (highest 1a rate among informative probes, ties to the earliest layer) and *judged*
+on the second half.
 """
 
 from __future__ import annotations
@@ -23,64 +19,52 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import stats, verdicts
+from avec import stats, trials, verdicts
 from claims import test_subtraction as subtraction
 from claims.conftest import model_params
-
-SWEEP_TRIALS = 50
-"""Trials (the first ones drawn) each layer is swept on; the first half chooses the layer."""
 
 CLAIM = verdicts.Claim(
     name="9_layer_sweep_some_layer_removes_pull",
     statement=(
-        "At some layer on the agent's action path, adding the feature vector with coefficient "
-        "-1 at every step stops the agent from reaching the feature in episodes where, "
-        "unsteered, it does."
+        "At some layer on the agent's action path, subtracting the level's start-state feature "
+        "vector stops the agent heading for the feature at states away from the start."
     ),
+    quote=subtraction.QUOTE,
+    source_expects="holds",
     trial=(
-        "a layout and a sampling seed, as in claim 1, drawn apart from the trials that chose "
-        "the layer. The layer is the one of experiments.action_path_layers with the highest "
-        f"claim-1 pass rate on the first half of the first {SWEEP_TRIALS} trials drawn (ties: "
-        "the earliest layer). The agent plays the trial unsteered and with -1 x the trial's "
-        "own feature vector at that layer, with the same seed; passes when the unsteered "
-        "episode reaches the feature and the steered one does not."
+        "claim 1a's trial on the second half of the drawn levels, at the layer of "
+        "experiments.action_path_layers with the highest 1a rate on the first half (ties: the "
+        f"earliest). Passes when P(toward the feature) falls below {subtraction.HEADS_FOR}."
     ),
+    informative=subtraction.CLAIM_STATES.informative,
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="as claim 1a: most informative probes should flip.",
+    reference=subtraction.CLAIM_STATES.reference,
+    lifetime=subtraction.CLAIM_STATES.lifetime,
 )
 
 
-def sweep(agent, trials, layers):
-    """``reached`` ``(n,)`` unsteered and ``reached_steered`` ``(n_layers, n)``: claim 1's
-    rollouts at each of ``layers``, all in one lockstep batch."""
-    feature = ex.feature_of(agent)
-    layouts = [layout for layout, _ in trials]
-    seeds = [seed for _, seed in trials]
-    steering = [None] * len(trials)
-    for layer in layers:
-        steering += ex.scaled(ex.per_layout_vectors(agent, feature.vector, layouts, layer), -1.0)
-    played = ex.play(agent, layouts * (len(layers) + 1), seeds * (len(layers) + 1), steering)
-    reached = ex.reached(played, feature.event).reshape(len(layers) + 1, len(trials))
-    return {"reached": reached[0], "reached_steered": reached[1:]}
+def measure_at(agent, drawn, layer, probes=None):
+    """Claim 1a's measurement with the vector computed and added at ``layer``."""
+    layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    vs = ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, layer)
+    probes = trials.probe_states(agent, layouts, seeds) if probes is None else probes
+    if not probes:
+        return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
+    measured = trials.measure_states(agent, probes, ex.scaled(vs, -1.0), seeds)
+    return {**measured, "layouts": layouts}
 
 
-def layer_passes(swept):
-    """``(n_layers, n)`` claim 1's predicate per layer and trial."""
-    return swept["reached"][None, :] & ~swept["reached_steered"]
-
-
-def choose(passed):
-    """Index of the layer with the highest pass rate in ``(n_layers, n)`` outcomes; ties go to
-    the earliest layer."""
-    return int(np.argmax(passed.mean(axis=1)))
-
-
-def measure(agent, trials, layer):
-    swept = sweep(agent, trials, [layer])
-    return {"reached": swept["reached"], "reached_steered": swept["reached_steered"][0]}
+def rate_at(agent, drawn, layer, probes):
+    found = subtraction.outcome_states(measure_at(agent, drawn, layer, probes))
+    useful = found.informative
+    flags = found.passed[useful]
+    return stats.proportion(flags) if len(flags) else stats.Estimate(0.0, (0.0, 1.0), 0, "none")
 
 
 def bars(model_id, layers, rates, rule, chosen, n):
-    """The ``bars`` figure: pass rate per layer over the swept trials, with Wilson CIs."""
+    """The ``bars`` figure: 1a rate per layer on the choosing levels, with Wilson CIs."""
     labels = [
         name + (" (rule)" if name == rule else "") + (" (chosen)" if name == chosen else "")
         for name in layers
@@ -89,11 +73,11 @@ def bars(model_id, layers, rates, rule, chosen, n):
         f"layer_sweep-{model_id}": {
             "kind": "bars",
             "data": {
-                "title": f"claim 1 pass rate per layer: {model_id} ({n} trials)",
+                "title": f"claim 1a rate per layer: {model_id} ({n} levels)",
                 "labels": labels,
                 "value": [r.value for r in rates],
                 "ci95": [list(r.ci95) for r in rates],
-                "ylabel": "pass rate (unsteered reaches, -1 x vector does not)",
+                "ylabel": "1a rate among informative probes",
             },
         }
     }
@@ -103,31 +87,26 @@ def bars(model_id, layers, rates, rule, chosen, n):
 @pytest.mark.parametrize("model_id", model_params())
 def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    strategy = subtraction.trials_of(agent)
-    swept_trials = verdicts.draw_trials(strategy)[:SWEEP_TRIALS]
+    drawn = subtraction.trials_of(agent, subtraction.LEVELS_PER_TRIAL.get(agent.family, 1))
+    half = len(drawn) // 2
+    choosing, judged = drawn[:half], drawn[half:]
     layers = ex.action_path_layers(agent)
-    passed = layer_passes(sweep(agent, swept_trials, layers))
-    half = len(swept_trials) // 2
-    chosen = layers[choose(passed[:, :half])]
-    choosing = {repr(trial) for trial in swept_trials[:half]}
-    rates = [stats.proportion(row) for row in passed]
-    strongest = choose(passed)
+    probes = trials.probe_states(agent, [t[0] for t in choosing], [t[1] for t in choosing])
+    rates = [rate_at(agent, choosing, layer, probes) for layer in layers]
+    chosen = layers[int(np.argmax([r.value for r in rates]))]
     rule = ex.claim_layer(agent)
     notes = (
-        f"Swept {len(layers)} layers on the first {len(swept_trials)} trials. Strongest: "
-        f"{layers[strongest]} (pass rate {rates[strongest].value:.2f}); the rule's layer "
-        f"(experiments.claim_layer): {rule} ({rates[layers.index(rule)].value:.2f}); chosen on "
-        f"the first {half} trials and judged here: {chosen}."
+        f"Swept {len(layers)} layers on the first {half} levels; chosen: {chosen} (1a rate "
+        f"{max(r.value for r in rates):.2f}); the rule's layer (experiments.claim_layer): "
+        f"{rule} ({rates[layers.index(rule)].value:.2f}). Judged on the other {len(judged)}."
     )
     judge(
         CLAIM,
         model_id,
-        strategy.filter(lambda trial: repr(trial) not in choosing),
-        lambda trials: measure(agent, trials, chosen),
-        subtraction.passes,
-        subtraction.reach_effects,
-        figures=lambda _trials, _measured: bars(
-            model_id, layers, rates, rule, chosen, len(swept_trials)
-        ),
+        judged,
+        lambda part: measure_at(agent, part, chosen),
+        subtraction.outcome_states,
+        subtraction.effects_states,
+        figures=lambda _t, _m: bars(model_id, layers, rates, rule, chosen, half),
         notes=notes,
     )

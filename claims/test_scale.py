@@ -3,17 +3,18 @@ matter.
 
 The poster's third conclusion, and the maze paper's dose sweep of its top-right vector:
 coefficient 0.5 minor, 1 strong, 5 similar, 10 "starts to crumble into garbage", 20 goes
-down/left. Here the vector is the trial's own feature vector (claim 1's: start state, at
-:func:`avec.experiments.claim_layer`), scaled and added at every step. Two claims:
+down/left. The vector is the level's own start-state feature vector (claim 1's), judged at the
+start state and claim 1a's probe states.
 
-* **3a** -- magnitudes 10 and 20 break behaviour: the steered episode loses a success the
-  unsteered one had, or the start-state action distribution moves far (total variation above
-  :data:`BREAK_MARGIN`).
-* **3b** -- magnitudes 0.5 and 1 barely matter: the steered episode ends as the unsteered one
-  does and the start-state distribution moves by less than :data:`SMALL_MARGIN`.
+* **3a, incoherence** -- at |c| in {10, 20} the policy stops pursuing the task: P(next action
+  starts a shortest path to *some* target of the task) falls below one half. Subtracting a
+  feature is meant to suppress its own target, so negative coefficients count only the
+  targets the feature does not touch; positive and negative coefficients are two claims.
+* **3b, dose-response** -- |c| = 0.5 does less than half of what |c| = 1 does (total
+  variation from the unsteered distribution), where |c| = 1 does something.
 
-The 3a test also hands the report a dose-response curve per model: success rate, feature-reach
-rate and mean start-state total variation over :data:`DOSES`, on the first
+The 3a(+) test also hands the report a dose-response curve per model: success rate,
+feature-reach rate and mean start-state total variation over :data:`DOSES`, on the first
 :data:`DOSE_TRIALS` trials, one batched rollout per coefficient.
 """
 
@@ -21,169 +22,202 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
 
 from avec import experiments as ex
-from avec import stats, verdicts
+from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import model_params
+from claims.test_subtraction import start_vectors, trials_of
 
-LARGE = (10.0, -10.0, 20.0, -20.0)
-"""Coefficients of claim 3a, smallest magnitude first so a counterexample shrinks toward 10."""
+LARGE = (10.0, 20.0)
+"""Magnitudes of claim 3a; a level's trials alternate between them by index."""
 
-SMALL = (0.5, -0.5, 1.0, -1.0)
-"""Coefficients of claim 3b, smallest magnitude first."""
+COHERENT = 0.5
+"""A policy pursues its task at a state when P(next action heads for some task target) is at
+least this; it is incoherent below."""
 
-BREAK_MARGIN = 0.5
-"""Start-state total variation above which the steered policy is "far from unpatched": more
-than half the probability mass has moved, so the steered and unsteered policies disagree more
-than they agree. Fixed from the claim's wording before any data."""
+MIN_EFFECT = 0.1
+"""3b: smallest total variation |c| = 1 must cause at a state for a dose ratio to mean
+anything there."""
 
-SMALL_MARGIN = 0.1
-"""Start-state total variation below which a change "barely matters": at most a tenth of the
-probability mass moves (the margin of claim 2, for the same reason)."""
+HALF = 0.5
+"""3b: "minor" is less than half the |c| = 1 change (a linear response gives exactly half)."""
 
 DOSES = (-20.0, -10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
-"""Coefficients of the dose-response curve, the span the issue asks for."""
+"""Coefficients of the dose-response curve."""
 
-DOSE_TRIALS = 50
-"""Trials (the first ones drawn) the dose-response curve is measured on: enough for a Wilson
-interval of about +-0.14 per point, at a quarter of the ci profile's rollouts per coefficient."""
+DOSE_TRIALS = 30
+"""Trials (the first ones drawn) the dose-response curve is measured on."""
 
-CLAIM_LARGE = verdicts.Claim(
-    name="3a_large_coefficients_break_behaviour",
-    statement=(
-        "Adding the feature vector with a coefficient of magnitude 10 or more at every step "
-        "breaks behaviour: success collapses or the action distribution moves far from the "
-        "unsteered one."
-    ),
-    trial=(
-        "a layout whose start observation shows the feature, a sampling seed and a coefficient "
-        f"from {LARGE}; the agent plays the layout "
-        "twice with the same seed, unsteered and steered with the layout's own feature vector "
-        "times the coefficient. Passes when the unsteered episode succeeds and the steered one "
-        "does not (within the claim step cap), or the start-state total variation between the "
-        f"two action distributions exceeds {BREAK_MARGIN}."
-    ),
-    # The maze paper saw 10 only "start to crumble", so the claim is read as "most trials
-    # break", not "every trial".
-    threshold=0.5,
+_QUOTE = (
+    'Maze paper (Turner, Mini et al. 2023), top-right vector: "0.5 minor, 1 strong, 5 '
+    'similar, 10 starts to crumble into garbage, 20 goes down/left". Poster: coefficients '
+    "above ~10 break behaviour; small ones barely matter."
 )
+
+
+def _large(sign: str) -> verdicts.Claim:
+    negative = sign == "negative"
+    return verdicts.Claim(
+        name=f"3a_large_coefficients_break_behaviour_{sign}",
+        statement=(
+            f"Adding the feature vector with a {sign} coefficient of magnitude 10 or 20 makes "
+            "the policy incoherent: it no longer heads for any target of its task."
+        ),
+        quote=_QUOTE,
+        source_expects="holds",
+        trial=(
+            "a state (the start state or a claim 1a probe) of a held-out level, steered with "
+            f"{'-' if negative else '+'}|c| x v, |c| alternating 10, 20 by level. Passes when "
+            f"P(toward some task target{', the feature excepted' if negative else ''}) < "
+            f"{COHERENT}."
+        ),
+        informative=(
+            f"unsteered, the policy heads for such a target there (P >= {COHERENT})"
+            + (
+                "; FourRooms has no target besides the feature, so its negative trials are all "
+                "uninformative."
+                if negative
+                else "."
+            )
+        ),
+        estimand="rate",
+        threshold=0.5,
+        threshold_reason="'crumbles into garbage' read as: incoherent at most coherent states.",
+        reference=(
+            "null: a random vector of the same norm (|c| x |v|) in place of the steered one; "
+            "the maze paper reports such vectors destroy the policy."
+        ),
+        lifetime="one state: the scaled start-state vector applied at the state.",
+    )
+
+
+CLAIM_LARGE_POSITIVE = _large("positive")
+CLAIM_LARGE_NEGATIVE = _large("negative")
 
 CLAIM_SMALL = verdicts.Claim(
     name="3b_small_coefficients_barely_matter",
     statement=(
-        "Adding the feature vector with a coefficient of magnitude at most 1 at every step "
-        "barely changes behaviour: episodes end as they do unsteered and the start-state action "
-        f"distribution moves by less than {SMALL_MARGIN} in total variation."
+        "Coefficient +-0.5 moves the action distribution by less than half of what +-1 does."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "a layout whose start observation shows the feature, a sampling seed and a coefficient "
-        f"from {SMALL}; the agent plays the layout "
-        "twice with the same seed, unsteered and steered with the layout's own feature vector "
-        "times the coefficient. Passes when both episodes agree on reaching the feature and on "
-        "success (within the claim step cap) and the start-state total variation is below "
-        f"{SMALL_MARGIN}."
+        "a state (start or claim 1a probe) of a held-out level and a sign (alternating by "
+        "level): TV from the unsteered distribution at c = 0.5 x sign and at c = sign. Passes "
+        f"when TV(0.5) < {HALF} x TV(1)."
     ),
-    # As claim 2: "barely" is about most episodes, with one in five left for sampled
-    # rollouts that diverge on near-ties.
-    threshold=0.8,
+    informative=f"TV at |c| = 1 is at least {MIN_EFFECT}.",
+    estimand="rate",
+    threshold=0.5,
+    threshold_reason="'0.5 minor, 1 strong' should describe most states where 1 acts.",
+    reference="null: a random vector of |0.5 v| against one of |v| (same rule).",
+    lifetime="one state: the scaled start-state vector applied at the state.",
 )
 
 
-def trials_of(agent, coefficients):
-    """Trials ``(layout, seed, coefficient)`` for ``agent``, coefficients from the tuple."""
-    return st.tuples(
-        ex.trial_layouts(agent),
-        ex.SAMPLING_SEEDS,
-        st.sampled_from(coefficients),
+def measure_large(agent, drawn, sign=1.0):
+    layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    vs = start_vectors(agent, layouts)
+    scale = [sign * LARGE[i % len(LARGE)] for i in range(len(layouts))]
+    steer = [c * v for c, v in zip(scale, vs, strict=True)]
+    null = [vectors.random_like(v, s) for v, s in zip(steer, seeds, strict=True)]
+    probes = trials.probe_states(agent, layouts, seeds, include_start=True)
+    probs = trials.arm_probabilities(agent, probes, {"steered": steer, "null": null})
+    exclude = ex.feature_of(agent).target if sign < 0 else None
+    coherence = {
+        name: np.array(
+            [
+                trials.task_intent(p.placed, row, exclude)
+                for p, row in zip(probes, rows, strict=True)
+            ]
+        )
+        for name, rows in probs.items()
+    }
+    return {
+        **coherence,
+        "trial": np.array([p.trial for p in probes], dtype=np.int64),
+        "layouts": layouts,
+    }
+
+
+def outcome_large(measured):
+    return verdicts.outcome(
+        measured["steered"] < COHERENT,
+        measured["unsteered"] >= COHERENT,
+        measured["trial"],
+        measured["layouts"],
+        {"null": measured["null"] < COHERENT},
     )
 
 
-def measure(agent, trials):
-    """``(n,)`` arrays: coefficient, reach and success unsteered / steered, start TV.
-
-    Each trial is steered by its own vector times its own coefficient, so every trial is
-    played in one batched rollout per condition.
-    """
-    feature = ex.feature_of(agent)
-    layouts = [layout for layout, _, _ in trials]
-    seeds = [seed for _, seed, _ in trials]
-    coefficients = [float(c) for _, _, c in trials]
-    vectors = ex.per_layout_vectors(agent, feature.vector, layouts, ex.claim_layer(agent))
-    steer = [v * c for c, v in zip(coefficients, vectors, strict=True)]
-    plain = ex.play(agent, layouts, seeds)
-    steered = ex.play(agent, layouts, seeds, steer)
+def effects_large(measured):
+    useful = measured["unsteered"] >= COHERENT
+    if useful.sum() < 2:
+        return {}
+    clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
+    ones = np.ones(int(useful.sum()))
     return {
-        "coefficient": np.array(coefficients),
-        "reached": ex.reached(plain, feature.event),
-        "reached_steered": ex.reached(steered, feature.event),
-        "success": np.array([t.success for t in plain]),
-        "success_steered": np.array([t.success for t in steered]),
-        "start_tv": ex.total_variation_at_start(agent, layouts, steer),
+        f"mean_task_intent_{arm}": stats.clustered_ratio(measured[arm][useful], ones, clusters, 0)
+        for arm in ("unsteered", "steered", "null")
     }
 
 
-def breaks(measured):
-    """A success lost to steering, or a start-state shift above :data:`BREAK_MARGIN`."""
-    lost = measured["success"] & ~measured["success_steered"]
-    return lost | (measured["start_tv"] > BREAK_MARGIN)
+def measure_small(agent, drawn, half=0.5):
+    layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    vs = start_vectors(agent, layouts)
+    signs = [1.0 if i % 2 == 0 else -1.0 for i in range(len(layouts))]
+    full = [s * v for s, v in zip(signs, vs, strict=True)]
+    rand = [vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
+    arms = {
+        "full": full,
+        "half": [half * v for v in full],
+        "random_full": rand,
+        "random_half": [0.5 * r for r in rand],
+    }
+    probes = trials.probe_states(agent, layouts, seeds, include_start=True)
+    probs = trials.arm_probabilities(agent, probes, arms)
+    out = {f"tv_{a}": metrics.total_variation(probs["unsteered"], probs[a]) for a in arms}
+    return {**out, "trial": np.array([p.trial for p in probes], dtype=np.int64), "layouts": layouts}
 
 
-def barely_matters(measured):
-    """Same outcome as unsteered and a start-state shift below :data:`SMALL_MARGIN`."""
-    return (
-        (measured["reached"] == measured["reached_steered"])
-        & (measured["success"] == measured["success_steered"])
-        & (measured["start_tv"] < SMALL_MARGIN)
+def outcome_small(measured):
+    return verdicts.outcome(
+        measured["tv_half"] < HALF * measured["tv_full"],
+        measured["tv_full"] >= MIN_EFFECT,
+        measured["trial"],
+        measured["layouts"],
+        {"null": measured["tv_random_half"] < HALF * measured["tv_random_full"]},
     )
 
 
-def _shared_effects(measured):
+def effects_small(measured):
+    useful = measured["tv_full"] >= MIN_EFFECT
+    if useful.sum() < 2:
+        return {}
+    clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
     return {
-        "reach_rate": stats.proportion(measured["reached"]),
-        "reach_rate_steered": stats.proportion(measured["reached_steered"]),
-        "success_rate": stats.proportion(measured["success"]),
-        "success_rate_steered": stats.proportion(measured["success_steered"]),
-        "start_tv_median": stats.bootstrap_median(measured["start_tv"], seed=0),
+        "dose_ratio_half_over_full": stats.clustered_ratio(
+            measured["tv_half"][useful], measured["tv_full"][useful], clusters, seed=0
+        )
     }
 
 
-def _by_magnitude(measured, flags, name):
-    found = {}
-    for magnitude in sorted({abs(c) for c in measured["coefficient"]}):
-        mask = np.abs(measured["coefficient"]) == magnitude
-        found[f"{name}_at_{magnitude:g}"] = stats.proportion(flags[mask])
-    return found
-
-
-def large_effects(measured):
-    """Rates unsteered vs steered, median start TV, and the break rate per magnitude."""
-    return {**_shared_effects(measured), **_by_magnitude(measured, breaks(measured), "break_rate")}
-
-
-def small_effects(measured):
-    """Rates unsteered vs steered, median start TV, and the unchanged rate per magnitude."""
-    return {
-        **_shared_effects(measured),
-        **_by_magnitude(measured, barely_matters(measured), "unchanged_rate"),
-    }
-
-
-def dose_response(agent, trials, measured):
+def dose_response(agent, drawn):
     """The ``dose_response`` figure of ``agent``: success, feature reach and mean start TV
     against the coefficient, on the first :data:`DOSE_TRIALS` trials (their layouts and seeds;
-    their own coefficients are ignored). Coefficient 0 reuses the unsteered rollouts."""
+    Coefficient 0 is the unsteered rollouts."""
     feature = ex.feature_of(agent)
-    subset = trials[:DOSE_TRIALS]
+    subset = drawn[:DOSE_TRIALS]
     n = len(subset)
-    layouts = [layout for layout, _, _ in subset]
-    seeds = [seed for _, seed, _ in subset]
+    layouts = [layout for layout, _ in subset]
+    seeds = [seed for _, seed in subset]
+    plain = ex.play(agent, layouts, seeds)
     vectors = ex.per_layout_vectors(agent, feature.vector, layouts, ex.claim_layer(agent))
     success, reach, tv = [], [], []
     for c in DOSES:
         if c == 0.0:
-            success.append(stats.proportion(measured["success"][:n]))
-            reach.append(stats.proportion(measured["reached"][:n]))
+            success.append(stats.proportion(np.array([t.success for t in plain])))
+            reach.append(stats.proportion(ex.reached(plain, feature.event)))
             tv.append(stats.Estimate(0.0, (0.0, 0.0), n, "exact"))
             continue
         steer = ex.scaled(vectors, c)
@@ -214,30 +248,44 @@ def dose_response(agent, trials, measured):
     }
 
 
-@pytest.mark.claim(CLAIM_LARGE.name)
+@pytest.mark.claim(CLAIM_LARGE_POSITIVE.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_large_coefficients_break_behaviour(model_id, load_agent, judge):
+def test_large_positive_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge(
-        CLAIM_LARGE,
+        CLAIM_LARGE_POSITIVE,
         model_id,
-        trials_of(agent, LARGE),
-        lambda trials: measure(agent, trials),
-        breaks,
-        large_effects,
-        figures=lambda trials, measured: dose_response(agent, trials, measured),
+        trials_of(agent),
+        lambda drawn: measure_large(agent, drawn, 1.0),
+        outcome_large,
+        effects_large,
+        figures=lambda drawn, _measured: dose_response(agent, drawn),
+    )
+
+
+@pytest.mark.claim(CLAIM_LARGE_NEGATIVE.name)
+@pytest.mark.parametrize("model_id", model_params())
+def test_large_negative_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
+    agent = load_agent(model_id)
+    judge(
+        CLAIM_LARGE_NEGATIVE,
+        model_id,
+        trials_of(agent),
+        lambda drawn: measure_large(agent, drawn, -1.0),
+        outcome_large,
+        effects_large,
     )
 
 
 @pytest.mark.claim(CLAIM_SMALL.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_small_coefficients_barely_matter(model_id, load_agent, judge):
+def test_half_coefficients_do_less_than_half_of_full_ones(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge(
         CLAIM_SMALL,
         model_id,
-        trials_of(agent, SMALL),
-        lambda trials: measure(agent, trials),
-        barely_matters,
-        small_effects,
+        trials_of(agent),
+        lambda drawn: measure_small(agent, drawn),
+        outcome_small,
+        effects_small,
     )

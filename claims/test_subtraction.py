@@ -1,11 +1,22 @@
 """Claim 1: subtracting a feature vector removes the feature's pull.
 
 The poster's key vector (DoorKey), a goal vector (FourRooms) and the maze paper's cheese
-vector, each computed on the trial's own layout at the start state and added with coefficient
--1 at every step of the episode (as the maze paper added its cheese vector at every position).
+vector, each computed on the trial's own level at the start state and added with coefficient
+-1. Two claims, because the sources make two:
 
-Paper: over mazes 0-99 the median P(step toward cheese | decision square) fell from 0.81 to
-0.03. Poster: the agent should ignore the key.
+* **1a, as published**: the pull toward the feature at states *other* than the one the vector
+  was computed from (at its source state subtracting the vector is removing the feature, by
+  arithmetic). Mazes: P(step toward cheese | decision square) at decision squares that are not
+  the start cell, among mazes where the unsteered agent heads for the cheese there -- the
+  maze paper's measure, summarised by the share of such mazes that flip and the mean paired
+  drop (not by a median between the two modes of a 0/1-ish quantity). DoorKey/FourRooms: the
+  intent toward the feature at the states 1-3 steps along the agent's own unsteered path.
+* **1b, strong**: whole episodes -- the steered agent no longer reaches the feature's cell --
+  judged as a share of what deleting the feature from the level does, since the level's
+  geometry often walks an agent over the cheese cell or past the key whatever it wants.
+
+Both are judged between two measured references: the feature physically removed from the
+level (the best any vector can do) and a random vector of the same norm (the null).
 """
 
 from __future__ import annotations
@@ -14,98 +25,321 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
+from avec import edits, rollouts, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from avec import stats, verdicts
 from claims.conftest import model_params
 
-CLAIM = verdicts.Claim(
-    name="1_subtraction_removes_pull",
+HEADS_FOR = 0.5
+"""An agent "heads for" the feature at a state when P(next action starts a shortest path to
+it) is at least this: the maze paper's mazes flip from about 0.81 to about 0.03 through it."""
+
+SHARE = 0.5
+"""1b's bar: the vector must do at least half of what deleting the feature does."""
+
+LIFETIME_TRIALS = 50
+"""Trials (the first ones drawn) behind 1b's lifetime effects -- the patch switched off once
+the key is carried, and the oracle vector recomputed at every step -- which cost a vector
+computation per step: effects beside the verdict, not the verdict."""
+
+QUOTE = (
+    "Maze paper (Turner, Mini et al. 2023): subtracting the cheese vector moved the median "
+    'P(step toward cheese | decision square) "from 0.81 to 0.03" over mazes 0-99. Poster: '
+    '"The key vector SHOULD make the agent avoid the key at its starting position."'
+)
+
+CLAIM_STATES = verdicts.Claim(
+    name="1a_subtraction_removes_pull_away_from_source",
     statement=(
-        "Adding the feature vector with coefficient -1 at every step stops the agent from "
-        "reaching the feature (picking up the key, reaching the goal or the cheese) in "
-        "episodes where, unsteered, it does."
+        "Subtracting a level's start-state feature vector stops the agent heading for the "
+        "feature at states other than the start: decision squares on mazes, the first steps "
+        "of its own path on egocentric families."
     ),
+    quote=QUOTE,
+    source_expects="holds",
     trial=(
-        "a layout whose start observation shows the feature, and a sampling seed; the agent "
-        "plays it twice with the same seed, unsteered "
-        "and steered. Passes when the unsteered episode reaches the feature and the steered one "
-        "does not (within the claim step cap)."
+        "a held-out level whose start view shows the feature; its probe states (mazes: the "
+        "decision square when it is not the start cell; DoorKey/FourRooms: the states 1-3 "
+        "steps along the unsteered sampled path, before the feature is reached). At each "
+        "probe the with-feature observation is patched with -1 x the level's start vector at "
+        f"the claim layer. Passes when P(toward the feature) falls below {HEADS_FOR}."
     ),
+    informative=(
+        "the feature is visible at the probe state (removing it changes the observation) and "
+        f"the unsteered agent heads for it there (P(toward the feature) >= {HEADS_FOR})."
+    ),
+    estimand="rate",
     threshold=0.5,
+    threshold_reason=(
+        "the paper's median maze flips (0.81 -> 0.03), so most informative probes should flip."
+    ),
+    reference=(
+        "removal: the same probe with the feature deleted from the level (flips when P(toward "
+        "the feature's cell) < 0.5); null: -1 x a random vector of the start vector's norm, "
+        "seeded per trial."
+    ),
+    lifetime="one state: the start-state vector applied at the probe state.",
+    min_informative=20,
+)
+
+CLAIM_EPISODES = verdicts.Claim(
+    name="1b_subtraction_prevents_reaching",
+    statement=(
+        "Subtracting a level's start-state feature vector at every step stops the agent from "
+        "reaching the feature's cell in episodes where, unsteered, it does -- as often as "
+        "deleting the feature from the level does, or at least half as often."
+    ),
+    quote=QUOTE,
+    source_expects="holds",
+    trial=(
+        "a held-out level whose start view shows the feature, and its seed as sampling seed; "
+        "episodes with the same seed unsteered, steered (-1 x the start vector at every step) "
+        "and on the level without the feature. Reaching = standing on the goal/cheese cell, "
+        "or facing the key's cell from next to it. A trial passes when the steered episode "
+        "does not reach."
+    ),
+    informative="the unsteered episode reaches the feature's cell.",
+    estimand="share_of_removal",
+    threshold=SHARE,
+    threshold_reason=(
+        "the vector should do most of what removing the feature does; half is the least that "
+        "reads as 'removes the pull'."
+    ),
+    reference=(
+        "removal: the episode on the level without the feature (passes when it does not reach "
+        "the cell); null: -1 x a norm-matched random vector at every step."
+    ),
+    lifetime=(
+        "every step of the episode (the maze paper's choice); on the first "
+        f"{LIFETIME_TRIALS} trials DoorKey also reports the patch switched off once the key is "
+        "carried, and egocentric families an oracle vector recomputed at every state from the "
+        "agent's current view (effects reported beside the verdict)."
+    ),
+    min_informative=20,
 )
 
 
-def trials_of(agent):
-    return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)
+def start_vectors(agent, layouts):
+    """The level's own feature vector at the start state, claim layer."""
+    return ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
 
 
-def measure(agent, trials):
-    feature = ex.feature_of(agent)
-    layouts = [layout for layout, _ in trials]
-    seeds = [seed for _, seed in trials]
-    vectors = ex.per_layout_vectors(agent, feature.vector, layouts, ex.claim_layer(agent))
-    steer = ex.scaled(vectors, -1.0)
-    without = [ex.vectors.FEATURES[feature.vector](layout)[1] for layout in layouts]
-    measured = {
-        "reached": ex.reached(ex.play(agent, layouts, seeds), feature.event),
-        "reached_steered": ex.reached(ex.play(agent, layouts, seeds, steer), feature.event),
-        "intent": ex.start_intent(agent, layouts, feature.target),
-        "intent_without": ex.start_intent(agent, layouts, feature.target, observed=without),
-    }
-    if agent.family == "cheesemaze":
-        measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, layouts)
-        measured["p_cheese_steered"], measured["p_top_right_steered"] = ex.decision_intents(
-            agent, layouts, steer
+def measure_states(agent, drawn, coefficient=-1.0):
+    """1a's arms at each probe. ``coefficient`` multiplies the start vector (-1: the claim;
+    the broken-intervention tests pass 0 and +1)."""
+    layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    steer = ex.scaled(start_vectors(agent, layouts), coefficient)
+    probes = trials.probe_states(agent, layouts, seeds)
+    if not probes:
+        return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
+    return {**trials.measure_states(agent, probes, steer, seeds), "layouts": layouts}
+
+
+def outcome_states(measured):
+    if len(measured["trial"]) == 0:
+        empty = np.zeros(0, dtype=bool)
+        return verdicts.outcome(empty, empty, measured["trial"], measured["layouts"])
+    informative = measured["visible"] & (measured["unsteered"] >= HEADS_FOR)
+    return verdicts.outcome(
+        measured["steered"] < HEADS_FOR,
+        informative,
+        measured["trial"],
+        measured["layouts"],
+        {
+            "removal": measured["removal"] < HEADS_FOR,
+            "null": measured["null"] < HEADS_FOR,
+        },
+    )
+
+
+def state_effects(measured, informative):
+    """Mean paired drops in P(toward the feature) on informative probes, and the steered drop
+    as a share of the removal drop, with intervals clustered by level."""
+    if informative.sum() < 2:
+        return {}
+    keep = informative
+    clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][keep]]
+    ones = np.ones(int(keep.sum()))
+    found = {}
+    for arm in ("steered", "removal", "null"):
+        drop = measured["unsteered"][keep] - measured[arm][keep]
+        found[f"mean_drop_{arm}"] = stats.clustered_ratio(drop, ones, clusters, seed=0)
+    removal_drop = measured["unsteered"][keep] - measured["removal"][keep]
+    if removal_drop.sum() > 0:
+        found["share_of_removal_drop"] = stats.clustered_ratio(
+            measured["unsteered"][keep] - measured["steered"][keep], removal_drop, clusters, 0
         )
-    return measured
-
-
-def passes(measured):
-    return measured["reached"] & ~measured["reached_steered"]
-
-
-def reach_effects(measured):
-    """Rates of reaching the feature unsteered and steered, and their paired change."""
-    return {
-        "reach_rate": stats.proportion(measured["reached"]),
-        "reach_rate_steered": stats.proportion(measured["reached_steered"]),
-        "reach_rate_change": stats.bootstrap_paired_difference(
-            measured["reached"].astype(float),
-            measured["reached_steered"].astype(float),
-            seed=0,
-            statistic=np.mean,
-        ),
-    }
-
-
-def effects(measured):
-    found = {
-        **reach_effects(measured),
-        "start_intent_median": stats.bootstrap_median(measured["intent"], seed=0),
-        "start_intent_without_median": stats.bootstrap_median(measured["intent_without"], seed=0),
-    }
-    if "p_cheese" in measured:
-        fork = ~np.isnan(measured["p_cheese"])
-        # Medians need at least two mazes with a decision square.
-        for name in ("p_cheese", "p_top_right") if fork.sum() >= 2 else ():
-            found[f"{name}_at_decision_median"] = stats.bootstrap_median(
-                measured[name][fork], seed=0
-            )
-            found[f"{name}_at_decision_steered_median"] = stats.bootstrap_median(
-                measured[f"{name}_steered"][fork], seed=0
-            )
     return found
 
 
-@pytest.mark.claim(CLAIM.name)
+def effects_states(measured):
+    if len(measured["trial"]) == 0:
+        return {}
+    return state_effects(measured, outcome_states(measured).informative)
+
+
+def _off_once_key_carried(steer):
+    """Step steering: each episode's vector until its agent carries the key, then nothing."""
+
+    def choose(_step, states):
+        return [None if s.carrying_key else steer[s.episode] for s in states]
+
+    return choose
+
+
+def _oracle(agent):
+    """Step steering: -1 x the vector of the agent's *current* state (its view with the
+    feature minus its view without it), recomputed at every step while the feature is not
+    yet reached. For egocentric agents this separates "the direction works" from "a start
+    vector goes stale"."""
+
+    def choose(_step, states):
+        live = [
+            i
+            for i, s in enumerate(states)
+            if not s.carrying_key and trials._placeable(s.layout, s.cell)
+        ]
+        rows = [None] * len(states)
+        if live:
+            placed = [
+                edits.move_agent(states[i].layout, states[i].cell, states[i].direction)
+                for i in live
+            ]
+            for i, v in zip(live, start_vectors(agent, placed), strict=True):
+                rows[i] = -1.0 * v
+        return rows
+
+    return choose
+
+
+def measure_episodes(agent, drawn):
+    layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    vs = start_vectors(agent, layouts)
+    steer = ex.scaled(vs, -1.0)
+    null = [-1.0 * vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
+    removed = trials.without(agent, layouts)
+
+    def reach(paths):
+        return np.array(
+            [
+                trials.faces_or_stands_on(p, lay, agent)
+                for p, lay in zip(paths, layouts, strict=True)
+            ]
+        )
+
+    def reach_few(paths):
+        return np.array(
+            [trials.faces_or_stands_on(p, lay, agent) for p, lay in zip(paths, few, strict=True)]
+        )
+
+    played = ex.play(agent, layouts, seeds)
+    steered = ex.play(agent, layouts, seeds, steer)
+    measured = {
+        "layouts": layouts,
+        "reached": reach(played),
+        "reached_steered": reach(steered),
+        "reached_removal": reach(ex.play(agent, removed, seeds)),
+        "reached_null": reach(ex.play(agent, layouts, seeds, null)),
+        "success": np.array([p.success for p in played]),
+        "success_steered": np.array([p.success for p in steered]),
+    }
+    few, few_seeds = layouts[:LIFETIME_TRIALS], list(seeds[:LIFETIME_TRIALS])
+    if agent.family != "cheesemaze":
+        oracle = rollouts.run(
+            agent,
+            few,
+            seed=few_seeds,
+            max_steps=ex.step_cap(agent),
+            step_steering=_oracle(agent),
+        )
+        measured["reached_oracle"] = reach_few(oracle)
+    if agent.family == "doorkey":
+        tied_paths = rollouts.run(
+            agent,
+            few,
+            seed=few_seeds,
+            max_steps=ex.step_cap(agent),
+            step_steering=_off_once_key_carried(steer),
+        )
+        measured["success_tied"] = np.array([p.success for p in tied_paths])
+    return measured
+
+
+def outcome_episodes(measured):
+    n = len(measured["reached"])
+    return verdicts.outcome(
+        ~measured["reached_steered"],
+        measured["reached"],
+        np.arange(n),
+        measured["layouts"],
+        {"removal": ~measured["reached_removal"], "null": ~measured["reached_null"]},
+    )
+
+
+def effects_episodes(measured):
+    clusters = [lay.to_ascii() for lay in measured["layouts"]]
+    ones = np.ones(len(clusters))
+    found = {
+        name: stats.clustered_ratio(
+            measured[key].astype(float),
+            ones[: len(measured[key])],
+            clusters[: len(measured[key])],
+            0,
+        )
+        for name, key in (
+            ("reach_rate", "reached"),
+            ("reach_rate_steered", "reached_steered"),
+            ("reach_rate_removal", "reached_removal"),
+            ("reach_rate_null", "reached_null"),
+            ("reach_rate_oracle_first_trials", "reached_oracle"),
+            ("success_rate", "success"),
+            ("success_rate_steered", "success_steered"),
+            ("success_rate_steered_off_once_key_carried_first_trials", "success_tied"),
+        )
+        if key in measured
+    }
+    return found
+
+
+LEVELS_PER_TRIAL = {"cheesemaze": 5}
+"""Levels drawn per wanted 1a trial: only about one maze in five has a decision square away
+from the start, so mazes draw five times as many levels to reach the profile's trial count."""
+
+
+def trials_of(agent, per_trial: int = 1):
+    layouts, seeds = trials.held_out_layouts(agent, per_trial * trials.trial_count())
+    return list(zip(layouts, seeds, strict=True))
+
+
+def shrink_strategy(agent):
+    return st.tuples(ex.trial_layouts(agent), ex.SAMPLING_SEEDS)
+
+
+@pytest.mark.claim(CLAIM_STATES.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_subtracting_the_feature_vector_removes_its_pull(model_id, load_agent, judge):
+def test_subtracting_the_feature_vector_removes_its_pull_away_from_the_source(
+    model_id, load_agent, judge
+):
     agent = load_agent(model_id)
     judge(
-        CLAIM,
+        CLAIM_STATES,
+        model_id,
+        trials_of(agent, LEVELS_PER_TRIAL.get(agent.family, 1)),
+        lambda drawn: measure_states(agent, drawn),
+        outcome_states,
+        effects_states,
+        shrink_with=shrink_strategy(agent),
+    )
+
+
+@pytest.mark.claim(CLAIM_EPISODES.name)
+@pytest.mark.parametrize("model_id", model_params())
+def test_subtracting_the_feature_vector_stops_episodes_reaching_it(model_id, load_agent, judge):
+    agent = load_agent(model_id)
+    judge(
+        CLAIM_EPISODES,
         model_id,
         trials_of(agent),
-        lambda trials: measure(agent, trials),
-        passes,
-        effects,
+        lambda drawn: measure_episodes(agent, drawn),
+        outcome_episodes,
+        effects_episodes,
     )

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import strategies as st
 
+from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from avec import metrics, stats, verdicts
 from claims.conftest import model_params
 
 MARGIN = 0.1
@@ -41,20 +40,50 @@ DOSE_COEFFICIENTS = (-1.0, 0.0, 0.5, 1.0, 5.0, 10.0, 20.0)
 DOSE_TRIALS = 50
 """Trials (the first ones drawn) behind the dose-response figure."""
 
+_QUOTE = (
+    "Maze paper (Turner, Mini et al. 2023): adding the top-right vector pulls the agent "
+    "top-right; subtracting it does ~nothing; it transfers across mazes; coefficient 0.5 "
+    "minor, 1 strong, 5 similar."
+)
+
+HEADS_TOP_RIGHT = 0.5
+"""Cut-off: a maze where the unsteered agent already heads top-right at the decision square
+with P(top-right) above this has little room to rise and is not informative for 8a/8c."""
+
+COEFFICIENTS = (1.0, 2.0, 5.0)
+"""8a's coefficients, the paper's 'strong' range; a maze's trial takes them in turn by index."""
+
+SHARE = 0.5
+"""8c: a transferred vector must give at least half of the maze's own vector's rise."""
+
+_MAZES = (
+    "a held-out maze (cheese anywhere) whose decision square is not the start cell (at the "
+    "start cell adding a maze's own top-right vector *is* opening the corridor, by arithmetic)"
+)
+
 RAISES = verdicts.Claim(
     name="8a_top_right_raises_pull",
     statement=(
-        "Adding the top-right vector raises P(top-right | decision square) and leads the agent "
-        "to the top-right corner."
+        "Adding the top-right vector (coefficients 1, 2, 5) raises P(top-right | decision "
+        "square) on mazes where the agent does not already head there."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "a maze with the cheese anywhere that has a decision square (mazes without one are not "
-        "drawn) and a sampling seed; the agent plays it unsteered and with +1 x its top-right "
-        "vector, with the same seed. Passes when P(top-right | decision square) rises by more "
-        f"than {MARGIN} and the steered episode reaches the top-right corner (within the claim "
-        "step cap). A maze where the agent already heads top-right with P > 0.9 cannot pass."
+        f"{_MAZES}, and a coefficient from {COEFFICIENTS} in turn. The maze's top-right vector "
+        f"times the coefficient is added at the decision square; passes when P(top-right | "
+        f"decision square) rises by more than {MARGIN}. The corner-reach rate over whole "
+        "episodes (+1 x the vector at every step) is reported as an effect."
     ),
+    informative=f"unsteered P(top-right | decision square) <= {HEADS_TOP_RIGHT}.",
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="'pulls the agent top-right' should describe most mazes with room to rise.",
+    reference=(
+        "removal-style reference: the corridor physically opened (edits.open_top_right), same "
+        "rule; null: a random vector of the steered vector's norm, same rule."
+    ),
+    lifetime="one state (the decision square); every step for the corner-reach effect.",
 )
 
 SUBTRACTION = verdicts.Claim(
@@ -63,151 +92,221 @@ SUBTRACTION = verdicts.Claim(
         "Subtracting the top-right vector barely changes where the agent heads at the decision "
         "square."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "a maze with the cheese anywhere that has a decision square (mazes without one are not "
-        "drawn). Passes when -1 x its top-right vector changes P(cheese | decision square) and "
-        f"P(top-right | decision square) by at most {MARGIN} each."
+        f"{_MAZES}. Passes when -1 x its top-right vector changes P(cheese | decision square) "
+        f"and P(top-right | decision square) by at most {MARGIN} each."
     ),
+    informative=(
+        f"the vector is live there: +1 x it moves P(top-right | decision square) by more than "
+        f"{MARGIN}."
+    ),
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="'does ~nothing' should describe most mazes where the vector is live.",
+    reference="null: -1 x a random vector of its norm, same rule.",
+    lifetime="one state: the decision square.",
 )
 
 TRANSFER = verdicts.Claim(
     name="8c_top_right_transfers",
     statement=(
-        "The top-right vector of one maze, added on another maze, raises P(top-right | "
-        "decision square) there."
+        "The top-right vector of another maze, added on a maze, raises P(top-right | decision "
+        "square) there by at least half as much as the maze's own top-right vector does."
     ),
+    quote=_QUOTE,
+    source_expects="holds",
     trial=(
-        "two mazes with different walls, the cheese anywhere in each: the maze played, which "
-        "has a decision square (pairs without are not drawn), and the vector's source. The "
-        "source's top-right vector is added with +1 on the maze played; passes when its "
-        f"P(top-right | decision square) rises by more than {MARGIN}."
+        f"{_MAZES}, and a source maze (held-out, other walls). Passes when +1 x the source's "
+        f"vector raises P(top-right | decision square) by at least {SHARE} x the rise of +1 x "
+        "the maze's own vector."
     ),
+    informative=(
+        f"unsteered P(top-right | decision square) <= {HEADS_TOP_RIGHT} and the own vector "
+        f"raises it by more than {MARGIN}."
+    ),
+    estimand="rate",
     threshold=0.5,
+    threshold_reason="'transfers' read as: keeps most of the own-vector effect on most mazes.",
+    reference=(
+        "own-vector reference: passes by construction on informative mazes; null: a random "
+        "vector of the source vector's norm, same rule."
+    ),
+    lifetime="one state: the decision square.",
 )
 
-
-def mazes_of(agent):
-    """Mazes with the cheese anywhere (:func:`avec.experiments.trial_layouts`) that have a
-    decision square."""
-    return ex.trial_layouts(agent).filter(lambda maze: metrics.decision_square(maze) is not None)
+LEVELS = 5
+"""Mazes drawn per wanted trial: about one in five has a decision square off the start."""
 
 
-def raise_trials_of(agent):
-    return st.tuples(mazes_of(agent), ex.SAMPLING_SEEDS)
+def _off_start(maze):
+    state = metrics.decision_state(maze)
+    return state is not None and state[0] != maze.agent
 
 
-def transfer_trials_of(agent):
-    """``(maze played, vector source)`` pairs; the played maze first, so a counterexample
-    shows where the vector failed to steer."""
-    return st.tuples(mazes_of(agent), ex.trial_layouts(agent)).filter(
-        lambda pair: pair[0].walls != pair[1].walls
-    )
+def mazes_of(agent, offset=0):
+    mazes, seeds = trials.held_out_layouts(agent, LEVELS * trials.trial_count(), offset)
+    return [(m, s) for m, s in zip(mazes, seeds, strict=True) if _off_start(m)]
 
 
 def corner_vectors(agent, mazes):
     return ex.per_layout_vectors(agent, "top_right", mazes, ex.claim_layer(agent))
 
 
-def measure_raise(agent, trials):
-    mazes = [maze for maze, _ in trials]
-    seeds = [seed for _, seed in trials]
-    steer = corner_vectors(agent, mazes)
-    measured = {}
+def _base(agent, mazes):
+    measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
-    measured["p_cheese_steered"], measured["p_top_right_steered"] = ex.decision_intents(
-        agent, mazes, steer
+    return measured
+
+
+def measure_raise(agent, drawn):
+    mazes, seeds = [m for m, _ in drawn], [s for _, s in drawn]
+    vs = corner_vectors(agent, mazes)
+    coef = [COEFFICIENTS[i % len(COEFFICIENTS)] for i in range(len(mazes))]
+    steer = [c * v for c, v in zip(coef, vs, strict=True)]
+    measured = _base(agent, mazes)
+    measured["coefficient"] = np.array(coef)
+    measured["p_top_right_steered"] = ex.decision_intents(agent, mazes, steer)[1]
+    null = [vectors.random_like(v, s) for v, s in zip(steer, seeds, strict=True)]
+    measured["p_top_right_null"] = ex.decision_intents(agent, mazes, null)[1]
+    # The corridor physically opened, agent on the original decision square: P(next action
+    # starts a shortest path to the corner) in the opened maze.
+    opened = [edits.move_agent(edits.open_top_right(m), *metrics.decision_state(m)) for m in mazes]
+    probs = ex.probabilities(agent, opened)
+    measured["p_top_right_opened"] = np.array(
+        [metrics.intent_at_start(o, p, "top_right") for o, p in zip(opened, probs, strict=True)]
     )
     unsteered = ex.play(agent, mazes, seeds)
     measured["corner"] = ex.reached(unsteered, "top_right_reached")
-    measured["cheese"] = ex.reached(unsteered, "goal_reached")
-    measured["corner_steered"] = ex.reached(
-        ex.play(agent, mazes, seeds, steer), "top_right_reached"
+    measured["corner_steered"] = ex.reached(ex.play(agent, mazes, seeds, vs), "top_right_reached")
+    return measured
+
+
+def raise_outcome(measured):
+    base = measured["p_top_right"]
+    return verdicts.outcome(
+        measured["p_top_right_steered"] - base > MARGIN,
+        base <= HEADS_TOP_RIGHT,
+        measured["trial"],
+        measured["layouts"],
+        {
+            "removal": measured["p_top_right_opened"] - base > MARGIN,
+            "null": measured["p_top_right_null"] - base > MARGIN,
+        },
+    )
+
+
+def raise_effects(measured):
+    useful = measured["p_top_right"] <= HEADS_TOP_RIGHT
+    found = {}
+    if useful.sum() >= 2:
+        for c in COEFFICIENTS:
+            keep = useful & (measured["coefficient"] == c)
+            if keep.sum() >= 2:
+                found[f"mean_rise_at_{c:g}"] = stats.bootstrap_mean(
+                    measured["p_top_right_steered"][keep] - measured["p_top_right"][keep], seed=0
+                )
+        found["corner_rate"] = stats.proportion(measured["corner"][useful])
+        found["corner_rate_steered"] = stats.proportion(measured["corner_steered"][useful])
+    return found
+
+
+def measure_subtraction(agent, drawn):
+    mazes, seeds = [m for m, _ in drawn], [s for _, s in drawn]
+    vs = corner_vectors(agent, mazes)
+    measured = _base(agent, mazes)
+    measured["p_top_right_plus"] = ex.decision_intents(agent, mazes, vs)[1]
+    found = ex.decision_intents(agent, mazes, ex.scaled(vs, -1.0))
+    measured["p_cheese_steered"], measured["p_top_right_steered"] = found
+    null = [-1.0 * vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
+    measured["p_cheese_null"], measured["p_top_right_null"] = ex.decision_intents(
+        agent, mazes, null
     )
     return measured
 
 
-def measure_subtraction(agent, mazes):
-    measured = {}
-    measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
-    measured["p_cheese_steered"], measured["p_top_right_steered"] = ex.decision_intents(
-        agent, mazes, ex.scaled(corner_vectors(agent, mazes), -1.0)
+def _little(measured, arm):
+    return (np.abs(measured[f"p_top_right_{arm}"] - measured["p_top_right"]) <= MARGIN) & (
+        np.abs(measured[f"p_cheese_{arm}"] - measured["p_cheese"]) <= MARGIN
     )
-    return measured
 
 
-def measure_transfer(agent, pairs):
-    targets = [played for played, _ in pairs]
-    sources = [source for _, source in pairs]
-    measured = {}
-    measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, targets)
-    measured["p_cheese_steered"], measured["p_top_right_steered"] = ex.decision_intents(
-        agent, targets, corner_vectors(agent, sources)
+def subtraction_outcome(measured):
+    return verdicts.outcome(
+        _little(measured, "steered"),
+        np.abs(measured["p_top_right_plus"] - measured["p_top_right"]) > MARGIN,
+        measured["trial"],
+        measured["layouts"],
+        {"null": _little(measured, "null")},
     )
-    own = corner_vectors(agent, targets)
-    measured["p_top_right_own"] = ex.decision_intents(agent, targets, own)[1]
-    return measured
 
 
-def rise(measured):
-    return measured["p_top_right_steered"] - measured["p_top_right"]
-
-
-def raise_passes(measured):
-    return (rise(measured) > MARGIN) & measured["corner_steered"]
-
-
-def subtraction_passes(measured):
-    cheese = np.abs(measured["p_cheese_steered"] - measured["p_cheese"])
-    return (np.abs(rise(measured)) <= MARGIN) & (cheese <= MARGIN)
-
-
-def transfer_passes(measured):
-    return rise(measured) > MARGIN
-
-
-def _intent_effects(measured):
+def subtraction_effects(measured):
     return {
-        "p_top_right_median": stats.bootstrap_median(measured["p_top_right"], seed=0),
-        "p_top_right_steered_median": stats.bootstrap_median(
-            measured["p_top_right_steered"], seed=0
+        "p_top_right_change_mean": stats.bootstrap_mean(
+            measured["p_top_right_steered"] - measured["p_top_right"], seed=0
         ),
-        "p_top_right_change_mean": stats.bootstrap_mean(rise(measured), seed=0),
         "p_cheese_change_mean": stats.bootstrap_mean(
             measured["p_cheese_steered"] - measured["p_cheese"], seed=0
         ),
     }
 
 
-def raise_effects(measured):
-    return {
-        **_intent_effects(measured),
-        "corner_rate": stats.proportion(measured["corner"]),
-        "corner_rate_steered": stats.proportion(measured["corner_steered"]),
-        "corner_rate_change": stats.bootstrap_paired_difference(
-            measured["corner"].astype(float),
-            measured["corner_steered"].astype(float),
-            seed=0,
-            statistic=np.mean,
-        ),
-        "cheese_rate": stats.proportion(measured["cheese"]),
-    }
+def transfer_trials_of(agent):
+    """``(maze played, source maze, seed)``: sources from a disjoint held-out seed range,
+    paired in order; pairs with the same walls are dropped."""
+    played = mazes_of(agent)
+    sources, _ = trials.held_out_layouts(agent, len(played), offset=2**20)
+    return [
+        (m, src, s) for (m, s), src in zip(played, sources, strict=False) if m.walls != src.walls
+    ]
+
+
+def measure_transfer(agent, drawn):
+    mazes = [m for m, _, _ in drawn]
+    source = corner_vectors(agent, [src for _, src, _ in drawn])
+    measured = _base(agent, mazes)
+    measured["p_top_right_steered"] = ex.decision_intents(agent, mazes, source)[1]
+    measured["p_top_right_own"] = ex.decision_intents(agent, mazes, corner_vectors(agent, mazes))[1]
+    null = [vectors.random_like(v, s) for v, (_, _, s) in zip(source, drawn, strict=True)]
+    measured["p_top_right_null"] = ex.decision_intents(agent, mazes, null)[1]
+    return measured
+
+
+def transfer_outcome(measured):
+    base = measured["p_top_right"]
+    own = measured["p_top_right_own"] - base
+    return verdicts.outcome(
+        measured["p_top_right_steered"] - base >= SHARE * own,
+        (base <= HEADS_TOP_RIGHT) & (own > MARGIN),
+        measured["trial"],
+        measured["layouts"],
+        {"null": measured["p_top_right_null"] - base >= SHARE * own},
+    )
 
 
 def transfer_effects(measured):
+    base = measured["p_top_right"]
+    useful = (base <= HEADS_TOP_RIGHT) & (measured["p_top_right_own"] - base > MARGIN)
+    if useful.sum() < 2:
+        return {}
+    clusters = [m.to_ascii() for m in np.asarray(measured["layouts"], dtype=object)[useful]]
     return {
-        **_intent_effects(measured),
-        "p_top_right_change_own_vector_mean": stats.bootstrap_mean(
-            measured["p_top_right_own"] - measured["p_top_right"], seed=0
-        ),
+        "share_of_own_rise": stats.clustered_ratio(
+            (measured["p_top_right_steered"] - base)[useful],
+            (measured["p_top_right_own"] - base)[useful],
+            clusters,
+            seed=0,
+        )
     }
 
 
-def dose_response(agent, trials):
+def dose_response(agent, drawn):
     """``{"p_top_right": [...], "corner": [...]}`` estimates per :data:`DOSE_COEFFICIENTS` on
-    ``trials`` (all coefficients' rollouts in one lockstep batch)."""
-    mazes = [maze for maze, _ in trials]
-    seeds = [seed for _, seed in trials]
+    ``drawn`` (all coefficients' rollouts in one lockstep batch)."""
+    mazes = [maze for maze, _ in drawn]
+    seeds = [seed for _, seed in drawn]
     vectors = corner_vectors(agent, mazes)
     steering = [ex.scaled(vectors, c) for c in DOSE_COEFFICIENTS]
     intents = [ex.decision_intents(agent, mazes, s)[1] for s in steering]
@@ -221,9 +320,9 @@ def dose_response(agent, trials):
     }
 
 
-def dose_figure(agent, trials):
-    found = dose_response(agent, trials[:DOSE_TRIALS])
-    n = min(len(trials), DOSE_TRIALS)
+def dose_figure(agent, drawn):
+    found = dose_response(agent, drawn[:DOSE_TRIALS])
+    n = min(len(drawn), DOSE_TRIALS)
     return {
         f"dose_response-top_right-{agent.id}": {
             "kind": "dose_response",
@@ -252,11 +351,11 @@ def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_ag
     judge(
         RAISES,
         model_id,
-        raise_trials_of(agent),
-        lambda trials: measure_raise(agent, trials),
-        raise_passes,
+        mazes_of(agent),
+        lambda drawn: measure_raise(agent, drawn),
+        raise_outcome,
         raise_effects,
-        figures=lambda trials, _measured: dose_figure(agent, trials),
+        figures=lambda drawn, _measured: dose_figure(agent, drawn),
     )
 
 
@@ -268,9 +367,9 @@ def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judg
         SUBTRACTION,
         model_id,
         mazes_of(agent),
-        lambda mazes: measure_subtraction(agent, mazes),
-        subtraction_passes,
-        _intent_effects,
+        lambda drawn: measure_subtraction(agent, drawn),
+        subtraction_outcome,
+        subtraction_effects,
     )
 
 
@@ -282,7 +381,7 @@ def test_the_top_right_vector_transfers_across_mazes(model_id, load_agent, judge
         TRANSFER,
         model_id,
         transfer_trials_of(agent),
-        lambda pairs: measure_transfer(agent, pairs),
-        transfer_passes,
+        lambda drawn: measure_transfer(agent, drawn),
+        transfer_outcome,
         transfer_effects,
     )

@@ -33,7 +33,7 @@ def one_line(err: str) -> str:
 def report(verdict: str = "fails", rate: float = 0.2) -> dict:
     return {
         "results": [
-            {"claim": "c1", "model": "m1", "verdict": verdict, "pass_rate": rate, "ci95": [0, 1]}
+            {"claim": "c1", "model": "m1", "verdict": verdict, "rate": rate, "ci95": [0, 1]}
         ]
     }
 

@@ -1,118 +1,97 @@
-"""The record side of verdicts: gating a result against the committed record, and reading and
-writing ``expected.toml`` (whole or not at all; a malformed file named with its line)."""
+"""Deciding a claim: informative trials, references, agreement with the source, aggregates."""
 
 from __future__ import annotations
 
-import os
-
+import numpy as np
 import pytest
 
-from avec import verdicts
-from avec.verdicts import ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged
+from avec import report, stats, verdicts
+
+CLAIM = verdicts.Claim(
+    name="x_claim",
+    statement="s",
+    quote="q",
+    source_expects="holds",
+    trial="t",
+    informative="i",
+    estimand="rate",
+    threshold=0.5,
+    threshold_reason="r",
+    reference="ref",
+    lifetime="l",
+    min_informative=10,
+)
 
 
-def result(verdict: str, expected: str | None, claim: str = "c1", model: str = "m1") -> dict:
-    return {
-        "claim": claim,
-        "model": model,
-        "trials": 200,
-        "passes": 30,
-        "pass_rate": 0.15,
-        "ci95": [0.107, 0.207],
-        "threshold": 0.5,
-        "verdict": verdict,
-        "expected": expected,
-    }
+def test_uninformative_trials_neither_pass_nor_fail():
+    passed = np.array([True] * 30 + [False] * 30)
+    informative = np.array([True] * 30 + [False] * 30)
+    result = verdicts.decide(CLAIM, "m-s0", passed, informative)
+    assert result["informative"] == 30 and result["rate"] == 1.0
+    assert result["verdict"] == "holds" and result["agrees_with_source"] is True
 
 
-def test_a_changed_verdict_says_recorded_now_the_interval_and_how_to_update():
-    with pytest.raises(VerdictChanged) as error:
-        verdicts.check(result("fails", "holds"))
-    assert str(error.value) == (
-        "c1 \u00d7 m1: recorded holds, now fails (pass rate 0.150 over 200 trials, interval "
-        "[0.107, 0.207], threshold 0.5); if this change is intended, run pytest claims/ "
-        "--update-expected"
+def test_below_the_minimum_of_informative_trials_is_inconclusive():
+    informative = np.zeros(40, dtype=bool)
+    informative[:9] = True
+    result = verdicts.decide(CLAIM, "m-s0", np.ones(40, dtype=bool), informative)
+    assert result["verdict"] == "inconclusive" and result["agrees_with_source"] is None
+
+
+def test_a_bar_the_removal_reference_cannot_reach_is_inconclusive():
+    n = 100
+    refs = {"removal": np.zeros(n, dtype=bool)}
+    result = verdicts.decide(CLAIM, "m-s0", np.zeros(n, dtype=bool), references=refs)
+    assert result["verdict"] == "inconclusive"
+    reached = verdicts.decide(
+        CLAIM, "m-s0", np.zeros(n, dtype=bool), references={"removal": np.ones(n, dtype=bool)}
     )
+    assert reached["verdict"] == "fails" and reached["agrees_with_source"] is False
 
 
-@pytest.mark.parametrize(
-    ("verdict", "raises"),
-    [("fails", ClaimFails), ("inconclusive", ClaimInconclusive)],
-)
-def test_a_recorded_non_holding_verdict_raises_what_the_xfail_marker_expects(verdict, raises):
-    with pytest.raises(raises, match=f"{verdict} as recorded"):
-        verdicts.check(result(verdict, verdict))
+def test_share_of_removal_is_steered_passes_over_removal_passes():
+    claim = verdicts.Claim(**{**CLAIM.__dict__, "estimand": "share_of_removal"})
+    passed = np.array([True] * 40 + [False] * 60)
+    removal = np.array([True] * 80 + [False] * 20)
+    result = verdicts.decide(claim, "m-s0", passed, references={"removal": removal})
+    assert result["rate"] == pytest.approx(0.5)
 
 
-def test_a_recorded_holding_verdict_passes():
-    assert verdicts.check(result("holds", "holds")) is None
+def test_declarations_are_checked():
+    with pytest.raises(ValueError, match="source_expects"):
+        verdicts.Claim(**{**CLAIM.__dict__, "source_expects": "maybe"})
 
 
-def test_an_unrecorded_pair_fails_saying_how_to_record_it():
-    with pytest.raises(ClaimUnrecorded, match="recorded nothing, now fails.*--update-expected"):
-        verdicts.check(result("fails", None))
+def test_clustered_rate_widens_with_repeated_layouts_and_equals_wilson_without():
+    flags = np.array([True, False] * 50)
+    plain = stats.clustered_rate(flags, list(range(100)))
+    assert plain.ci95 == stats.wilson(50, 100).ci95
+    # Every layout repeated ten times with identical outcomes: ten effective trials.
+    clustered = stats.clustered_rate(np.repeat(flags[:10], 10), np.repeat(np.arange(10), 10))
+    assert clustered.ci95[1] - clustered.ci95[0] > plain.ci95[1] - plain.ci95[0]
 
 
-@pytest.mark.parametrize("kwargs", [{"gating": False}, {"recording": True}])
-def test_no_gate_when_not_gating_or_when_recording(kwargs):
-    assert verdicts.check(result("fails", "holds"), **kwargs) is None
-    assert verdicts.check(result("inconclusive", None), **kwargs) is None
+def test_holm_adjusts_step_down():
+    assert list(stats.holm([0.01, 0.04, 0.03])) == pytest.approx([0.03, 0.06, 0.06])
 
 
-def test_every_gate_exception_counts_as_a_reached_verdict():
-    for exc in (ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged):
-        assert issubclass(exc, verdicts.VERDICT_EXCEPTIONS)
-    assert not issubclass(RuntimeError, verdicts.VERDICT_EXCEPTIONS)
+def test_aggregate_gives_a_recipe_iqm_and_holm_verdicts():
+    results = [
+        verdicts.decide(CLAIM, f"r-s{i}", np.ones(50, dtype=bool) if i else np.zeros(50, bool))
+        for i in range(3)
+    ]
+    agg = verdicts.aggregate(results)["x_claim"]
+    assert agg["recipes"]["r"]["judged"] == 3
+    assert agg["holm"]["r-s0"] == "fails" and agg["holm"]["r-s1"] == "holds"
+    built = report.build(results, {"versions": {}})
+    assert built["schema"] == 2 and "x_claim" in built["aggregates"]
+    assert "| x_claim | holds |" in report.summary_table(built)[2]
 
 
-def test_the_record_round_trips_and_keeps_the_reason_of_an_unchanged_verdict(tmp_path):
-    path = tmp_path / "expected.toml"
-    old = {("c1", "m1"): {"verdict": "fails", "reason": "kept"}}
-    verdicts.write_expected(path, [result("fails", "fails"), result("holds", None, "c2")], old)
-    record = verdicts.load_expected(path)
-    assert record[("c1", "m1")] == {"verdict": "fails", "reason": "kept"}
-    assert record[("c2", "m1")]["verdict"] == "holds"
-    assert "pass rate 0.150 [0.107, 0.207]" in record[("c2", "m1")]["reason"]
-
-
-def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    path = tmp_path / "expected.toml"
-    verdicts.write_expected(path, [result("fails", None)], {})
-    before = path.read_bytes()
-
-    def fail(*args):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "fsync", fail)
-    with pytest.raises(OSError, match="disk full"):
-        verdicts.write_expected(path, [result("holds", None, "c9")], {})
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["expected.toml"]
-
-
-def test_a_missing_record_is_empty(tmp_path):
-    assert verdicts.load_expected(tmp_path / "expected.toml") == {}
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('[c1]\n"m1" = { verdict = "holds"\n', "is not valid TOML: .*line 2"),
-        ('[c1]\n"m1" = { verdict = "maybe" }\n', "has verdict 'maybe'; valid"),
-        ('c1 = "holds"\n', "c1 must be a table"),
-        ('[c1]\n"m1" = "holds"\n', "has verdict None"),
-    ],
-    ids=["not TOML", "unknown verdict", "not a table", "not an entry"],
-)
-def test_a_malformed_record_is_an_error_naming_the_file(tmp_path, text, message):
-    path = tmp_path / "expected.toml"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message) as error:
-        verdicts.load_expected(path)
-    assert str(path) in str(error.value)
-
-
-def test_unknown_entries_names_unknown_models_and_claims():
-    record = {("c1", "m1"): {}, ("c1", "m9"): {}, ("c7", "m1"): {}}
-    assert verdicts.unknown_entries(record, {"c1"}, {"m1"}) == ["[c1] m9", "[c7] m1"]
-    assert verdicts.unknown_entries(record, None, {"m1"}) == ["[c1] m9"]
+def test_share_of_removal_without_any_removal_effect_is_inconclusive():
+    claim = verdicts.Claim(**{**CLAIM.__dict__, "estimand": "share_of_removal"})
+    n = 50
+    result = verdicts.decide(
+        claim, "m-s0", np.ones(n, dtype=bool), references={"removal": np.zeros(n, dtype=bool)}
+    )
+    assert result["verdict"] == "inconclusive" and result["rate"] is None

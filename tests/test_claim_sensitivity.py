@@ -1,0 +1,91 @@
+"""The central claims can tell a working intervention from a broken one.
+
+A claim whose verdict does not move when its intervention is replaced by a zero vector or by
+the sign-flipped vector measures the test design, not the agent. Each test here runs a claim's
+own measurement on a real zoo agent over a few held-out levels -- once as declared, once with
+the vector zeroed, once with it sign-flipped -- and checks that the estimate (and, where the
+real verdict is decided, the verdict) changes the way a broken intervention must change it.
+The agents are the ones on which the claim acts in the committed record, so the comparison
+has something to lose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from avec import trials, verdicts, zoo
+from claims import test_identity, test_specificity, test_subtraction
+
+LEVELS = 20
+
+
+@pytest.fixture(scope="module")
+def load(models_dir):
+    cache = {}
+
+    def get(model_id):
+        if model_id not in cache:
+            agent = zoo.load(model_id, models_dir)
+            layouts, seeds = trials.held_out_layouts(agent, LEVELS)
+            cache[model_id] = (agent, list(zip(layouts, seeds, strict=True)))
+        return cache[model_id]
+
+    return get
+
+
+def _decide(claim, outcome):
+    small = dataclasses.replace(claim, min_informative=5)
+    return verdicts.decide(
+        small, "m", outcome.passed, outcome.informative, outcome.clusters, outcome.references
+    )
+
+
+def _mean_drop(measured, informative):
+    return float((measured["unsteered"] - measured["steered"])[informative].mean())
+
+
+def test_claim_1a_loses_its_effect_with_a_zero_or_flipped_vector(load):
+    agent, drawn = load("fourrooms-ppo-mlp-s0")
+    real = test_subtraction.measure_states(agent, drawn)
+    informative = test_subtraction.outcome_states(real).informative
+    assert informative.sum() >= 5
+    rates, drops = {}, {}
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = test_subtraction.measure_states(agent, drawn, coefficient)
+        found = test_subtraction.outcome_states(measured)
+        # The unsteered arm and so the informative probes do not depend on the steering.
+        assert np.array_equal(found.informative, informative)
+        rates[name] = _decide(test_subtraction.CLAIM_STATES, found)["rate"]
+        drops[name] = _mean_drop(measured, informative)
+    assert rates["zero"] == 0.0 and rates["flipped"] < rates["real"]
+    assert drops["zero"] == pytest.approx(0.0, abs=1e-6)
+    assert drops["flipped"] < drops["real"] - 0.05
+
+
+def test_claim_4c_verdict_flips_with_a_zero_or_flipped_vector(load):
+    agent, drawn = load("cheesemaze9-ppo-cnn-s0")
+    results = {}
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = test_identity.measure_states(agent, drawn, coefficient)
+        results[name] = _decide(test_identity.CLAIM_STATES, test_identity.outcome_of(measured))
+    assert results["real"]["verdict"] == "holds"
+    assert results["zero"]["rate"] == 0.0 and results["zero"]["verdict"] == "fails"
+    assert results["flipped"]["verdict"] == "fails"
+
+
+def test_claim_6_cannot_pass_with_a_zero_or_flipped_vector(load):
+    agent, drawn = load("fourrooms-ppo-mlp-s0")
+    real = _decide(
+        test_specificity.CLAIM, test_specificity.outcome(test_specificity.measure(agent, drawn))
+    )
+    assert real["informative"] >= 5 and real["rate"] > 0.5
+    zero = test_specificity.outcome(test_specificity.measure(agent, drawn, 0.0))
+    # A zero vector has no effect: no probe is informative, so the claim cannot be decided.
+    assert zero.informative.sum() == 0
+    assert _decide(test_specificity.CLAIM, zero)["verdict"] == "inconclusive"
+    flipped = test_specificity.outcome(test_specificity.measure(agent, drawn, 1.0))
+    # The flipped vector is its own sign-flip control: it can never beat it.
+    assert not flipped.passed[flipped.informative].any()

@@ -1,0 +1,23 @@
+"""The README's verdict tables are the committed report's, regenerated, never hand-edited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from avec import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _between(text: str, name: str) -> str:
+    begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
+    assert begin in text and end in text, f"README.md lacks the {name} markers"
+    return text.split(begin, 1)[1].split(end, 1)[0]
+
+
+def test_readme_tables_match_the_committed_report():
+    built = json.loads((ROOT / "reports" / "latest.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert _between(readme, "verdicts") == "\n".join(report.summary_table(built)) + "\n"
+    assert _between(readme, "published") == report.published_table(built)
