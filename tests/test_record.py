@@ -1,5 +1,6 @@
-"""The record side of verdicts (:mod:`avec.verdicts`): gating a result against the committed record, and reading and
-writing ``expected.toml`` (whole or not at all; a malformed file named with its line)."""
+"""The record side of :mod:`avec.verdicts`: gating a result against the committed record, and
+reading and writing ``expected.toml`` (whole or not at all; a malformed file named with its
+line)."""
 
 from __future__ import annotations
 
