@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from avec import report
+from avec import report, verdicts
 
 LAYOUT = "doorkey 5x5\n#####\n#A.K#\n#.#D#\n#.#G#\n#####\n"
 
 
 def result(claim: str, model: str, verdict: str, rate: float) -> dict:
-    return {
-        "claim": claim,
-        "model": model,
-        "trials": 100,
-        "passes": int(rate * 100),
-        "pass_rate": rate,
-        "ci95": [max(rate - 0.1, 0.0), min(rate + 0.1, 1.0)],
-        "threshold": 0.5,
-        "verdict": verdict,
-        "expected": verdict,
-        "effects": {},
-        "counterexample": None,
-    }
+    """A schema-2 result decided by :func:`avec.verdicts.decide` from 100 informative trials
+    passing at ``rate``; ``verdict`` is what the test expects it to come out as."""
+    declared = verdicts.Claim(
+        name=claim,
+        statement="s",
+        quote="q",
+        source_expects="holds",
+        trial="t",
+        informative="i",
+        estimand="rate",
+        threshold=0.5,
+        threshold_reason="r",
+        reference="ref",
+        lifetime="l",
+        min_informative=10,
+    )
+    passed = np.arange(100) < round(rate * 100)
+    decided = verdicts.decide(declared, model, passed, expected=verdict)
+    assert decided["verdict"] == verdict
+    return decided
 
 
 GENERATED_BY = {"profile": "ci", "models": ["m1"]}
@@ -77,9 +85,10 @@ def test_write_keeps_other_entries_of_the_folder(tmp_path):
 def test_diff_lists_changed_verdicts_rates_and_new_and_removed_pairs():
     old = {"results": [result("c1", "m1", "fails", 0.2), result("c2", "m1", "holds", 0.9)]}
     new = {"results": [result("c1", "m1", "holds", 0.8), result("c3", "m1", "fails", 0.1)]}
+    (a_lo, a_hi), (b_lo, b_hi) = old["results"][0]["ci95"], new["results"][0]["ci95"]
     assert report.diff(old, new) == [
         "! c1 / m1: verdict fails -> holds",
-        "~ c1 / m1: pass rate 0.200 [0.100, 0.300] -> 0.800 [0.700, 0.900]",
+        f"~ c1 / m1: 0.200 [{a_lo:.3f}, {a_hi:.3f}] -> 0.800 [{b_lo:.3f}, {b_hi:.3f}]",
         "- c2 / m1: removed (was holds)",
         "+ c3 / m1: new, fails 0.100",
     ]
