@@ -159,11 +159,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def model_params(family: str | None = None, recipe_contains: str = "") -> list[Any]:
-    """``pytest.param`` per model of the run's models folder (of ``family``), id = model id."""
+    """``pytest.param`` per model of the run's models folder (of ``family``) that meets its
+    success bar (:func:`avec.zoo.below_bar`), id = model id."""
     models_dir = _current.models_dir if _current else zoo.MODELS_DIR
     return [
         pytest.param(model_id, id=model_id)
-        for model_id in zoo.model_ids(models_dir, family=family)
+        for model_id in zoo.model_ids(models_dir, family=family, trained_only=True)
         if recipe_contains in model_id
     ]
 
@@ -412,6 +413,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "profile": run.profile,
         "python_platform": platform.machine(),
         "models": sorted({r["model"] for r in run.results}),
+        "not_judged": zoo.below_bar(zoo.manifest(run.models_dir)),
     }
     try:
         report_mod.write(out, run.results, run.figures, generated_by, run.claim_texts)

@@ -121,13 +121,38 @@ def manifest(models_dir: Path = MODELS_DIR) -> dict[str, dict[str, Any]]:
     return models
 
 
-def model_ids(models_dir: Path = MODELS_DIR, family: str | None = None) -> list[str]:
-    """Ids of the folder's models, optionally of one layout family."""
+def model_ids(
+    models_dir: Path = MODELS_DIR, family: str | None = None, trained_only: bool = False
+) -> list[str]:
+    """Ids of the folder's models, optionally of one layout family; with ``trained_only``,
+    only those that meet their recipe's success bar (see :func:`below_bar`)."""
+    entries = manifest(models_dir)
+    below = below_bar(entries) if trained_only else {}
     return [
         model_id
-        for model_id, entry in manifest(models_dir).items()
-        if family is None or entry.get("config", {}).get("family") == family
+        for model_id, entry in entries.items()
+        if (family is None or entry.get("config", {}).get("family") == family)
+        and model_id not in below
     ]
+
+
+def below_bar(entries: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Models whose held-out success misses their recipe's bar, each with a one-line reason.
+
+    The claims judge trained agents only: an agent that does not do its task has no behaviour
+    for a vector to edit, so its verdicts would describe the failed training, not the vector.
+    """
+    below = {}
+    for model_id, entry in entries.items():
+        if entry.get("meets_bar", True):
+            continue
+        held_out = entry["evaluation"]["held_out"]
+        lo, hi = held_out["success_ci95"]
+        below[model_id] = (
+            f"held-out success {held_out['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] is below its "
+            f"bar {entry['config']['success_bar']}"
+        )
+    return below
 
 
 def write_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:
@@ -363,6 +388,7 @@ def _refuse_architecture(path: Path, found: dict, recorded: dict) -> None:
 
 
 __all__ = [
+    "below_bar",
     "MODELS_DIR",
     "Agent",
     "CheckpointError",

@@ -34,6 +34,7 @@ import pytest
 from avec import experiments as ex
 from avec import generators, stats, trials, verdicts, zoo
 from avec.layouts import Layout
+from avec.pytest_plugin import models_dir
 from claims.conftest import model_params
 from claims.test_subtraction import LEVELS_PER_TRIAL, start_vectors
 from claims.test_subtraction import trials_of as _levels
@@ -129,13 +130,14 @@ def other_size(size: int) -> int:
     return 8 if size < 8 else 5
 
 
-def recipe_of(model_id: str) -> str:
-    """``doorkey5-ppo-mlp-s0`` -> ``doorkey5-ppo-mlp``."""
-    return model_id.rsplit("-s", 1)[0]
-
-
 def recipe_members(model_id: str) -> list[str]:
-    return [m for m in zoo.model_ids() if recipe_of(m) == recipe_of(model_id)]
+    """The trained models of ``model_id``'s recipe in the models folder the suite judges."""
+    recipe = verdicts.recipe_of(model_id)
+    return [
+        m
+        for m in zoo.model_ids(models_dir(), trained_only=True)
+        if verdicts.recipe_of(m) == recipe
+    ]
 
 
 def averaged(agent, layouts, size: int | None = None):
