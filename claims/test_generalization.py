@@ -246,7 +246,7 @@ def transfer_matrix(agents, layouts) -> dict:
     return {
         "kind": "matrix",
         "data": {
-            "title": f"5c transfer across training seeds: {recipe_of(ids[0])}",
+            "title": f"5c transfer across training seeds: {verdicts.recipe_of(ids[0])}",
             "rows": [f"vector from {i}" for i in ids],
             "columns": ids,
             "values": values,
@@ -261,7 +261,7 @@ def matrix_figure(members, load_agent):
     def figures(drawn, _measured):
         layouts = list(dict.fromkeys(t[0] for t in drawn))
         agents = [load_agent(m) for m in members]
-        return {f"transfer-{recipe_of(members[0])}": transfer_matrix(agents, layouts)}
+        return {f"transfer-{verdicts.recipe_of(members[0])}": transfer_matrix(agents, layouts)}
 
     return figures
 
@@ -276,7 +276,7 @@ def _not_run_notes(agent) -> str | None:
         )
         notes.append(f"5b (across map sizes) does not apply: {why}.")
     if len(recipe_members(agent.id)) < 2:
-        notes.append(f"5c (across training seeds) not run: {recipe_of(agent.id)} has one model.")
+        notes.append(f"5c (across training seeds) not run: {verdicts.recipe_of(agent.id)} has one model.")
     return " ".join(notes) or None
 
 
