@@ -134,9 +134,7 @@ def recipe_members(model_id: str) -> list[str]:
     """The trained models of ``model_id``'s recipe in the models folder the suite judges."""
     recipe = verdicts.recipe_of(model_id)
     return [
-        m
-        for m in zoo.model_ids(models_dir(), trained_only=True)
-        if verdicts.recipe_of(m) == recipe
+        m for m in zoo.model_ids(models_dir(), trained_only=True) if verdicts.recipe_of(m) == recipe
     ]
 
 
@@ -276,7 +274,8 @@ def _not_run_notes(agent) -> str | None:
         )
         notes.append(f"5b (across map sizes) does not apply: {why}.")
     if len(recipe_members(agent.id)) < 2:
-        notes.append(f"5c (across training seeds) not run: {verdicts.recipe_of(agent.id)} has one model.")
+        recipe = verdicts.recipe_of(agent.id)
+        notes.append(f"5c (across training seeds) not run: {recipe} has one model.")
     return " ".join(notes) or None
 
 
