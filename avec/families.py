@@ -195,7 +195,7 @@ FAMILIES: dict[str, Family] = {
             minigrid_id=lambda size: (
                 f"MiniGrid-DoorKey-{size}x{size}-v0" if size in (5, 6, 8, 16) else None
             ),
-            extra_features=("color",),
+            extra_features=("color", "door_color"),
         ),
         Family(
             name="fourrooms",
