@@ -16,10 +16,15 @@ each parameter checkpoint a training run saved (``params-<steps>.pt``, see
 
 Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
 
-    python -m avec.curves /work/train-runs/paddedmaze13-ppo-cnn-s0 paddedmaze13-ppo-cnn-s0
+    python -m avec.curves train paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
+        --config fixtures/zoo-training.toml      # checkpoints every 100k steps
+    python -m avec.curves measure paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
+        --config fixtures/zoo-training.toml
 
-writes ``curve.json`` in the run folder (only checkpoints not measured yet are evaluated; the
-file is replaced atomically) and prints one row per checkpoint.
+``train`` saves ``params-<steps>.pt`` (and at the end the model and its manifest entry as
+``entry.json``) in ``RUN/MODEL_ID``; ``measure`` writes ``curve.json`` there (only checkpoints
+not measured yet are evaluated; the file is replaced atomically) and prints one row per
+checkpoint. Keep run folders outside the repository: checkpoints are not committed.
 """
 
 from __future__ import annotations
@@ -109,12 +114,20 @@ def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str,
     )
     return {
         "success": stats.proportion(np.array([t.success for t in played])).to_dict(),
-        "p_cheese": stats.bootstrap_mean(p_cheese, seed=0).to_dict(),
+        "p_cheese": _mean(p_cheese),
         "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
         "top_right_without_cheese": stats.proportion(
             np.array([t.top_right_reached is not None for t in wander])
         ).to_dict(),
     }
+
+
+def _mean(values: np.ndarray) -> dict[str, Any]:
+    """The mean with a bootstrap interval; with fewer than two values, no interval."""
+    if len(values) >= 2:
+        return stats.bootstrap_mean(values, seed=0).to_dict()
+    value = float(values[0]) if len(values) else None
+    return {"value": value, "ci95": None, "n": len(values), "method": "too few for an interval"}
 
 
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
@@ -125,8 +138,10 @@ def checkpoints(run: Path) -> list[tuple[int, Path]]:
 
 def _row(steps: int, point: dict[str, Any]) -> str:
     def rate(name: str) -> str:
-        value, (lo, hi) = point[name]["value"], point[name]["ci95"]
-        return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+        value, ci = point[name]["value"], point[name]["ci95"]
+        if ci is None:
+            return "n/a" if value is None else f"{value:.3f}"
+        return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
     return (
         f"| {steps:,} | {rate('success')} | {rate('p_cheese')} | {rate('heads_for_cheese')} "
@@ -134,29 +149,21 @@ def _row(steps: int, point: dict[str, Any]) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
-    parser.add_argument("run", type=Path, help="folder holding params-<steps>.pt checkpoints")
-    parser.add_argument(
-        "model_id", help="zoo model id the run trains, e.g. paddedmaze13-ppo-cnn-s0"
-    )
-    parser.add_argument("--mazes", type=int, default=200, help="held-out mazes per measurement")
-    ns = parser.parse_args(argv)
-    configs = training.load_zoo_config()
-    if ns.model_id not in configs:
-        print(f"unknown model id {ns.model_id!r}; valid: {sorted(configs)}", file=sys.stderr)
+def _train(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    run = ns.run / config.id
+    entry = training.train(config, run, progress=False, checkpoints=run, checkpoint_every=ns.every)
+    (run / "entry.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return 0
+
+
+def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    run = ns.run / config.id
+    if not run.is_dir():
+        print(f"{run} is not a folder", file=sys.stderr)
         return 2
-    if not ns.run.is_dir():
-        print(f"{ns.run} is not a folder", file=sys.stderr)
-        return 2
-    config = configs[ns.model_id]
-    if families.get(config.family).top_right_region is None:
-        print(f"{ns.model_id} does not play mazes ({config.family})", file=sys.stderr)
-        return 2
-    torch.set_num_threads(1)
-    out = ns.run / "curve.json"
+    out = run / "curve.json"
     curve = json.loads(out.read_text()) if out.exists() else {}
-    for steps, path in checkpoints(ns.run):
+    for steps, path in checkpoints(run):
         if str(steps) in curve and curve[str(steps)]["mazes"] == ns.mazes:
             continue
         model = load_parameters(config, path)
@@ -169,6 +176,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     for steps in sorted(curve, key=int):
         print(_row(int(steps), curve[steps]))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
+    parser.add_argument("command", choices=("train", "measure"))
+    parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
+    parser.add_argument("--run", type=Path, required=True, help="folder of runs (RUN/MODEL_ID)")
+    parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
+    parser.add_argument("--every", type=int, default=100_000, help="steps between checkpoints")
+    parser.add_argument("--mazes", type=int, default=200, help="held-out mazes per measurement")
+    ns = parser.parse_args(argv)
+    configs = training.load_zoo_config(ns.config)
+    if ns.model_id not in configs:
+        print(f"unknown model id {ns.model_id!r}; valid: {sorted(configs)}", file=sys.stderr)
+        return 2
+    config = configs[ns.model_id]
+    if families.get(config.family).top_right_region is None:
+        print(f"{ns.model_id} does not play mazes ({config.family})", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    return (_train if ns.command == "train" else _measure)(ns, config)
 
 
 __all__ = [

@@ -24,10 +24,14 @@ The five families:
   agent its cheese drive (2 of Procgen's 12 sizes).
 * ``lavagap`` -- MiniGrid ``LavaGapS7`` (lava vector); egocentric view, movement only.
 
-DoorKey's colour vector (key and door in one colour minus another, :func:`avec.vectors.color_pair`)
-is a control: key and door colours are drawn at random in training. DoorKey has no top-right
-vector: its goal is always in the bottom-right corner and the level has no corner the agent is
-drawn to apart from the goal, so "a corridor to the top-right" has no counterpart there.
+DoorKey's colour vector (key and door in their colour minus both in another,
+:func:`avec.vectors.color_pair`) is meant as a control. Note that MiniGrid's ``DoorKeyEnv``
+always makes key and door yellow, so the agents never saw another colour: colour carries no
+task information in training, but the "without" input is also one they never met.
+
+DoorKey has no top-right vector: its goal is always in the bottom-right corner and the level
+has no corner the agent is drawn to apart from the goal, so "a corridor to the top-right" has
+no counterpart there.
 """
 
 from __future__ import annotations
@@ -191,7 +195,7 @@ FAMILIES: dict[str, Family] = {
             minigrid_id=lambda size: (
                 f"MiniGrid-DoorKey-{size}x{size}-v0" if size in (5, 6, 8, 16) else None
             ),
-            extra_features=("color",),
+            extra_features=("color", "door_color"),
         ),
         Family(
             name="fourrooms",

@@ -335,7 +335,8 @@ def door_color_pair(layout: DoorKeyLayout, to: str = "red") -> tuple[Layout, Lay
 
 def color_pair(layout: DoorKeyLayout, to: str = "red") -> tuple[Layout, Layout]:
     """DoorKey level with key and door both in its door's colour, and both in ``to`` (the
-    colour vector; a control, since key and door colours are random in training)."""
+    colour vector, a control: colour carries no task information in training, where MiniGrid's
+    DoorKey makes key and door yellow every time)."""
     if layout.door_color == to:
         raise LayoutError(f"the door is already {to}; pick another colour to contrast with")
     return edits.recolor_both(layout, layout.door_color), edits.recolor_both(layout, to)

@@ -5,8 +5,9 @@ import random
 from collections import deque
 
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 from avec import generators, strategies
 from avec.envs import HELD_OUT_SEED_START
@@ -14,8 +15,10 @@ from avec.layouts import (
     CheeseMazeLayout,
     DoorKeyLayout,
     FourRoomsLayout,
+    LavaGapLayout,
     Layout,
     LayoutError,
+    PaddedMazeLayout,
     from_ascii,
 )
 
@@ -205,12 +208,50 @@ def test_seeded_layouts_pass_generator_options_on(layout):
 
 @pytest.mark.parametrize(
     "family, cls",
-    [("doorkey", DoorKeyLayout), ("fourrooms", FourRoomsLayout), ("cheesemaze", CheeseMazeLayout)],
+    [
+        ("doorkey", DoorKeyLayout),
+        ("fourrooms", FourRoomsLayout),
+        ("cheesemaze", CheeseMazeLayout),
+        ("paddedmaze", PaddedMazeLayout),
+        ("lavagap", LavaGapLayout),
+    ],
 )
 def test_layouts_dispatches_by_family_at_its_default_size(family, cls):
     layout = minimal(strategies.layouts(family))
     assert isinstance(layout, cls)
     assert layout.width == strategies.DEFAULT_SIZES[family][0]
+
+
+def test_lavagap_strategy_draws_exactly_minigrids_levels():
+    from_generator = {generators.lavagap(7, seed) for seed in range(300)}
+    drawn = set()
+    with pytest.raises(NoSuchExample):
+        find(
+            strategies.lavagap_layouts(),
+            lambda layout: drawn.add(layout) or False,
+            settings=settings(FIND, max_examples=500, phases=[Phase.generate]),
+            random=random.Random(0),
+        )
+    assert drawn == from_generator
+    assert len(drawn) == 15
+
+
+@given(strategies.paddedmaze_layouts())
+def test_drawn_padded_mazes_are_centred_perfect_mazes_with_cheese_top_right(layout):
+    assert layout.solvable and layout.in_maze(layout.cheese)
+    assert layout.in_top_right(layout.cheese, generators.PADDED_REGION)
+    outside = {(x, y) for x in range(13) for y in range(13) if not layout.in_maze((x, y))}
+    assert outside <= layout.walls
+
+
+def test_padded_mazes_shrink_to_the_smallest_maze_in_the_middle():
+    layout = minimal(strategies.paddedmaze_layouts())
+    assert (layout.maze_size, layout.offset) == (5, 4)
+
+
+def test_lavagap_levels_shrink_to_the_column_next_to_the_agent_with_the_gap_on_top():
+    layout = minimal(strategies.lavagap_layouts())
+    assert layout.lava == frozenset((2, y) for y in range(2, 6))
 
 
 # -- bad arguments fail at once, naming what is valid -------------------------------------

@@ -13,12 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import avec
-from avec import edits, envs, generators, hooks, training, vectors, zoo
+from avec import edits, envs, families, generators, hooks, training, vectors, zoo
 
-FEATURES_OF = {
-    "doorkey": ["key", "door_color"],
-    "fourrooms": ["goal"],
-    "cheesemaze": ["cheese", "top_right"],
+FEATURES_OF = {  # every vector each family declares
+    name: [family.feature.vector, *family.extra_features]
+    for name, family in families.FAMILIES.items()
 }
 
 FRESH = {  # untrained models of each kind the hooks support: the identity is mechanical
