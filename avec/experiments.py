@@ -108,7 +108,7 @@ def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchSt
     top-right region the agent trained on: only there do its two drives -- to the cheese and to
     the top-right corner -- pull apart, as in the maze paper's evaluation.
     """
-    options = {"cheese_region": "anywhere"} if agent.family == "cheesemaze" else {}
+    options = families.get(agent.family).trial_options
     feature = feature_of(agent).vector
     return strategies.layouts(agent.family, sizes=sizes or (agent.size,), **options).filter(
         lambda layout: shows_feature(agent, feature, layout)

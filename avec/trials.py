@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from hypothesis import settings
 
-from avec import edits, envs, generators, metrics, rollouts, vectors
+from avec import edits, envs, families, generators, metrics, rollouts, vectors
 from avec import experiments as ex
 from avec.layouts import DIRECTIONS, CheeseMazeLayout, Layout
 from avec.vectors import SteeringVector
@@ -70,7 +70,7 @@ def held_out_layouts(
 
 
 def _draw(agent: Any, n: int, offset: int, size: int) -> tuple[list[Layout], list[int]]:
-    options = {"cheese_region": "anywhere"} if agent.family == "cheesemaze" else {}
+    options = families.get(agent.family).trial_options
     feature = ex.feature_of(agent).vector
     first = envs.HELD_OUT_SEED_START + offset
     layouts: list[Layout] = []
