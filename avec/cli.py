@@ -189,8 +189,14 @@ def cmd_report(ns: argparse.Namespace) -> int:
         print("\n".join(history.lines(revs, table)))
         print(f"figure: {history.plot(Path(ns.output), revs, table)}")
         return 0
-    from avec import report
+    from avec import atomic, report
 
+    if ns.readme is not None:
+        path = Path(ns.readme)
+        built = _read_json(Path(ns.report))
+        atomic.write_text(path, report.fill_readme(path.read_text(), built))
+        print(f"{path}: verdict tables rewritten from {ns.report}")
+        return 0
     old, new = (_read_json(Path(p)) for p in ns.diff)
     changes = report.diff(old, new)
     print("\n".join(changes) if changes else "no verdict or pass rate changed")
@@ -269,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         help="verdicts and pass rates at every commit that changed reports/latest.json "
         "(a git revision range; default: HEAD's history)",
     )
+    which.add_argument(
+        "--readme",
+        nargs="?",
+        const="README.md",
+        metavar="README",
+        help="rewrite the README's verdict tables from the report (default README.md)",
+    )
+    rep.add_argument("--report", default="reports/latest.json", help="the report (--readme)")
     rep.add_argument("--repo", default=".", help="git repository (--history)")
     rep.add_argument("-o", "--output", default="history.png", help="figure (--history)")
     rep.set_defaults(func=cmd_report)

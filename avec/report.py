@@ -317,6 +317,24 @@ def _by_pair(report: Any, which: str) -> dict[tuple[str, str], Mapping[str, Any]
     return {(r["claim"], r["model"]): r for r in results}
 
 
+README_SECTIONS = {"verdicts": summary_table, "published": published_table}
+"""README.md sections regenerated from the report, each between ``<!-- NAME:begin -->`` and
+``<!-- NAME:end -->`` markers."""
+
+
+def fill_readme(readme: str, report: Mapping[str, Any]) -> str:
+    """``readme`` with every :data:`README_SECTIONS` section rewritten from ``report``."""
+    for name, table in README_SECTIONS.items():
+        begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
+        if begin not in readme or end not in readme:
+            raise ValueError(f"the README lacks the {begin.strip()} ... {end} markers")
+        head, rest = readme.split(begin, 1)
+        body = table(report)
+        body = "\n".join(body) + "\n" if isinstance(body, list) else body
+        readme = head + begin + body + end + rest.split(end, 1)[1]
+    return readme
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Every verdict, pass rate and interval that changed between two reports, one line each.
 

@@ -21,3 +21,14 @@ def test_readme_tables_match_the_committed_report():
     readme = (ROOT / "README.md").read_text()
     assert _between(readme, "verdicts") == "\n".join(report.summary_table(built)) + "\n"
     assert _between(readme, "published") == report.published_table(built)
+    assert report.fill_readme(readme, built) == readme
+
+
+def test_fill_readme_rewrites_only_the_marked_sections():
+    built = json.loads((ROOT / "reports" / "latest.json").read_text())
+    stale = "intro\n<!-- verdicts:begin -->\nold\n<!-- verdicts:end -->\nmiddle\n"
+    stale += "<!-- published:begin -->\nold\n<!-- published:end -->\nend\n"
+    filled = report.fill_readme(stale, built)
+    assert filled.startswith("intro\n") and "\nmiddle\n" in filled and filled.endswith("end\n")
+    assert "old" not in filled
+    assert _between(filled, "published") == report.published_table(built)
