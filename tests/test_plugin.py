@@ -1,8 +1,7 @@
 """avec's pytest plugin, on a tiny claims folder built in a temporary directory.
 
-The fake claim judges a trivial strategy (a fixed layout and an integer ``x``; a trial passes
-when ``x % 100 < PERCENT``)
-on the two models of a fake models folder, through the plugin's real ``judge``: what is
+The fake claim judges trivial trials (DoorKey level ``x`` and the integer ``x``; a trial
+passes when ``x % 100 < PERCENT``) on the two models of a fake models folder, through the plugin's real ``judge``: what is
 checked is the plumbing -- when ``latest.*`` is written, what is gated, what is refused --
 not any agent.
 """
@@ -44,24 +43,41 @@ CLAIM = """
 import os
 import numpy as np
 import pytest
-from hypothesis import strategies as st
+from hypothesis import settings
 from avec import generators, verdicts
 from avec.pytest_plugin import model_params
 
 PERCENT = {percent}
-CLAIM = verdicts.Claim("c{n}", "a statement", "a trial", threshold=0.5)
+CLAIM = verdicts.Claim(
+    name="c{n}",
+    statement="a statement",
+    quote="a quote",
+    source_expects="holds",
+    trial="a trial",
+    informative="every trial",
+    estimand="rate",
+    threshold=0.5,
+    threshold_reason="a reason",
+    reference="none",
+    lifetime="none",
+    min_informative=5,
+)
 
 
 @pytest.mark.claim(CLAIM.name)
 @pytest.mark.parametrize("model_id", model_params())
 def test_claim_{n}(model_id, judge):
     {extra}
+    trials = [(generators.generate("doorkey", 5, x), x) for x in range(settings().max_examples)]
     judge(
         CLAIM,
         model_id,
-        st.tuples(st.just(generators.generate("doorkey", 5, 0)), st.integers(0, 10**6)),
-        measure=lambda trials: {{"x": np.array([t[1] for t in trials])}},
-        passes=lambda m: m["x"] % 100 < PERCENT,
+        trials,
+        measure=lambda ts: {{"x": np.array([t[1] for t in ts]), "layouts": [t[0] for t in ts]}},
+        outcome=lambda m: verdicts.outcome(
+            m["x"] % 100 < PERCENT, np.ones(len(m["x"]), dtype=bool), np.arange(len(m["x"])),
+            m["layouts"],
+        ),
         effects=lambda m: {{}},
     )
 """
@@ -152,8 +168,8 @@ def test_a_changed_verdict_fails_saying_recorded_now_and_how_to_update(pytester,
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            "*VerdictChanged: c1 \u00d7 m1: recorded holds, now fails (pass rate 0.000 over 40 "
-            "trials, interval [[]0.000, *], threshold 0.5); if this change is intended, run "
+            "*VerdictChanged: c1 \u00d7 m1: recorded holds, now fails (rate 0.000 [[]0.000, *] on "
+            "40 informative of 40 trials, threshold 0.5); if this change is intended, run "
             "pytest claims/ --update-expected",
             "*c2 \u00d7 m1: recorded fails, now holds*--update-expected",
         ]
