@@ -1,9 +1,9 @@
 """avec's pytest plugin, on a tiny claims folder built in a temporary directory.
 
 The fake claim judges trivial trials (DoorKey level ``x`` and the integer ``x``; a trial
-passes when ``x % 100 < PERCENT``) on the two models of a fake models folder, through the plugin's real ``judge``: what is
-checked is the plumbing -- when ``latest.*`` is written, what is gated, what is refused --
-not any agent.
+passes when ``x % 100 < PERCENT``) on the two models of a fake models folder, through the
+plugin's real ``judge``: what is checked is the plumbing -- when ``latest.*`` is written, what
+is gated, what is refused -- not any agent.
 """
 
 from __future__ import annotations
