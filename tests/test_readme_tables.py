@@ -26,9 +26,9 @@ def test_readme_tables_match_the_committed_report():
 
 def test_fill_readme_rewrites_only_the_marked_sections():
     built = json.loads((ROOT / "reports" / "latest.json").read_text())
-    stale = "intro\n<!-- verdicts:begin -->\nold\n<!-- verdicts:end -->\nmiddle\n"
-    stale += "<!-- published:begin -->\nold\n<!-- published:end -->\nend\n"
+    stale = "intro\n<!-- verdicts:begin -->\nSTALE-TABLE\n<!-- verdicts:end -->\nmiddle\n"
+    stale += "<!-- published:begin -->\nSTALE-TABLE\n<!-- published:end -->\nend\n"
     filled = report.fill_readme(stale, built)
     assert filled.startswith("intro\n") and "\nmiddle\n" in filled and filled.endswith("end\n")
-    assert "old" not in filled
+    assert "STALE-TABLE" not in filled
     assert _between(filled, "published") == report.published_table(built)

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import avec
-from avec import scheduling, training
+from avec import scheduling, training, zoo
 from avec.training import TrainConfig
 
 TINY_ZOO = """
@@ -109,7 +109,7 @@ def test_train_all_on_a_two_node_cluster_gives_the_weights_of_local_training(tin
     for model_id, config in configs.items():
         entry = manifest[model_id]
         assert entry["config"] == config.to_dict()
-        assert entry["sha256"] == training.sha256(models_dir / entry["file"])
+        assert entry["sha256"] == zoo.sha256(models_dir / entry["file"])
         local = training.train(config, tmp_path / "local", progress=False)
         cluster_weights = policy_weights(models_dir / entry["file"])
         local_weights = policy_weights(tmp_path / "local" / local["file"])

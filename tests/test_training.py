@@ -175,7 +175,7 @@ def test_bad_configs_raise_naming_the_valid_choices(changes, message):
 
 
 def test_architecture_names_the_extractor_inside_a_dqn_q_network():
-    architecture = training.architecture(training.untrained("dqn"))
+    architecture = zoo.architecture(training.untrained("dqn"))
     assert architecture["policy_class"] == "stable_baselines3.dqn.policies.DQNPolicy"
     assert architecture["features_extractor"] == (
         "stable_baselines3.common.torch_layers.FlattenExtractor"
