@@ -20,7 +20,7 @@ from minigrid.core.world_object import Box
 from minigrid.wrappers import FullyObsWrapper
 
 from avec import engine, envs, generators
-from avec.engine.state import BALL, BOX, CLOSED, DOOR, EMPTY, FLOOR, GOAL, KEY, OPEN
+from avec.engine.state import BALL, BOX, CLOSED, DOOR, EMPTY, FLOOR, GOAL, KEY, LAVA, OPEN
 from avec.engine.step import DX, DY
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
@@ -36,11 +36,14 @@ EVENTS = {
     },
     "fourrooms": {"goal", "truncated"},
     "cheesemaze": {"goal", "truncated"},
+    "paddedmaze": {"goal", "truncated"},
     "lavagap": {"goal", "lava", "truncated"},
+    # MiniGrid's own LavaGapS7 levels, read from its env rather than built from avec's layouts.
+    "minigrid-lavagap": {"goal", "lava", "truncated"},
 }
 """Events each family's levels allow, all of which its test must reach."""
 
-SIZES = {**generators.SIZES, "lavagap": (7,)}
+SIZES = {**generators.SIZES, "minigrid-lavagap": (7,)}
 
 _ENVS: dict[tuple[str, int, int], gym.Env] = {}
 
@@ -48,7 +51,7 @@ _ENVS: dict[tuple[str, int, int], gym.Env] = {}
 def reference_env(family: str, size: int, k: int) -> gym.Env:
     """The ``k``-th reusable MiniGrid env of a family and size (a reset rebuilds it entirely)."""
     if (family, size, k) not in _ENVS:
-        if family == "lavagap":
+        if family == "minigrid-lavagap":
             _ENVS[family, size, k] = gym.make("MiniGrid-LavaGapS7-v0").unwrapped
         else:
             _ENVS[family, size, k] = envs.LayoutEnv(family, size)
@@ -57,7 +60,7 @@ def reference_env(family: str, size: int, k: int) -> gym.Env:
 
 def reset(env: gym.Env, family: str, seed: int, max_steps: int | None):
     base = env.unwrapped
-    if family == "lavagap":
+    if family == "minigrid-lavagap":
         base.max_steps = max_steps or 4 * 7**2
         return base.reset(seed=seed)[0]
     base.max_steps = max_steps or envs.default_max_steps(family, base.width)
@@ -105,7 +108,8 @@ def guided_action(state: engine.State, row: int) -> int:
 
 
 def explorer_action(state: engine.State, row: int, rng: np.random.Generator, guided: float) -> int:
-    """Mostly guided; sometimes random, sometimes undoing progress (drop the key, shut the door)."""
+    """Mostly guided; sometimes random, sometimes undoing progress (drop the key, shut the door,
+    step into lava)."""
     x, y = state.pos[row] + (DX[state.dir[row]], DY[state.dir[row]])
     front = state.grid[row, x, y]
     u = rng.random()
@@ -113,6 +117,8 @@ def explorer_action(state: engine.State, row: int, rng: np.random.Generator, gui
         return TOGGLE
     if front[0] == EMPTY and state.carrying[row, 0] != 0 and u < 0.15:
         return DROP
+    if front[0] == LAVA and u < 0.2:
+        return FORWARD
     if u < guided:
         return guided_action(state, row)
     return int(rng.integers(7))
@@ -177,7 +183,7 @@ def test_engine_matches_minigrid_step_by_step(family: str, record_property):
         for env, (seed, max_steps, _) in zip(ref_envs, specs, strict=True):
             reset(env, family, seed, max_steps)
         state = engine.from_minigrid(ref_envs)
-        if family != "lavagap":
+        if family != "minigrid-lavagap":
             layouts = [generators.generate(family, size, s) for s, _, _ in specs]
             start = engine.from_layouts(layouts, [e.max_steps for e in ref_envs])
             np.testing.assert_array_equal(start.grid, state.grid)
