@@ -1,9 +1,11 @@
 """Paired steering experiments: the measurements the claims suite is made of.
 
 Each function takes an agent and a batch of trials and returns arrays, one row per trial, in
-one batched pass: vectors from a single capture, start-state probabilities from a single
-forward pass, rollouts in lockstep with one sampling seed per trial (so a trial gives the same
-outcome alone -- when Hypothesis shrinks it -- as in a batch).
+one batched pass: start-state probabilities from a single forward pass, rollouts in lockstep
+with one sampling seed per trial (so a trial gives the same outcome alone -- when Hypothesis
+shrinks it -- as in a batch). The vectors they apply are built by :mod:`avec.vectors`
+(:func:`~avec.vectors.per_layout`, :func:`~avec.vectors.held_out_means`), the only place
+vectors are built.
 
 The choices every claim shares are made here, once, by rule:
 
@@ -115,46 +117,6 @@ def trial_layouts(agent: Any, sizes: Sequence[int] | None = None) -> st.SearchSt
     )
 
 
-def per_layout_vectors(
-    agent: Any, feature: str, layouts: Sequence[Layout], layer: str
-) -> list[SteeringVector]:
-    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass.
-
-    ``door_color`` contrasts the door's colour with red (with blue where the door is red).
-    """
-    if feature == "door_color":
-        pairs = [
-            vectors.door_color_pair(lay, "blue" if lay.door_color == "red" else "red")
-            for lay in layouts
-        ]
-    else:
-        pairs = [vectors.FEATURES[feature](layout) for layout in layouts]
-    with_list, without_list = [p[0] for p in pairs], [p[1] for p in pairs]
-    observations = envs.observe([*with_list, *without_list], agent.wrappers)
-    hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
-    with hooks.capture(agent, [layer]) as acts:
-        hooks.run(agent, observations)
-    activations = acts[layer].cpu().numpy()
-    n = len(layouts)
-    return [
-        SteeringVector(
-            layer,
-            activations[i] - activations[n + i],
-            (
-                vectors.Term(
-                    1.0,
-                    feature,
-                    model=agent.id,
-                    with_layouts=(with_list[i].to_ascii(),),
-                    without_layouts=(without_list[i].to_ascii(),),
-                    aggregation="single",
-                ),
-            ),
-        )
-        for i in range(n)
-    ]
-
-
 def probabilities(
     agent: Any, layouts: Sequence[Layout], steering: rollouts.Steering | None = None
 ) -> np.ndarray:
@@ -253,8 +215,6 @@ __all__ = [
     "claim_layer",
     "decision_intents",
     "feature_of",
-    "held_out_means",
-    "per_layout_vectors",
     "play",
     "probabilities",
     "reached",
@@ -312,46 +272,3 @@ def shows_feature_many(agent: Any, feature: str, layouts: Sequence[Layout]) -> n
     seen = envs.observe([p[0] for p in pairs] + [p[1] for p in pairs], agent.wrappers)
     seen = seen.reshape(2, len(layouts), -1)
     return ~(seen[0] == seen[1]).all(axis=1)
-
-
-def held_out_means(
-    agent: Any,
-    feature: str,
-    layouts: Sequence[Layout],
-    sources: Sequence[Layout],
-    layer: str,
-) -> list[SteeringVector]:
-    """For each of ``layouts``, the mean ``feature`` vector of ``agent`` at ``layer`` over the
-    ``sources`` the agent sees differently at the start.
-
-    A source whose start observation equals the layout's is left out of that layout's mean, so
-    no vector is judged on an input it was computed from (a small level family such as
-    DoorKey-5x5, 48 levels in all, would otherwise share many). ``sources`` may be of another
-    size than ``layouts`` when the agent's observations have one shape at both (DoorKey's 7x7
-    view). Returns one vector per layout, aggregation ``mean``, listing the sources used.
-    """
-    per_source = per_layout_vectors(agent, feature, sources, layer)
-    values = np.stack([v.values for v in per_source]).astype(np.float64)
-    seen = envs.observe(list(sources), agent.wrappers).reshape(len(sources), -1)
-    shown = envs.observe(list(layouts), agent.wrappers).reshape(len(layouts), -1)
-    if seen.shape[1] != shown.shape[1]:
-        raise ValueError(
-            f"sources give observations of {seen.shape[1]} values and layouts of "
-            f"{shown.shape[1]}: the agent cannot read both, pick sources of the layouts' size"
-        )
-    kept = ~(shown[:, None, :] == seen[None, :, :]).all(axis=-1)
-    means = []
-    for i, keep in enumerate(kept):
-        if not keep.any():
-            raise ValueError(f"every source looks like layout {i} to the agent; add sources")
-        used = [per_source[j].terms[0] for j in np.flatnonzero(keep)]
-        term = vectors.Term(
-            1.0,
-            feature,
-            model=agent.id,
-            with_layouts=tuple(t.with_layouts[0] for t in used),
-            without_layouts=tuple(t.without_layouts[0] for t in used),
-            aggregation="mean",
-        )
-        means.append(SteeringVector(layer, values[keep].mean(axis=0), (term,)))
-    return means

@@ -249,6 +249,25 @@ def _as_list(layouts: Layout | Sequence[Layout]) -> list[Layout]:
     return [layouts] if isinstance(layouts, Layout) else list(layouts)
 
 
+def _differences(
+    agent: Any,
+    layer: str,
+    with_list: Sequence[Layout],
+    without_list: Sequence[Layout],
+    wrappers: Sequence[str],
+) -> np.ndarray:
+    """``(n, *layer_shape)`` ``act(with_i) - act(without_i)`` at ``layer``, from one batched
+    forward pass over the start observations of the paired layouts."""
+    policy = hooks.policy_of(agent)
+    observations = envs.observe([*with_list, *without_list], wrappers)
+    hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
+    with hooks.capture(policy, [layer]) as acts:
+        hooks.run(policy, observations)
+    activations = acts[layer].cpu().numpy()
+    n = len(with_list)
+    return activations[:n] - activations[n:]
+
+
 def compute(
     agent: Any,
     layer: str,
@@ -281,14 +300,8 @@ def compute(
     wrappers = wrappers if wrappers is not None else getattr(agent, "wrappers", None)
     if wrappers is None:
         raise ValueError("pass the observation wrappers the agent was trained with (wrappers=)")
-    policy = hooks.policy_of(agent)
-    observations = envs.observe([*with_list, *without_list], wrappers)
-    hooks.check_fits(agent, with_list[0].family, observations.shape[1:])
-    with hooks.capture(policy, [layer]) as acts:
-        hooks.run(policy, observations)
-    activations = acts[layer].cpu().numpy()
     n = len(with_list)
-    differences = activations[:n] - activations[n:]
+    differences = _differences(agent, layer, with_list, without_list, wrappers)
     values = differences[0] if n == 1 else differences.mean(axis=0)
     term = Term(
         1.0,
@@ -352,7 +365,8 @@ FEATURES: dict[str, Callable[[Any], tuple[Layout, Layout]]] = {
     "cheese": cheese_pair,
     "goal": goal_pair,
     "top_right": top_right_pair,
-    "door_color": door_color_pair,
+    # Against red, or blue where the door is red (MiniGrid's own DoorKey doors are yellow).
+    "door_color": lambda lay: door_color_pair(lay, "blue" if lay.door_color == "red" else "red"),
     "color": color_pair,
     "lava": lava_pair,
 }
@@ -382,6 +396,78 @@ def feature_vector(
     )
 
 
+def per_layout(
+    agent: Any, feature: str, layouts: Sequence[Layout], layer: str
+) -> list[SteeringVector]:
+    """One ``feature`` vector per layout at ``layer`` (start state), from one forward pass of a
+    zoo :class:`~avec.zoo.Agent` (its wrappers and id are used)."""
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; valid: {sorted(FEATURES)}")
+    pairs = [FEATURES[feature](layout) for layout in layouts]
+    with_list, without_list = [p[0] for p in pairs], [p[1] for p in pairs]
+    differences = _differences(agent, layer, with_list, without_list, agent.wrappers)
+    return [
+        SteeringVector(
+            layer,
+            differences[i],
+            (
+                Term(
+                    1.0,
+                    feature,
+                    model=agent.id,
+                    with_layouts=(with_list[i].to_ascii(),),
+                    without_layouts=(without_list[i].to_ascii(),),
+                    aggregation="single",
+                ),
+            ),
+        )
+        for i in range(len(layouts))
+    ]
+
+
+def held_out_means(
+    agent: Any,
+    feature: str,
+    layouts: Sequence[Layout],
+    sources: Sequence[Layout],
+    layer: str,
+) -> list[SteeringVector]:
+    """For each of ``layouts``, the mean ``feature`` vector of ``agent`` at ``layer`` over the
+    ``sources`` the agent sees differently at the start.
+
+    A source whose start observation equals the layout's is left out of that layout's mean, so
+    no vector is judged on an input it was computed from (a small level family such as
+    DoorKey-5x5, 48 levels in all, would otherwise share many). ``sources`` may be of another
+    size than ``layouts`` when the agent's observations have one shape at both (DoorKey's 7x7
+    view). Returns one vector per layout, aggregation ``mean``, listing the sources used.
+    """
+    per_source = per_layout(agent, feature, sources, layer)
+    values = np.stack([v.values for v in per_source]).astype(np.float64)
+    seen = envs.observe(list(sources), agent.wrappers).reshape(len(sources), -1)
+    shown = envs.observe(list(layouts), agent.wrappers).reshape(len(layouts), -1)
+    if seen.shape[1] != shown.shape[1]:
+        raise ValueError(
+            f"sources give observations of {seen.shape[1]} values and layouts of "
+            f"{shown.shape[1]}: the agent cannot read both, pick sources of the layouts' size"
+        )
+    kept = ~(shown[:, None, :] == seen[None, :, :]).all(axis=-1)
+    means = []
+    for i, keep in enumerate(kept):
+        if not keep.any():
+            raise ValueError(f"every source looks like layout {i} to the agent; add sources")
+        used = [per_source[j].terms[0] for j in np.flatnonzero(keep)]
+        term = Term(
+            1.0,
+            feature,
+            model=agent.id,
+            with_layouts=tuple(t.with_layouts[0] for t in used),
+            without_layouts=tuple(t.without_layouts[0] for t in used),
+            aggregation="mean",
+        )
+        means.append(SteeringVector(layer, values[keep].mean(axis=0), (term,)))
+    return means
+
+
 __all__ = [
     "FEATURES",
     "SteeringVector",
@@ -392,8 +478,10 @@ __all__ = [
     "door_color_pair",
     "feature_vector",
     "goal_pair",
+    "held_out_means",
     "key_pair",
     "lava_pair",
+    "per_layout",
     "random_like",
     "top_right_pair",
 ]

@@ -144,8 +144,8 @@ def measure(agent, mazes, patches=tuple(PATCHES)):
     (``random_*`` patches use random vectors of the cheese and top-right vectors' norms,
     seeded by the maze's index)."""
     layer = ex.claim_layer(agent)
-    cheese = ex.per_layout_vectors(agent, "cheese", mazes, layer)
-    corner = ex.per_layout_vectors(agent, "top_right", mazes, layer)
+    cheese = vectors.per_layout(agent, "cheese", mazes, layer)
+    corner = vectors.per_layout(agent, "top_right", mazes, layer)
     noise_c = [vectors.random_like(v, 2 * i) for i, v in enumerate(cheese)]
     noise_t = [vectors.random_like(v, 2 * i + 1) for i, v in enumerate(corner)]
     measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}

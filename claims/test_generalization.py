@@ -5,7 +5,7 @@ Claim 1 subtracts each layout's *own* vector. Here a vector is averaged over a f
 to *held-out* trial layouts, as the maze paper tried with a vector averaged over 100 mazes
 ("transferred poorly"); the poster concluded results "do not generalize perfectly across
 seeds (layouts, map sizes)". A source the agent sees exactly as the trial layout is left out
-of that trial's mean (:func:`avec.experiments.held_out_means`), so vectors and the layouts
+of that trial's mean (:func:`avec.vectors.held_out_means`), so vectors and the layouts
 they are judged on stay apart.
 
 The effect compared is the drop in the agent's intent toward the feature target (P(next
@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import generators, stats, trials, verdicts, zoo
+from avec import generators, stats, trials, vectors, verdicts, zoo
 from avec.layouts import Layout
 from avec.pytest_plugin import models_dir
 from claims.conftest import model_params
@@ -146,7 +146,7 @@ def averaged(agent, layouts, size: int | None = None):
     candidates = source_layouts(first.family, size or first.width)
     shown = ex.shows_feature_many(agent, feature, candidates)
     sources = [src for src, keep in zip(candidates, shown, strict=True) if keep]
-    return ex.held_out_means(agent, feature, layouts, sources, ex.claim_layer(agent))
+    return vectors.held_out_means(agent, feature, layouts, sources, ex.claim_layer(agent))
 
 
 def measure_with(agent, drawn, transferred):

@@ -162,7 +162,7 @@ def measure_states(agent, drawn, coefficient=-1.0):
     """4c. ``coefficient`` multiplies the start vector (-1: the claim; the broken-intervention
     tests pass 0 and +1)."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
-    vs = ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
+    vs = vectors.per_layout(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
     placed, rows = [], []
     for i, (layout, seed) in enumerate(drawn):
         for cell, direction in other_states(layout, seed):
@@ -190,7 +190,7 @@ def pairs_of(agent):
 
 def measure_across(agent, drawn, coefficient=-1.0):
     targets, sources = [t[0] for t in drawn], [t[1] for t in drawn]
-    vs = ex.per_layout_vectors(agent, ex.feature_of(agent).vector, sources, ex.claim_layer(agent))
+    vs = vectors.per_layout(agent, ex.feature_of(agent).vector, sources, ex.claim_layer(agent))
     steer = ex.scaled(vs, coefficient)
     null = [-1.0 * vectors.random_like(v, int(t[2])) for v, t in zip(vs, drawn, strict=True)]
     measured = measure_arms(agent, targets, steer, null)

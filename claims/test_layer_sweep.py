@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import stats, trials, verdicts
+from avec import stats, trials, vectors, verdicts
 from claims import test_subtraction as subtraction
 from claims.conftest import model_params
 
@@ -48,7 +48,7 @@ CLAIM = verdicts.Claim(
 def measure_at(agent, drawn, layer, probes=None):
     """Claim 1a's measurement with the vector computed and added at ``layer``."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
-    vs = ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, layer)
+    vs = vectors.per_layout(agent, ex.feature_of(agent).vector, layouts, layer)
     probes = trials.probe_states(agent, layouts, seeds) if probes is None else probes
     if not probes:
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}

@@ -212,7 +212,7 @@ def dose_response(agent, drawn):
     layouts = [layout for layout, _ in subset]
     seeds = [seed for _, seed in subset]
     plain = ex.play(agent, layouts, seeds)
-    vectors = ex.per_layout_vectors(agent, feature.vector, layouts, ex.claim_layer(agent))
+    per_layout = vectors.per_layout(agent, feature.vector, layouts, ex.claim_layer(agent))
     success, reach, tv = [], [], []
     for c in DOSES:
         if c == 0.0:
@@ -220,7 +220,7 @@ def dose_response(agent, drawn):
             reach.append(stats.proportion(ex.reached(plain, feature.event)))
             tv.append(stats.Estimate(0.0, (0.0, 0.0), n, "exact"))
             continue
-        steer = ex.scaled(vectors, c)
+        steer = ex.scaled(per_layout, c)
         played = ex.play(agent, layouts, seeds, steer)
         success.append(stats.proportion(np.array([t.success for t in played])))
         reach.append(stats.proportion(ex.reached(played, feature.event)))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import stats, trials, verdicts
+from avec import stats, trials, vectors, verdicts
 from claims.conftest import model_params
 from claims.test_subtraction import LEVELS_PER_TRIAL, shrink_strategy, start_vectors, trials_of
 
@@ -78,7 +78,7 @@ def other_vectors(agent, layouts, like):
     feature = OTHER_FEATURE.get(agent.family)
     if feature is None:
         return None
-    raw = ex.per_layout_vectors(agent, feature, layouts, ex.claim_layer(agent))
+    raw = vectors.per_layout(agent, feature, layouts, ex.claim_layer(agent))
     return [o * (v.norm / o.norm) if o.norm > 0 else o for o, v in zip(raw, like, strict=True)]
 
 

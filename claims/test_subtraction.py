@@ -120,7 +120,7 @@ CLAIM_EPISODES = verdicts.Claim(
 
 def start_vectors(agent, layouts):
     """The level's own feature vector at the start state, claim layer."""
-    return ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
+    return vectors.per_layout(agent, ex.feature_of(agent).vector, layouts, ex.claim_layer(agent))
 
 
 def measure_states(agent, drawn, coefficient=-1.0):

@@ -151,7 +151,7 @@ def mazes_of(agent, offset=0):
 
 
 def corner_vectors(agent, mazes):
-    return ex.per_layout_vectors(agent, "top_right", mazes, ex.claim_layer(agent))
+    return vectors.per_layout(agent, "top_right", mazes, ex.claim_layer(agent))
 
 
 def _base(agent, mazes):

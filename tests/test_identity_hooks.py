@@ -50,7 +50,7 @@ def measure_exact(agent, layouts):
     feature = ex.feature_of(agent).vector
     layer, logits = ex.claim_layer(agent), logits_layer(agent)
     without = [vectors.FEATURES[feature](layout)[1] for layout in layouts]
-    steer = ex.scaled(ex.per_layout_vectors(agent, feature, layouts, layer), -1.0)
+    steer = ex.scaled(vectors.per_layout(agent, feature, layouts, layer), -1.0)
     patched = _forward(agent, layouts, [layer, logits], steer)
     reference = _forward(agent, without, [layer, logits])
     probs_patched = ex.probabilities(agent, layouts, steer)
@@ -89,7 +89,7 @@ def test_identity_check_catches_a_broken_patch(model_id, models_dir):
     agent = zoo.load(model_id, models_dir)
     layouts, _ = trials.held_out_layouts(agent, 8)
     layer = ex.claim_layer(agent)
-    vs = ex.per_layout_vectors(agent, ex.feature_of(agent).vector, layouts, layer)
+    vs = vectors.per_layout(agent, ex.feature_of(agent).vector, layouts, layer)
     half = ex.scaled(vs, -0.5)
     patched = _forward(agent, layouts, [layer], half)[layer]
     without = trials.without(agent, layouts)

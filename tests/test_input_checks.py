@@ -33,7 +33,7 @@ def test_a_doorkey_agent_on_maze_layouts_is_refused_by_every_entry_point(doorkey
     with pytest.raises(ValueError, match=message):
         vectors.feature_vector(doorkey_agent, "cheese", MAZES, "mlp_extractor.policy_net.0")
     with pytest.raises(ValueError, match=message):
-        experiments.per_layout_vectors(doorkey_agent, "cheese", MAZES, "mlp_extractor.policy_net.0")
+        vectors.per_layout(doorkey_agent, "cheese", MAZES, "mlp_extractor.policy_net.0")
     with pytest.raises(ValueError, match=message):
         experiments.probabilities(doorkey_agent, MAZES)
 
