@@ -139,7 +139,7 @@ def zoo_table(entries: dict) -> str:
 
 
 def cmd_field(ns: argparse.Namespace) -> int:
-    from avec import experiments, fields, hooks, layouts, vectors
+    from avec import experiments, fields, hooks, layouts, plots, vectors
 
     agent = zoo.load(ns.model_id, Path(ns.models_dir))
     if ns.layout is not None:
@@ -161,7 +161,7 @@ def cmd_field(ns: argparse.Namespace) -> int:
         agent, layout, agent.wrappers, lambda: hooks.patch(agent, {layer: vector})
     )
     title = f"{agent.id}: {ns.coef:+g} x {ns.vector} vector at {layer}"
-    path = fields.plot_fields(ns.output, original, patched, title=title)
+    path = plots.plot_fields(ns.output, original, patched, title=title)
     print(layout.to_ascii())
     change = float(np.abs(fields.difference(original, patched).vectors).sum(axis=1).max())
     print(f"{title}; largest change of an arrow {change:.3f}; drawn to {path}")
@@ -183,11 +183,11 @@ def _read_json(path: Path) -> object:
 
 def cmd_report(ns: argparse.Namespace) -> int:
     if ns.history is not None:
-        from avec import history
+        from avec import history, plots
 
         revs, table = history.history(Path(ns.repo), ns.history or None)
         print("\n".join(history.lines(revs, table)))
-        print(f"figure: {history.plot(Path(ns.output), revs, table)}")
+        print(f"figure: {plots.draw_history(Path(ns.output), revs, table)}")
         return 0
     from avec import atomic, report
 

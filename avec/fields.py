@@ -19,29 +19,24 @@ Each state is the *start* observation of the layout with the agent moved there
 (:func:`avec.edits.move_agent`, :func:`avec.envs.observe`), all ``4 * n_cells`` of them in one
 batched forward pass. A patched field is the same pass inside a context manager, given as a
 zero-argument factory -- e.g. ``lambda: hooks.patch(policy, {layer: vector})`` -- so any
-steering mechanism can be drawn. Computing (:func:`vector_field`) and drawing
-(:func:`plot_fields`) are separate: a metric never renders.
+steering mechanism can be drawn. This module computes; :func:`avec.plots.plot_fields` draws:
+a metric never renders.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from avec import edits, envs, families, rollouts
+from avec import edits, envs, rollouts
 from avec.layouts import (
     DIRECTIONS,
     Layout,
-    from_ascii,
 )
 from avec.metrics import FORWARD
 
@@ -144,85 +139,6 @@ def difference(original: VectorField, patched: VectorField) -> VectorField:
     return VectorField(original.layout, original.cells, patched.vectors - original.vectors, None)
 
 
-# -- drawing ----------------------------------------------------------------------------------
-
-_FLOOR = (1.0, 1.0, 1.0)
-_WALL = (0.25, 0.25, 0.25)
-
-
-def _objects(layout: Layout) -> list[tuple[str, Cell, tuple[float, float, float]]]:
-    return families.of(layout).drawing(layout)
-
-
-def draw_layout(ax: Axes, layout: Layout) -> None:
-    """Draw walls, objects (lettered) and the agent's start cell (circled) on ``ax``."""
-    image = np.empty((layout.height, layout.width, 3))
-    image[:] = _FLOOR
-    for x, y in layout.walls:
-        image[y, x] = _WALL
-    objects = _objects(layout)
-    for _, (x, y), color in objects:
-        image[y, x] = color
-    ax.imshow(image, origin="upper", interpolation="nearest")
-    for letter, (x, y), _ in objects:
-        ax.text(x, y, letter, ha="center", va="center", fontsize=9, fontweight="bold")
-    ax.plot(
-        *layout.agent, marker="o", markersize=14, markerfacecolor="none", markeredgecolor="tab:blue"
-    )
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def draw_field(
-    ax: Axes, field: VectorField, color: str = "black", scale: float = ARROW_SCALE
-) -> None:
-    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_layout` of its layout)."""
-    xs, ys = np.array(field.cells, dtype=np.float64).T
-    u, v = field.vectors.T
-    # angles="xy" follows the data axes, which imshow has flipped so y grows downwards.
-    ax.quiver(
-        xs,
-        ys,
-        u,
-        v,
-        color=color,
-        angles="xy",
-        scale_units="xy",
-        scale=1 / scale,
-        pivot="middle",
-        width=0.012,
-    )
-
-
-def plot_fields(
-    path: str | Path,
-    original: VectorField,
-    patched: VectorField | None = None,
-    title: str | None = None,
-) -> Path:
-    """Write a PNG: the original field, and with ``patched`` also the patched field beside it
-    and their difference (patched - original). Returns the path written."""
-    panels = [("original", original, "black")]
-    if patched is not None:
-        panels += [
-            ("patched", patched, "tab:red"),
-            ("patched - original", difference(original, patched), "tab:purple"),
-        ]
-    figure = Figure(figsize=(4 * len(panels), 4.4))
-    FigureCanvasAgg(figure)
-    axes = np.atleast_1d(figure.subplots(1, len(panels)))
-    for ax, (name, field, color) in zip(axes, panels, strict=True):
-        draw_layout(ax, field.layout)
-        draw_field(ax, field, color)
-        ax.set_title(name)
-    if title is not None:
-        figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
-
-
 # -- report figures: fields as JSON data ------------------------------------------------------
 
 
@@ -232,7 +148,7 @@ def field_data(
     """JSON form of a field (and its patched twin) for the report's ``vector_field`` figures:
     ``{"title", "ascii", "cells": [[x, y], ...], "original": [[dx, dy], ...], "patched"}``.
 
-    The report draws it with :func:`draw_field_data`, never touching an agent.
+    The report draws it with :func:`avec.plots.draw_field_data`, never touching an agent.
     """
     data: dict[str, Any] = {
         "title": title or "",
@@ -247,32 +163,14 @@ def field_data(
     return data
 
 
-def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
-    """Draw a :func:`field_data` figure to ``path`` with :func:`plot_fields` (the report's
-    drawer of kind ``vector_field``)."""
-    layout = from_ascii(data["ascii"])
-    cells = tuple((int(x), int(y)) for x, y in data["cells"])
-
-    def field(name: str) -> VectorField:
-        vectors = np.asarray(data[name], dtype=np.float64).reshape(len(cells), 2)
-        return VectorField(layout, cells, vectors, None)
-
-    patched = field("patched") if "patched" in data else None
-    plot_fields(path, field("original"), patched, data.get("title") or None)
-
-
 __all__ = [
     "ARROW_SCALE",
     "PatchFactory",
     "VectorField",
     "difference",
-    "draw_field",
-    "draw_field_data",
-    "draw_layout",
     "field_data",
     "field_from_probs",
     "net_movement",
-    "plot_fields",
     "start_states",
     "vector_field",
     "vector_fields",

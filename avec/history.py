@@ -16,13 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
-
 REPORT = "reports/latest.json"
 MANIFEST = "fixtures/models/manifest.json"
-_VERDICT_CODES = {"fails": 0, "inconclusive": 1, "holds": 2}
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ def _rate(result: dict) -> float | None:
     return None if rate is None else float(rate)
 
 
-def _rate_text(rate: float | None) -> str:
+def rate_text(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.2f}"
 
 
@@ -108,7 +103,7 @@ def _state_text(state: State | None) -> str:
     if state is None:
         return "absent"
     sha = state.model_sha256[:8] if state.model_sha256 else "?"
-    return f"{state.verdict} {_rate_text(state.rate)} (model {sha})"
+    return f"{state.verdict} {rate_text(state.rate)} (model {sha})"
 
 
 def lines(revs: list[Revision], table: dict[tuple[str, str], list[State | None]]) -> list[str]:
@@ -131,35 +126,4 @@ def lines(revs: list[Revision], table: dict[tuple[str, str], list[State | None]]
     return out
 
 
-def plot(
-    path: Path, revs: list[Revision], table: dict[tuple[str, str], list[State | None]]
-) -> Path:
-    """A grid: one row per claim x model, one column per revision, coloured by verdict and
-    labelled with the pass rate (a ``*`` marks a model checkpoint that changed)."""
-    keys = list(table)
-    figure = Figure(figsize=(4 + 0.9 * len(revs), 1.5 + 0.28 * len(keys)), layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    codes = [[-1.0] * len(revs) for _ in keys]
-    colours = ListedColormap(["#eeeeee", "#d9534f", "#f0ad4e", "#5cb85c"])
-    for row, key in enumerate(keys):
-        previous = None
-        for col, state in enumerate(table[key]):
-            if state is None:
-                continue
-            codes[row][col] = _VERDICT_CODES[state.verdict]
-            moved = previous is not None and state.model_sha256 != previous
-            label = f"{_rate_text(state.rate)}{'*' if moved else ''}"
-            ax.text(col, row, label, ha="center", va="center", fontsize=6)
-            previous = state.model_sha256
-    ax.imshow(codes, cmap=colours, vmin=-1, vmax=2, aspect="auto")
-    ax.set_xticks(range(len(revs)), [f"{r.commit[:8]}\n{r.date}" for r in revs], fontsize=6)
-    ax.set_yticks(range(len(keys)), [f"{c} \u00d7 {m}" for c, m in keys], fontsize=6)
-    ax.set_title("verdict per revision: red fails, amber inconclusive, green holds")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    return path
-
-
-__all__ = ["Revision", "State", "history", "lines", "plot", "revisions"]
+__all__ = ["Revision", "State", "history", "lines", "rate_text", "revisions"]

@@ -11,13 +11,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from avec import fields  # noqa: E402
+from avec import families, fields, history
+from avec.fields import ARROW_SCALE, VectorField
+from avec.layouts import Cell, Layout, from_ascii
 
 
 def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
@@ -26,7 +28,7 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
     ``data``: ``{"title", "xlabel", "ylabel", "coefficients": [...],
     "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure((6, 4))
     x = np.asarray(data["coefficients"], dtype=float)
     for name, series in data["series"].items():
         y = np.asarray(series["value"], dtype=float)
@@ -48,7 +50,7 @@ def draw_matrix(data: Mapping[str, Any], path: Path) -> None:
     ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``.
     """
     values = np.asarray(data["values"], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * values.shape[1], 1.0 + 0.7 * values.shape[0]))
+    fig, ax = _figure((1.2 + 0.9 * values.shape[1], 1.0 + 0.7 * values.shape[0]))
     image = ax.imshow(values, cmap="viridis", aspect="auto")
     ax.set_xticks(range(values.shape[1]), data["columns"], rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(values.shape[0]), data["rows"], fontsize=7)
@@ -74,7 +76,7 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     """
     value = np.asarray(data["value"], dtype=float)
     ci = np.asarray(data["ci95"], dtype=float)
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(value)), 4))
+    fig, ax = _figure((max(4, 0.6 * len(value)), 4))
     ax.bar(range(len(value)), value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3)
     ax.set_xticks(range(len(value)), data["labels"], rotation=45, ha="right", fontsize=7)
     ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
@@ -83,7 +85,7 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
 
 def draw_image(data: Mapping[str, Any], path: Path) -> None:
     """An RGB image (e.g. a rendered layout). ``data``: ``{"title", "rgb": [[[r, g, b]]]}``."""
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = _figure((4, 4))
     ax.imshow(np.asarray(data["rgb"], dtype=np.uint8))
     ax.set_axis_off()
     ax.set_title(data.get("title", ""), fontsize=8)
@@ -100,11 +102,146 @@ def draw_layout(data: Mapping[str, Any], path: Path) -> None:
     )
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure with one axes, on its own Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     # No software/date metadata, so identical data gives byte-identical PNGs.
     fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+
+
+# -- vector fields (avec.fields computes them) -----------------------------------------------
+
+_FLOOR = (1.0, 1.0, 1.0)
+_WALL = (0.25, 0.25, 0.25)
+
+
+def _objects(layout: Layout) -> list[tuple[str, Cell, tuple[float, float, float]]]:
+    return families.of(layout).drawing(layout)
+
+
+def draw_level(ax: Axes, layout: Layout) -> None:
+    """Draw walls, objects (lettered) and the agent's start cell (circled) on ``ax``."""
+    image = np.empty((layout.height, layout.width, 3))
+    image[:] = _FLOOR
+    for x, y in layout.walls:
+        image[y, x] = _WALL
+    objects = _objects(layout)
+    for _, (x, y), color in objects:
+        image[y, x] = color
+    ax.imshow(image, origin="upper", interpolation="nearest")
+    for letter, (x, y), _ in objects:
+        ax.text(x, y, letter, ha="center", va="center", fontsize=9, fontweight="bold")
+    ax.plot(
+        *layout.agent, marker="o", markersize=14, markerfacecolor="none", markeredgecolor="tab:blue"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_field(
+    ax: Axes, field: VectorField, color: str = "black", scale: float = ARROW_SCALE
+) -> None:
+    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_level` of its layout)."""
+    xs, ys = np.array(field.cells, dtype=np.float64).T
+    u, v = field.vectors.T
+    # angles="xy" follows the data axes, which imshow has flipped so y grows downwards.
+    ax.quiver(
+        xs,
+        ys,
+        u,
+        v,
+        color=color,
+        angles="xy",
+        scale_units="xy",
+        scale=1 / scale,
+        pivot="middle",
+        width=0.012,
+    )
+
+
+def plot_fields(
+    path: str | Path,
+    original: VectorField,
+    patched: VectorField | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG: the original field, and with ``patched`` also the patched field beside it
+    and their difference (patched - original). Returns the path written."""
+    panels = [("original", original, "black")]
+    if patched is not None:
+        panels += [
+            ("patched", patched, "tab:red"),
+            ("patched - original", fields.difference(original, patched), "tab:purple"),
+        ]
+    figure = Figure(figsize=(4 * len(panels), 4.4))
+    FigureCanvasAgg(figure)
+    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    for ax, (name, field, color) in zip(axes, panels, strict=True):
+        draw_level(ax, field.layout)
+        draw_field(ax, field, color)
+        ax.set_title(name)
+    if title is not None:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    return path
+
+
+def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
+    """Draw a :func:`avec.fields.field_data` figure to ``path`` with :func:`plot_fields` (the
+    report's drawer of kind ``vector_field``)."""
+    layout = from_ascii(data["ascii"])
+    cells = tuple((int(x), int(y)) for x, y in data["cells"])
+
+    def field(name: str) -> VectorField:
+        vectors = np.asarray(data[name], dtype=np.float64).reshape(len(cells), 2)
+        return VectorField(layout, cells, vectors, None)
+
+    patched = field("patched") if "patched" in data else None
+    plot_fields(path, field("original"), patched, data.get("title") or None)
+
+
+_VERDICT_CODES = {"fails": 0, "inconclusive": 1, "holds": 2}
+
+
+def draw_history(
+    path: Path,
+    revs: list[history.Revision],
+    table: dict[tuple[str, str], list[history.State | None]],
+) -> Path:
+    """A grid: one row per claim x model, one column per revision, coloured by verdict and
+    labelled with the pass rate (a ``*`` marks a model checkpoint that changed)."""
+    keys = list(table)
+    figure = Figure(figsize=(4 + 0.9 * len(revs), 1.5 + 0.28 * len(keys)), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    codes = [[-1.0] * len(revs) for _ in keys]
+    colours = ListedColormap(["#eeeeee", "#d9534f", "#f0ad4e", "#5cb85c"])
+    for row, key in enumerate(keys):
+        previous = None
+        for col, state in enumerate(table[key]):
+            if state is None:
+                continue
+            codes[row][col] = _VERDICT_CODES[state.verdict]
+            moved = previous is not None and state.model_sha256 != previous
+            label = f"{history.rate_text(state.rate)}{'*' if moved else ''}"
+            ax.text(col, row, label, ha="center", va="center", fontsize=6)
+            previous = state.model_sha256
+    ax.imshow(codes, cmap=colours, vmin=-1, vmax=2, aspect="auto")
+    ax.set_xticks(range(len(revs)), [f"{r.commit[:8]}\n{r.date}" for r in revs], fontsize=6)
+    ax.set_yticks(range(len(keys)), [f"{c} \u00d7 {m}" for c, m in keys], fontsize=6)
+    ax.set_title("verdict per revision: red fails, amber inconclusive, green holds")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    return path
 
 
 DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
@@ -113,9 +250,16 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "bars": draw_bars,
     "image": draw_image,
     "layout": draw_layout,
-    "vector_field": fields.draw_field_data,
+    "vector_field": draw_field_data,
 }
 """Figure kinds the claims suite may hand the report, and how each is drawn."""
 
 
-__all__ = ["DRAWERS"]
+__all__ = [
+    "DRAWERS",
+    "draw_field",
+    "draw_field_data",
+    "draw_history",
+    "draw_level",
+    "plot_fields",
+]

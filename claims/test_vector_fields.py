@@ -11,7 +11,7 @@ are drawn with the cheese anywhere: where it sits in the top-right corner, the c
 and the corner's point the same way and the field cannot tell them apart.
 
 Not a claim -- there is no verdict. The figures go to the report as ``vector_field`` data
-(drawn by :func:`avec.fields.draw_field_data`), and the test checks that what it hands over
+(drawn by :func:`avec.plots.draw_field_data`), and the test checks that what it hands over
 is a field: one finite arrow per free cell, no longer than a policy can move, and a patched
 field that differs from the original exactly when the vector is not zero.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import fields, generators, hooks, vectors
+from avec import fields, generators, hooks, plots, vectors
 from avec.envs import HELD_OUT_SEED_START
 from claims.conftest import model_params
 
@@ -97,6 +97,6 @@ def test_subtracting_the_feature_vector_redraws_the_vector_field(
                 )
             )
         )
-        fields.draw_field_data(data, tmp_path / f"{stem}.png")
+        plots.draw_field_data(data, tmp_path / f"{stem}.png")
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
         report.figure(stem, "vector_field", data)

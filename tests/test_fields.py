@@ -11,7 +11,7 @@ from gymnasium import spaces
 from minigrid.core.constants import OBJECT_TO_IDX
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from avec import fields, from_ascii, generate, hooks, zoo
+from avec import fields, from_ascii, generate, hooks, plots, zoo
 from avec.envs import OBSERVATION_WRAPPERS
 
 CORRIDOR = from_ascii("""
@@ -106,7 +106,7 @@ def test_net_movement_weights_each_facing_by_its_forward_probability():
 def test_plot_writes_original_patched_and_difference_png(tmp_path):
     stub = WalkToColumn(3)
     original, patched = fields.vector_fields(stub, CORRIDOR, MAZE_WRAPPERS, stub.reversed)
-    path = fields.plot_fields(tmp_path / "sub" / "field.png", original, patched, title="stub")
+    path = plots.plot_fields(tmp_path / "sub" / "field.png", original, patched, title="stub")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -127,7 +127,7 @@ def test_trained_doorkey_agent_field_has_an_arrow_per_free_cell(tmp_path, doorke
     assert field.probs.shape == (len(layout.free_cells()), 4, 7)
     np.testing.assert_allclose(field.probs.sum(axis=-1), 1.0, rtol=1e-5)
     assert np.all(np.linalg.norm(field.vectors, axis=1) <= np.sqrt(2) / 4 + 1e-6)
-    path = fields.plot_fields(tmp_path / "doorkey.png", field, title=agent.id)
+    path = plots.plot_fields(tmp_path / "doorkey.png", field, title=agent.id)
     assert path.stat().st_size > 0
 
 
