@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import json
 import pickle
-import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -36,12 +35,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from avec import envs, training, zoo
+from avec import envs, families, training, zoo
 
-_MINIGRID_IDS = {
-    re.compile(r"MiniGrid-DoorKey-(\d+)x\1-v0"): "doorkey",
-    re.compile(r"MiniGrid-FourRooms-v0"): "fourrooms",
-}
+
+def minigrid_ids() -> dict[str, tuple[str, int]]:
+    """MiniGrid's own env ids whose levels an avec family builds: ``id -> (family, size)``."""
+    return {
+        spec.minigrid_id(size): (name, size)
+        for name, spec in families.FAMILIES.items()
+        for size in spec.sizes
+        if spec.minigrid_id(size) is not None
+    }
 
 
 class _OrderedDictLoader(yaml.SafeLoader):
@@ -169,11 +173,10 @@ def checkpoint_recipe(path: Path) -> dict[str, Any]:
 
 def family_of(env_id: str) -> tuple[str, int, str]:
     """``(family, size, avec env id)`` of an avec or MiniGrid env id avec has layouts for."""
-    for pattern, family in _MINIGRID_IDS.items():
-        match = pattern.fullmatch(env_id)
-        if match:
-            size = int(match.group(1)) if match.groups() else 19
-            return family, size, envs.env_id(family, size)
+    known = minigrid_ids()
+    if env_id in known:
+        family, size = known[env_id]
+        return family, size, envs.env_id(family, size)
     try:
         env = envs.make(env_id, wrappers=())
     except Exception as error:  # gymnasium raises its own error types for unknown ids
@@ -182,7 +185,7 @@ def family_of(env_id: str) -> tuple[str, int, str]:
     if family is None:
         raise zoo.CheckpointError(
             f"{env_id} is neither an avec env nor a MiniGrid env avec has layouts for "
-            "(MiniGrid-DoorKey-NxN-v0, MiniGrid-FourRooms-v0)"
+            f"({', '.join(sorted(known))})"
         )
     return family, int(env.unwrapped.width), env_id
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from avec import cli, envs, register, rollouts, zoo
+from avec import cli, envs, families, register, rollouts, zoo
 
 SOURCE = "doorkey5-ppo-mlp-s0"
 ENV = "MiniGrid-DoorKey-5x5-v0"
@@ -138,3 +138,27 @@ def test_bad_input_to_zoo_add_is_one_line_and_exit_code_2(
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    ("env_id", "expected"),
+    [
+        ("MiniGrid-DoorKey-5x5-v0", ("doorkey", 5, "avec/DoorKey-5x5-v0")),
+        ("MiniGrid-DoorKey-8x8-v0", ("doorkey", 8, "avec/DoorKey-8x8-v0")),
+        ("MiniGrid-FourRooms-v0", ("fourrooms", 19, "avec/FourRooms-v0")),
+        ("avec/CheeseMaze-9x9-v0", ("cheesemaze", 9, "avec/CheeseMaze-9x9-v0")),
+    ],
+)
+def test_an_env_id_names_the_family_and_size_whose_layouts_build_it(env_id, expected):
+    assert register.family_of(env_id) == expected
+
+
+def test_minigrid_ids_come_from_the_family_registry():
+    known = register.minigrid_ids()
+    assert known["MiniGrid-LavaGapS7-v0"] == ("lavagap", 7)
+    assert all(families.get(f).minigrid_id(size) == i for i, (f, size) in known.items())
+
+
+def test_an_env_without_avec_layouts_is_refused_naming_the_known_ones():
+    with pytest.raises(zoo.CheckpointError, match="MiniGrid-DoorKey-5x5-v0"):
+        register.family_of("MiniGrid-Empty-5x5-v0")
