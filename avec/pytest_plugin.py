@@ -408,6 +408,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.summary.append("no claim reached a verdict; no report written")
         return
     out = run.reports_dir if not reasons else run.reports_dir / "partial"
+    results = run.results
+    if run.recording and not faults:
+        # The record is rewritten from these verdicts below, so the report states the record
+        # as it will be -- what a later run of the same code reads and reproduces.
+        results = [{**r, "expected": r["verdict"]} for r in run.results]
     generated_by = {
         "versions": {**training.versions(), **_library_versions(), "avec": avec.__version__},
         "profile": run.profile,
@@ -416,7 +421,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "not_judged": zoo.below_bar(zoo.manifest(run.models_dir)),
     }
     try:
-        report_mod.write(out, run.results, run.figures, generated_by, run.claim_texts)
+        report_mod.write(out, results, run.figures, generated_by, run.claim_texts)
     except OSError as error:
         _fail(session, run, f"cannot write the report to {out}: {error.strerror or error}")
         return

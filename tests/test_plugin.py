@@ -203,6 +203,18 @@ def test_update_expected_rewrites_the_record_on_a_complete_ci_run(pytester, suit
     assert not list(models.glob(".expected.toml*"))
 
 
+def test_a_recording_run_writes_the_report_the_next_gated_run_reproduces(pytester, suite):
+    models = suite(percent1=0)
+    assert run(pytester, "--update-expected").ret == 0
+    recorded = (models / "reports" / "latest.json").read_text()
+    results = json.loads(recorded)["results"]
+    assert {r["claim"]: r["expected"] for r in results} == {
+        r["claim"]: r["verdict"] for r in results
+    }
+    assert run(pytester).ret == 0
+    assert (models / "reports" / "latest.json").read_text() == recorded
+
+
 def test_update_expected_on_a_partial_run_leaves_the_record(pytester, suite):
     models = suite(percent1=0, extra2="raise RuntimeError('boom')")
     result = run(pytester, "--update-expected")
