@@ -21,10 +21,22 @@ Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
     python -m avec.curves measure paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
         --config fixtures/zoo-training.toml
 
-``train`` saves ``params-<steps>.pt`` (and at the end the model and its manifest entry as
-``entry.json``) in ``RUN/MODEL_ID``; ``measure`` writes ``curve.json`` there (only checkpoints
-not measured yet are evaluated; the file is replaced atomically) and prints one row per
-checkpoint. Keep run folders outside the repository: checkpoints are not committed.
+``train`` saves ``params-<steps>.pt`` and ``optimizer-<steps>.pt`` (and at the end the model
+and its manifest entry as ``entry.json``) in ``RUN/MODEL_ID``; run again, it continues from the
+folder's latest checkpoint (:func:`avec.training.restore`). ``measure`` writes ``curve.json``
+there (only checkpoints not measured yet are evaluated; the file is replaced atomically) and
+prints one row per checkpoint. Keep run folders outside the repository: checkpoints are not
+committed. Two more commands carry a run across machines through the zoo::
+
+    python -m avec.curves package paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
+        --config fixtures/zoo.toml --steps 1000000   # checkpoint -> fixtures/models + manifest
+    python -m avec.curves unpack paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
+        --config fixtures/zoo.toml                   # committed agent -> a checkpoint to continue
+
+``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
+entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
+from the run's ``started`` marker to the checkpoint); ``unpack`` writes a committed agent's
+parameters and optimizer state back as a checkpoint, so ``train`` continues it.
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from avec import edits, envs, families, metrics, rollouts, stats, training
+from avec import edits, envs, families, metrics, rollouts, stats, training, zoo
 from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import CheeseMazeLayout
 
@@ -149,10 +161,107 @@ def _row(steps: int, point: dict[str, Any]) -> str:
     )
 
 
+def latest(run: Path) -> tuple[int, Path, Path] | None:
+    """``(steps, parameters, optimizer)`` of the run folder's latest checkpoint that has both
+    files, or None."""
+    pairs = [
+        (steps, path, path.with_name(f"optimizer-{path.name.removeprefix('params-')}"))
+        for steps, path in checkpoints(run)
+    ]
+    pairs = [pair for pair in pairs if pair[2].exists()]
+    return pairs[-1] if pairs else None
+
+
+def restore(config: training.TrainConfig, run: Path, steps: int | None = None) -> Any:
+    """The learner at the run's checkpoint of ``steps`` (default: its latest), with its
+    optimizer state (:func:`avec.training.restore`)."""
+    found = latest(run) if steps is None else _pair(run, steps)
+    if found is None:
+        raise FileNotFoundError(f"{run} has no checkpoint with parameters and optimizer state")
+    steps, parameters, optimizer = found
+    return training.restore(
+        config,
+        torch.load(parameters, map_location="cpu", weights_only=True),
+        torch.load(optimizer, map_location="cpu", weights_only=True),
+        steps,
+    )
+
+
+def _pair(run: Path, steps: int) -> tuple[int, Path, Path] | None:
+    parameters, optimizer = run / f"params-{steps:09d}.pt", run / f"optimizer-{steps:09d}.pt"
+    return (steps, parameters, optimizer) if parameters.exists() and optimizer.exists() else None
+
+
+def _seconds(run: Path, path: Path) -> float:
+    """Wall seconds from the run's ``started`` marker to ``path`` being written."""
+    return path.stat().st_mtime - (run / "started").stat().st_mtime
+
+
 def _train(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     run = ns.run / config.id
-    entry = training.train(config, run, progress=False, checkpoints=run, checkpoint_every=ns.every)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "started").touch(exist_ok=True)
+    found = latest(run)
+    model, before = None, 0.0
+    if found is not None:
+        model, before = restore(config, run), _seconds(run, found[1])
+        print(f"{config.id}: continuing from {found[0]:,} steps", file=sys.stderr)
+    entry = training.train(
+        config,
+        run,
+        progress=False,
+        checkpoints=run,
+        checkpoint_every=ns.every,
+        model=model,
+        seconds_before=before,
+    )
     (run / "entry.json").write_text(json.dumps(entry, indent=2) + "\n")
+    return 0
+
+
+def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    run = ns.run / config.id
+    if ns.steps is None or _pair(run, ns.steps) is None:
+        have = [steps for steps, _ in checkpoints(run)] if run.is_dir() else []
+        print(f"--steps must name a checkpoint of {run}; it has {have}", file=sys.stderr)
+        return 2
+    if ns.steps != config.total_timesteps:
+        print(
+            f"--steps {ns.steps:,} differs from the recipe's total_timesteps "
+            f"{config.total_timesteps:,}; set the recipe's budget to what was trained",
+            file=sys.stderr,
+        )
+        return 2
+    model = restore(config, run, ns.steps)
+    entry = training.record(
+        model, config, ns.models_dir, _seconds(run, run / f"params-{ns.steps:09d}.pt")
+    )
+    entry["maze_statistics"] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
+    zoo.write_entry(entry, ns.models_dir)
+    print(f"{config.id}: {ns.steps:,} steps -> {ns.models_dir / entry['file']}")
+    return 0
+
+
+def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    entry = zoo.manifest(ns.models_dir).get(config.id)
+    if entry is None:
+        print(f"{config.id} is not in {ns.models_dir / 'manifest.json'}", file=sys.stderr)
+        return 2
+    path = zoo.checkpoint_path(ns.models_dir, entry["file"])
+    run = ns.run / config.id
+    run.mkdir(parents=True, exist_ok=True)
+    steps = int(entry["timesteps"])
+    for name, state in (
+        ("optimizer", zoo.read_optimizer_state(path)),
+        ("params", zoo.read_policy_tensors(path, entry["algo"])),
+    ):
+        torch.save(state, run / f"{name}-{steps:09d}.pt")
+    started = run / "started"
+    started.touch(exist_ok=True)
+    # The wall time already spent is carried over through the marker's age.
+    marker = (run / f"params-{steps:09d}.pt").stat().st_mtime - entry["train_seconds"]
+    os.utime(started, (marker, marker))
+    print(f"{config.id}: {steps:,} steps -> {run}")
     return 0
 
 
@@ -180,12 +289,16 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
-    parser.add_argument("command", choices=("train", "measure"))
+    parser.add_argument("command", choices=("train", "measure", "package", "unpack"))
     parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
     parser.add_argument("--run", type=Path, required=True, help="folder of runs (RUN/MODEL_ID)")
     parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
     parser.add_argument("--every", type=int, default=100_000, help="steps between checkpoints")
     parser.add_argument("--mazes", type=int, default=200, help="held-out mazes per measurement")
+    parser.add_argument("--steps", type=int, help="package: the checkpoint to package")
+    parser.add_argument(
+        "--models-dir", type=Path, default=zoo.MODELS_DIR, help="package/unpack: the zoo folder"
+    )
     ns = parser.parse_args(argv)
     configs = training.load_zoo_config(ns.config)
     if ns.model_id not in configs:
@@ -196,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{ns.model_id} does not play mazes ({config.family})", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    return (_train if ns.command == "train" else _measure)(ns, config)
+    commands = {"train": _train, "measure": _measure, "package": _package, "unpack": _unpack}
+    return commands[ns.command](ns, config)
 
 
 __all__ = [

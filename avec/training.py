@@ -150,20 +150,26 @@ class _ProgressBar(BaseCallback):
 
 class _Checkpoints(BaseCallback):
     """Saves the policy's parameters every ``every`` steps as ``params-<steps>.pt`` in
-    ``folder``: a state dict of tensors (``torch.load(..., weights_only=True)`` reads it back
-    without running code), written to a temporary file and renamed into place."""
+    ``folder``, and its optimizer's state beside them as ``optimizer-<steps>.pt`` (so a run
+    stopped there can be packaged or continued with its Adam moments): state dicts of tensors
+    (``torch.load(..., weights_only=True)`` reads them back without running code), each
+    written to a temporary file and renamed into place, the parameters last."""
 
-    def __init__(self, folder: Path, every: int) -> None:
+    def __init__(self, folder: Path, every: int, start: int = 0) -> None:
         super().__init__()
-        self.folder, self.every, self.saved = folder, every, 0
+        self.folder, self.every, self.saved = folder, every, start // every
 
     def _on_step(self) -> bool:
         if self.num_timesteps // self.every > self.saved:
             self.saved = self.num_timesteps // self.every
             self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"params-{self.num_timesteps:09d}.pt"
-            torch.save(self.model.policy.state_dict(), path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").rename(path)
+            for name, state in (
+                ("optimizer", self.model.policy.optimizer.state_dict()),
+                ("params", self.model.policy.state_dict()),
+            ):
+                path = self.folder / f"{name}-{self.num_timesteps:09d}.pt"
+                torch.save(state, path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").rename(path)
         return True
 
 
@@ -243,6 +249,43 @@ def vec_env(config: TrainConfig, backend: str | None = None) -> VecEnv:
     )
 
 
+def learner(config: TrainConfig, venv: VecEnv | None = None) -> Any:
+    """The config's learner, freshly initialised from its seed, on ``venv`` (default: the
+    config's training envs, :func:`vec_env`)."""
+    return ALGORITHMS[config.algo](
+        "MlpPolicy" if config.policy == "mlp" else "CnnPolicy",
+        vec_env(config) if venv is None else venv,
+        seed=config.seed,
+        policy_kwargs=config.policy_kwargs(),
+        device="cpu",
+        verbose=0,
+        **dict(config.hyperparameters),
+    )
+
+
+def restore(
+    config: TrainConfig,
+    parameters: Mapping[str, torch.Tensor],
+    optimizer: Mapping[str, Any],
+    steps: int,
+) -> Any:
+    """The config's learner as a run left it after ``steps`` steps: its policy parameters and
+    its optimizer's state (state dicts of tensors, as :class:`_Checkpoints` saves them).
+
+    Training continues from here with ``learn(..., reset_num_timesteps=False)``. The training
+    envs restart from fresh levels, seeded with ``config.seed + steps`` (the rollout left
+    unfinished at the checkpoint is not restored), so a continued run is reproducible from the
+    same checkpoint but not bit-identical to an uninterrupted one.
+    """
+    venv = vec_env(config)
+    venv.seed(config.seed + steps)
+    model = learner(config, venv)
+    model.policy.load_state_dict(parameters, strict=True)
+    model.policy.optimizer.load_state_dict(optimizer)
+    model.num_timesteps = steps
+    return model
+
+
 def train(
     config: TrainConfig,
     models_dir: Path = MODELS_DIR,
@@ -250,31 +293,36 @@ def train(
     position: int = 0,
     checkpoints: Path | None = None,
     checkpoint_every: int = 250_000,
+    model: Any = None,
+    seconds_before: float = 0.0,
 ) -> dict[str, Any]:
     """Train one agent, save it under ``models_dir`` and return its manifest entry.
 
     With ``checkpoints``, the policy's parameters are also saved there every
-    ``checkpoint_every`` steps (for learning curves, see :mod:`avec.curves`).
+    ``checkpoint_every`` steps (for learning curves, see :mod:`avec.curves`). With ``model``
+    (from :func:`restore`), training continues it up to ``config.total_timesteps``;
+    ``seconds_before`` is the wall time it had already cost.
     """
     torch.set_num_threads(1)
     start = time.perf_counter()
-    venv = vec_env(config)
-    model = ALGORITHMS[config.algo](
-        "MlpPolicy" if config.policy == "mlp" else "CnnPolicy",
-        venv,
-        seed=config.seed,
-        policy_kwargs=config.policy_kwargs(),
-        device="cpu",
-        verbose=0,
-        **dict(config.hyperparameters),
-    )
+    resumed = model is not None
+    model = model if resumed else learner(config)
     callbacks: list[BaseCallback] = []
     if progress:
         callbacks.append(_ProgressBar(config.total_timesteps, config.id, position))
     if checkpoints is not None:
-        callbacks.append(_Checkpoints(checkpoints, checkpoint_every))
-    model.learn(config.total_timesteps, callback=callbacks)
-    train_seconds = time.perf_counter() - start
+        callbacks.append(_Checkpoints(checkpoints, checkpoint_every, model.num_timesteps))
+    model.learn(
+        config.total_timesteps - model.num_timesteps,
+        callback=callbacks,
+        reset_num_timesteps=not resumed,
+    )
+    return record(model, config, models_dir, seconds_before + time.perf_counter() - start)
+
+
+def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: float) -> dict:
+    """Save a trained ``model`` of ``config`` as ``models_dir/<id>.zip`` and return its
+    manifest entry, with its held-out evaluation and whether it meets the recipe's bar."""
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / f"{config.id}.zip"
     model.save(path)

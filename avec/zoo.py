@@ -352,6 +352,27 @@ def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tens
     return dict(state)
 
 
+def read_optimizer_state(path: Path) -> dict[str, Any]:
+    """The optimizer's state dict from an SB3 zip's ``policy.optimizer.pth`` (to continue
+    training a committed agent), read with ``weights_only=True``: nothing in the file is run."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read("policy.optimizer.pth")
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} has no readable optimizer state: {type(error).__name__}: {error}"
+        ) from error
+    except Exception as error:  # torch's restricted unpickler refusing a global
+        raise CheckpointError(
+            f"checkpoint {path} holds more than tensors in policy.optimizer.pth and is refused:"
+            f" {error}"
+        ) from error
+    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
+        raise CheckpointError(f"checkpoint {path}: policy.optimizer.pth is not an optimizer state")
+    return dict(state)
+
+
 def build(entry: dict[str, Any]) -> BaseAlgorithm:
     """A freshly initialised model of the algorithm, env and policy an entry records."""
     algo = entry["algo"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from avec import curves, envs, training
+from avec import curves, envs, training, zoo
 from avec.generators import PADDED_REGION
 
 CONFIG = training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")[
@@ -81,3 +81,90 @@ def test_measure_writes_one_curve_point_per_checkpoint_and_bad_ids_exit_2(tmp_pa
     assert point["top_right_without_cheese"]["n"] == 4
     assert point["heads_for_cheese"]["n"] == point["p_cheese"]["n"] <= 4
     assert "| 64 |" in capsys.readouterr().out
+
+
+def _tiny(total: int) -> training.TrainConfig:
+    return training.TrainConfig(
+        id="tiny",
+        env_id="avec/LavaGapS7-v0",
+        family="lavagap",
+        size=7,
+        seed=0,
+        total_timesteps=total,
+        n_envs=2,
+        hyperparameters={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        eval_episodes=2,
+    )
+
+
+def test_a_run_continues_from_its_latest_checkpoint_with_the_optimizer_state(tmp_path):
+    run = tmp_path / "run"
+    training.train(_tiny(384), tmp_path, progress=False, checkpoints=run, checkpoint_every=128)
+    assert curves.latest(run)[0] == 384
+    (run / "optimizer-000000384.pt").unlink()  # a checkpoint without its optimizer is skipped
+    steps, parameters, optimizer = curves.latest(run)
+    assert steps == 256
+    model = curves.restore(_tiny(512), run)
+    saved = torch.load(optimizer, weights_only=True)
+    restored = model.policy.optimizer.state_dict()
+    assert restored["state"] and restored["state"].keys() == saved["state"].keys()
+    for key, state in saved["state"].items():
+        assert torch.equal(restored["state"][key]["exp_avg"], state["exp_avg"])
+    for name, tensor in torch.load(parameters, weights_only=True).items():
+        assert torch.equal(model.policy.state_dict()[name], tensor)
+    entry = training.train(
+        _tiny(512), tmp_path, progress=False, checkpoints=run, checkpoint_every=128, model=model
+    )
+    assert entry["timesteps"] == 512
+    assert [steps for steps, _ in curves.checkpoints(run)] == [128, 256, 384, 512]
+    assert curves.latest(run)[0] == 512
+
+
+def _paddedmaze_config(tmp_path, total: int):
+    text = (training.ROOT / "fixtures" / "zoo-training.toml").read_text()
+    text = text.replace("total_timesteps = 10_000_000", f"total_timesteps = {total}")
+    text = text.replace("seeds = [0, 1, 2]", "seeds = [0]")
+    path = tmp_path / "recipes.toml"
+    path.write_text(text)
+    return path, training.load_zoo_config(path)["paddedmaze13-ppo-cnn-s0"]
+
+
+def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(tmp_path, capsys):
+    config_file, config = _paddedmaze_config(tmp_path, 64)
+    run, models = tmp_path / "runs" / config.id, tmp_path / "models"
+    run.mkdir(parents=True)
+    (run / "started").touch()
+    model = training.learner(config)
+    torch.save(model.policy.optimizer.state_dict(), run / "optimizer-000000064.pt")
+    torch.save(model.policy.state_dict(), run / "params-000000064.pt")
+    args = ["--run", str(tmp_path / "runs"), "--config", str(config_file), "--mazes", "4"]
+    args += ["--models-dir", str(models)]
+    assert curves.main(["package", config.id, *args, "--steps", "128"]) == 2
+    assert "--steps must name a checkpoint" in capsys.readouterr().err
+    assert curves.main(["package", config.id, *args, "--steps", "64"]) == 0
+    entry = zoo.manifest(models)[config.id]
+    assert entry["timesteps"] == 64 and entry["maze_statistics"]["mazes"] == 4
+    loaded = zoo.load(config.id, models).model.policy.state_dict()
+    for name, tensor in model.policy.state_dict().items():
+        assert torch.equal(loaded[name], tensor)
+    again = tmp_path / "again"
+    unpack = ["--run", str(again), "--config", str(config_file), "--models-dir", str(models)]
+    assert curves.main(["unpack", config.id, *unpack]) == 0
+    restored = curves.restore(config, again / config.id)
+    assert restored.num_timesteps == 64
+    for name, tensor in model.policy.state_dict().items():
+        assert torch.equal(restored.policy.state_dict()[name], tensor)
+
+
+def test_package_refuses_a_checkpoint_off_the_recipes_budget(tmp_path, capsys):
+    config_file, config = _paddedmaze_config(tmp_path, 128)
+    run = tmp_path / config.id
+    run.mkdir()
+    (run / "started").touch()
+    model = training.learner(config)
+    torch.save(model.policy.optimizer.state_dict(), run / "optimizer-000000064.pt")
+    torch.save(model.policy.state_dict(), run / "params-000000064.pt")
+    args = ["--run", str(tmp_path), "--config", str(config_file), "--steps", "64"]
+    assert curves.main(["package", config.id, *args, "--models-dir", str(tmp_path / "m")]) == 2
+    assert "differs from the recipe's total_timesteps 128" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
