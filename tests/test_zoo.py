@@ -67,9 +67,7 @@ def test_model_was_trained_from_its_recipe_in_the_zoo_config(model_id, models_di
     assert entry["timesteps"] >= entry["config"]["total_timesteps"]
 
 
-BELOW_BAR = {
-    "doorkey5-dqn-mlp": "DQN does not learn DoorKey-5x5 in 1e5 steps (README, the zoo)",
-}
+BELOW_BAR: dict[str, str] = {}
 """Recipes recorded as below their bar on purpose; each must stay below it until retrained."""
 
 
@@ -156,6 +154,9 @@ def test_every_doorkey5_model_names_minigrids_own_env(models_dir):
 
 
 @pytest.mark.zoo
+# SB3's load re-runs DQN's setup with the saved n-step replay buffer class and warns that
+# ``n_steps`` is then not set up again; the replay buffer plays no part in the policy.
+@pytest.mark.filterwarnings("ignore:`n_steps=.* is ignored because a custom:UserWarning")
 def test_model_loads_the_same_parameters_as_stable_baselines3s_own_load(model_id, models_dir):
     entry = zoo.manifest(models_dir)[model_id]
     ours = load(model_id, models_dir).model.policy.state_dict()
