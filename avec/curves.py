@@ -36,7 +36,9 @@ committed. Two more commands carry a run across machines through the zoo::
 ``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
 entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
 from the run's ``started`` marker to the checkpoint); ``unpack`` writes a committed agent's
-parameters and optimizer state back as a checkpoint, so ``train`` continues it.
+parameters and optimizer state back as a checkpoint, so ``train`` continues it. ``package``
+also copies the run's ``curve.json`` into the entry (``learning_curve``), and ``table`` prints
+the learning curves of a recipe's committed agents as one Markdown table.
 """
 
 from __future__ import annotations
@@ -237,13 +239,61 @@ def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
         model, config, ns.models_dir, _seconds(run, run / f"params-{ns.steps:09d}.pt")
     )
     entry["maze_statistics"] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
+    curve_file = run / "curve.json"
+    if curve_file.exists():
+        curve = json.loads(curve_file.read_text())
+        entry["learning_curve"] = {k: v for k, v in curve.items() if int(k) <= ns.steps}
     zoo.write_entry(entry, ns.models_dir)
     print(f"{config.id}: {ns.steps:,} steps -> {ns.models_dir / entry['file']}")
     return 0
 
 
+def table(entries: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of the learning curves the entries record (``package`` copies a run's
+    ``curve.json`` into its entry), one row per checkpoint, one value per seed in each cell."""
+    curves_ = [entry.get("learning_curve", {}) for entry in entries]
+    steps = sorted({int(k) for curve in curves_ for k in curve})
+    names = (
+        ("success", "success, cheese in training region"),
+        ("p_cheese", "mean P(cheese \\| DS)"),
+        ("heads_for_cheese", "share P(cheese \\| DS) > 0.5"),
+        ("top_right_without_cheese", "top-right reached, no cheese"),
+    )
+    seeds = " / ".join(f"s{entry['seed']}" for entry in entries)
+    lines = [
+        f"| steps | {' | '.join(f'{label} ({seeds})' for _, label in names)} |",
+        "|---" * (len(names) + 1) + "|",
+    ]
+    for step in steps:
+        cells = []
+        for name, _ in names:
+            values = [curve.get(str(step), {}).get(name, {}).get("value") for curve in curves_]
+            cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in values))
+        lines.append(f"| {step:,} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    recipe = config.id.rsplit("-s", 1)[0]
+    try:
+        found = zoo.manifest(ns.models_dir)
+    except zoo.CheckpointError as error:
+        print(error, file=sys.stderr)
+        return 2
+    entries = [e for i, e in sorted(found.items()) if i.rsplit("-s", 1)[0] == recipe]
+    if not any("learning_curve" in entry for entry in entries):
+        print(f"no entry of {recipe} in {ns.models_dir} has a learning curve", file=sys.stderr)
+        return 2
+    print(table(entries))
+    return 0
+
+
 def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
-    entry = zoo.manifest(ns.models_dir).get(config.id)
+    try:
+        entry = zoo.manifest(ns.models_dir).get(config.id)
+    except zoo.CheckpointError as error:
+        print(error, file=sys.stderr)
+        return 2
     if entry is None:
         print(f"{config.id} is not in {ns.models_dir / 'manifest.json'}", file=sys.stderr)
         return 2
@@ -289,7 +339,7 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
-    parser.add_argument("command", choices=("train", "measure", "package", "unpack"))
+    parser.add_argument("command", choices=("train", "measure", "package", "unpack", "table"))
     parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
     parser.add_argument("--run", type=Path, required=True, help="folder of runs (RUN/MODEL_ID)")
     parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
@@ -309,7 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{ns.model_id} does not play mazes ({config.family})", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    commands = {"train": _train, "measure": _measure, "package": _package, "unpack": _unpack}
+    commands = {
+        "train": _train,
+        "measure": _measure,
+        "package": _package,
+        "unpack": _unpack,
+        "table": _table,
+    }
     return commands[ns.command](ns, config)
 
 

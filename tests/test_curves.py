@@ -137,13 +137,21 @@ def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(t
     model = training.learner(config)
     torch.save(model.policy.optimizer.state_dict(), run / "optimizer-000000064.pt")
     torch.save(model.policy.state_dict(), run / "params-000000064.pt")
+    point = {"success": {"value": 0.25}, "p_cheese": {"value": 0.5}}
+    (run / "curve.json").write_text(json.dumps({"0": point, "64": point, "128": point}))
     args = ["--run", str(tmp_path / "runs"), "--config", str(config_file), "--mazes", "4"]
     args += ["--models-dir", str(models)]
     assert curves.main(["package", config.id, *args, "--steps", "128"]) == 2
     assert "--steps must name a checkpoint" in capsys.readouterr().err
+    assert curves.main(["table", config.id, *args]) == 2
     assert curves.main(["package", config.id, *args, "--steps", "64"]) == 0
     entry = zoo.manifest(models)[config.id]
     assert entry["timesteps"] == 64 and entry["maze_statistics"]["mazes"] == 4
+    assert list(entry["learning_curve"]) == ["0", "64"]
+    capsys.readouterr()
+    assert curves.main(["table", config.id, *args]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[2:] == ["| 0 | 0.25 | 0.50 | - | - |", "| 64 | 0.25 | 0.50 | - | - |"]
     loaded = zoo.load(config.id, models).model.policy.state_dict()
     for name, tensor in model.policy.state_dict().items():
         assert torch.equal(loaded[name], tensor)
