@@ -27,9 +27,8 @@ import pytest
 from avec import edits, stats, trials, vectors, verdicts
 from avec import experiments as ex
 from avec.layouts import CheeseMazeLayout
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 from claims.test_subtraction import HEADS_FOR, LEVELS_PER_TRIAL, start_vectors
-from claims.test_subtraction import trials_of as _levels
 
 SHARE = 0.5
 """Share of the own vector's drop the same-place vector must keep (as in 5a-c)."""
@@ -196,14 +195,19 @@ def effects(measured):
     return found
 
 
-def trials_of(agent):
-    return _levels(agent, LEVELS_PER_TRIAL.get(agent.family, 5))
-
-
 @pytest.mark.claim(CLAIM.name)
 @pytest.mark.parametrize("model_id", model_params("cheesemaze") + model_params("paddedmaze"))
 def test_a_vector_from_a_maze_with_the_cheese_in_the_same_place_keeps_the_effect(
     model_id, load_agent, judge
 ):
     agent = load_agent(model_id)
-    judge(CLAIM, model_id, trials_of(agent), lambda drawn: measure(agent, drawn), outcome, effects)
+    judge_sequentially(
+        judge,
+        CLAIM,
+        model_id,
+        agent,
+        lambda drawn: measure(agent, drawn),
+        outcome,
+        effects,
+        per_trial=LEVELS_PER_TRIAL.get(agent.family, 5),
+    )
