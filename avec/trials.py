@@ -4,11 +4,14 @@ Two things every claim needs before it measures anything:
 
 * **Levels users meet.** :func:`held_out_layouts` takes levels from the family's own generator
   on held-out seeds (``envs.HELD_OUT_SEED_START + offset``, in order), keeping those whose
-  start view shows the feature. The count is the active Hypothesis profile's
-  ``max_examples`` (``dev`` 20, ``ci`` 200), but Hypothesis does not *generate* them: the record
-  must not depend on its version or its taste for simple examples. DoorKey-5x5 has only a few
-  dozen distinct levels, so 200 draws cover all of them, repeats included as the generator
-  makes them; intervals cluster trials by level (:mod:`avec.stats`).
+  start view shows the feature. Hypothesis does not *generate* them: the record must not
+  depend on its version or its taste for simple examples. :func:`sequential` draws them in
+  chunks of the active profile's ``max_examples`` (``dev`` 20, ``ci`` 200) until the claim has
+  that many *informative* trials (issue #7 asks for 200), its declared cap of chunks
+  (:attr:`avec.verdicts.Claim.max_chunks`), or a chunk would bring no new level:
+  DoorKey-5x5 and LavaGapS7 have a few dozen distinct levels, so one chunk covers all of
+  them, repeats included as the generator makes them; intervals cluster trials by level
+  (:mod:`avec.stats`). The report's notes say where each claim x model stopped and why.
 * **States away from the vector's source.** At the start state "subtract the vector" *is*
   "remove the feature" (A - (A - B) = B by arithmetic). :func:`probe_states` gives the states
   where the question is open: on mazes the decision square when it is not the start cell (the
@@ -42,7 +45,9 @@ PATH_STEPS = (1, 2, 3)
 
 
 def trial_count() -> int:
-    """Trials per claim x model: the active Hypothesis profile's ``max_examples``."""
+    """The active Hypothesis profile's ``max_examples``: the informative trials a claim x model
+    draws for, and the levels per chunk of :func:`sequential` (times the claim's levels per
+    trial)."""
     return int(settings().max_examples)
 
 

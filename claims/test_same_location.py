@@ -58,11 +58,12 @@ CLAIM = verdicts.Claim(
     source_expects="holds",
     trial=(
         "a held-out maze whose decision square is not the start cell; its source is the first "
-        "maze of a disjoint held-out pool (taken in turn by trial) that differs from it and "
-        "has the target's cheese cell free. Same-place vector: the source with its cheese "
-        "moved to the target's cheese cell; far vector: the source with its cheese on its free "
-        "cell farthest from there. At the decision square: own drop = P(toward cheese) "
-        "unsteered minus with -1 x the target's own start vector; same-place drop likewise. "
+        "maze of a disjoint held-out pool (taken in turn, from the target's seed on) that "
+        "differs from it and has the target's cheese cell free. Same-place vector: the source "
+        "with its cheese moved to the target's cheese cell; far vector: the source with its "
+        "cheese on its free cell farthest from there. At the decision square: own drop = "
+        "P(toward cheese) unsteered minus with -1 x the target's own start vector; same-place "
+        "drop likewise. "
         f"Passes when the same-place drop is at least {SHARE} x the own drop."
     ),
     informative=(
@@ -93,15 +94,16 @@ def _farthest(maze: CheeseMazeLayout, cell: tuple[int, int]) -> tuple[int, int]:
     return far
 
 
-def sources_for(targets, pool):
-    """Per target, ``(same, far)``: one source maze of ``pool`` (the first, from the target's
-    index on in turn, that differs from the target and has its cheese cell free), with its
-    cheese moved to the target's cheese cell and to the cell farthest from it."""
+def sources_for(targets, seeds, pool):
+    """Per target, ``(same, far)``: one source maze of ``pool`` (the first, in turn from
+    position ``seed % len(pool)`` on, that differs from the target and has its cheese cell
+    free), with its cheese moved to the target's cheese cell and to the cell farthest from
+    it. Chosen by the target's seed, so a trial gets the same source in any chunk or batch."""
     pairs = []
-    for i, target in enumerate(targets):
+    for seed, target in zip(seeds, targets, strict=True):
         cell = target.cheese
         for k in range(len(pool)):
-            source = pool[(i + k) % len(pool)]
+            source = pool[(seed + k) % len(pool)]
             if source.walls == target.walls or cell == source.agent:
                 continue
             if cell != source.cheese and cell not in source.free_cells():
@@ -124,7 +126,8 @@ def measure(agent, drawn, coefficient=-1.0):
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
     used = sorted({p.trial for p in probes})
     pool, _ = trials.held_out_layouts(agent, SOURCES, offset=SOURCE_OFFSET)
-    pairs = dict(zip(used, sources_for([layouts[t] for t in used], pool), strict=True))
+    chosen = sources_for([layouts[t] for t in used], [seeds[t] for t in used], pool)
+    pairs = dict(zip(used, chosen, strict=True))
     feature, layer = ex.feature_of(agent).vector, ex.claim_layer(agent)
     same = vectors.per_layout(agent, feature, [pairs[t][0] for t in used], layer)
     far = vectors.per_layout(agent, feature, [pairs[t][1] for t in used], layer)
