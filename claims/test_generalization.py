@@ -252,11 +252,13 @@ def transfer_matrix(agents, layouts) -> dict:
     }
 
 
-def matrix_figure(members, load_agent):
-    """``figures(trials, measured)`` for the judge: the recipe's transfer matrix."""
+def matrix_figure(members, load_agent, levels):
+    """``figures(trials, measured)`` for the judge: the recipe's transfer matrix, on the
+    distinct levels among the first ``levels`` trials (the first chunk: further chunks only
+    add vectors and forward passes for every pair of models)."""
 
     def figures(drawn, _measured):
-        layouts = list(dict.fromkeys(t[0] for t in drawn))
+        layouts = list(dict.fromkeys(t[0] for t in drawn[:levels]))
         agents = [load_agent(m) for m in members]
         return {f"transfer-{verdicts.recipe_of(members[0])}": transfer_matrix(agents, layouts)}
 
@@ -339,5 +341,9 @@ def test_a_vector_from_another_training_seed_keeps_the_effect(model_id, load_age
             for i, (lay, seed) in enumerate(zip(layouts, seeds, strict=True))
         ],
         # The first model of a recipe draws the whole matrix: all its models share the trials.
-        figures=matrix_figure(members, load_agent) if model_id == members[0] else None,
+        figures=(
+            matrix_figure(members, load_agent, per_trial(agent) * trials.trial_count())
+            if model_id == members[0]
+            else None
+        ),
     )
