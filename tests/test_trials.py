@@ -85,8 +85,9 @@ def test_drawing_stops_at_the_declared_cap_and_says_why(agents, monkeypatch):
     assert "30 drawn" in drawn.note()
 
 
-def test_drawing_stops_when_the_level_space_is_used_up(agents):
+def test_drawing_stops_when_the_level_space_is_used_up(agents, monkeypatch):
     # DoorKey-5x5 has a few dozen levels: the first chunk of 200 draws holds them all.
+    monkeypatch.setattr(trials, "trial_count", lambda: 200)
     measure, outcome, calls = _counting(every=0)
     drawn = trials.sequential(agents("doorkey5-ppo-mlp-s0"), CLAIM, measure, outcome)
     assert len(calls) == 1 and drawn.stopped.startswith("level space exhausted")
