@@ -78,6 +78,10 @@ class Feature:
     """Target in :data:`avec.metrics.TARGETS` whose pull the feature carries."""
     event: str
     """:class:`~avec.rollouts.Trajectory` field set when the agent reached it."""
+    avoided: bool = False
+    """Whether the agent *avoids* the feature (LavaGap's lava) rather than heads for it: its
+    response to the feature is then keeping off it, and claims read the vector sign-aware
+    (:func:`avec.trials.measure_states`)."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,7 @@ FAMILIES: dict[str, Family] = {
             # MiniGrid's LavaGapEnv cap.
             max_steps=lambda size: 4 * size**2,
             navigation_only=True,
-            feature=Feature("lava", "goal", "lava_entered"),
+            feature=Feature("lava", "goal", "lava_entered", avoided=True),
             removable="lava",
             world_objects=_lavagap_objects,
             drawing=_lavagap_drawing,

@@ -4,11 +4,14 @@ Two things every claim needs before it measures anything:
 
 * **Levels users meet.** :func:`held_out_layouts` takes levels from the family's own generator
   on held-out seeds (``envs.HELD_OUT_SEED_START + offset``, in order), keeping those whose
-  start view shows the feature. The count is the active Hypothesis profile's
-  ``max_examples`` (``dev`` 20, ``ci`` 200), but Hypothesis does not *generate* them: the record
-  must not depend on its version or its taste for simple examples. DoorKey-5x5 has only a few
-  dozen distinct levels, so 200 draws cover all of them, repeats included as the generator
-  makes them; intervals cluster trials by level (:mod:`avec.stats`).
+  start view shows the feature. Hypothesis does not *generate* them: the record must not
+  depend on its version or its taste for simple examples. :func:`sequential` draws them in
+  chunks of the active profile's ``max_examples`` (``dev`` 20, ``ci`` 200) until the claim has
+  that many *informative* trials (issue #7 asks for 200), its declared cap of chunks
+  (:attr:`avec.verdicts.Claim.max_chunks`), or a chunk would bring no new level:
+  DoorKey-5x5 and LavaGapS7 have a few dozen distinct levels, so one chunk covers all of
+  them, repeats included as the generator makes them; intervals cluster trials by level
+  (:mod:`avec.stats`). The report's notes say where each claim x model stopped and why.
 * **States away from the vector's source.** At the start state "subtract the vector" *is*
   "remove the feature" (A - (A - B) = B by arithmetic). :func:`probe_states` gives the states
   where the question is open: on mazes the decision square when it is not the start cell (the
@@ -22,7 +25,7 @@ do) and a norm-matched random vector (the null).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,53 +45,203 @@ PATH_STEPS = (1, 2, 3)
 
 
 def trial_count() -> int:
-    """Trials per claim x model: the active Hypothesis profile's ``max_examples``."""
+    """The active Hypothesis profile's ``max_examples``: the informative trials a claim x model
+    draws for, and the levels per chunk of :func:`sequential` (times the claim's levels per
+    trial)."""
     return int(settings().max_examples)
 
 
-_DRAWN: dict[tuple[str, int, int, int], tuple[list[Layout], list[int]]] = {}
-"""Levels already drawn in this process, by (agent id, n, offset, size): every claim on a
-model draws the same levels, so they are generated and checked once per worker."""
+class _Stream:
+    """Held-out levels of one agent's family (at one size, from one seed offset) that show the
+    feature, in seed order, extended on demand: every claim on a model reads prefixes of the
+    same stream, so levels are generated and checked once per worker."""
+
+    def __init__(self, agent: Any, offset: int, size: int) -> None:
+        self.agent, self.size = agent, size
+        self.first = self.next_seed = envs.HELD_OUT_SEED_START + offset
+        self.layouts: list[Layout] = []
+        self.seeds: list[int] = []
+
+    def extend(self, n: int) -> None:
+        """Scan seeds in order until ``n`` levels show the feature (at most ``SCAN * n``)."""
+        options = families.get(self.agent.family).trial_options
+        feature = ex.feature_of(self.agent).vector
+        while len(self.layouts) < n and self.next_seed < self.first + SCAN * n:
+            batch_seeds = list(
+                range(self.next_seed, self.next_seed + max(n - len(self.layouts), 64))
+            )
+            batch = [
+                generators.generate(self.agent.family, self.size, s, **options) for s in batch_seeds
+            ]
+            shown = ex.shows_feature_many(self.agent, feature, batch)
+            for layout, seed, keep in zip(batch, batch_seeds, shown, strict=True):
+                if keep and len(self.layouts) < n:
+                    self.layouts.append(layout)
+                    self.seeds.append(seed)
+                    self.next_seed = seed + 1
+            if len(self.layouts) < n:
+                self.next_seed = batch_seeds[-1] + 1
+        if not self.layouts:
+            raise ValueError(
+                f"no {self.agent.family} level of size {self.size} shows the {feature}"
+            )
+
+
+_STREAMS: dict[tuple[str, int, int], _Stream] = {}
+
+
+def _stream(agent: Any, offset: int, size: int) -> _Stream:
+    key = (agent.id, offset, size)
+    if key not in _STREAMS:
+        _STREAMS[key] = _Stream(agent, offset, size)
+    return _STREAMS[key]
 
 
 def held_out_layouts(
-    agent: Any, n: int | None = None, offset: int = 0, size: int | None = None
+    agent: Any, n: int | None = None, offset: int = 0, size: int | None = None, start: int = 0
 ) -> tuple[list[Layout], list[int]]:
-    """``n`` held-out levels of the agent's family (at ``size``, default its own) whose start
-    view shows the feature, and their generator seeds (also used as sampling seeds).
+    """Held-out levels ``start`` to ``n`` of the agent's family (at ``size``, default its own)
+    whose start view shows the feature, in seed order, and their generator seeds (also used
+    as sampling seeds). A prefix of a longer draw is the shorter draw.
 
     CheeseMaze levels put the cheese anywhere, not only in the top-right region the agent
     trained on: only there do its two drives pull apart (the maze paper's evaluation).
     """
     n = trial_count() if n is None else n
-    size = agent.size if size is None else size
-    key = (agent.id, n, offset, size)
-    if key not in _DRAWN:
-        _DRAWN[key] = _draw(agent, n, offset, size)
-    layouts, seeds = _DRAWN[key]
-    return list(layouts), list(seeds)
+    stream = _stream(agent, offset, agent.size if size is None else size)
+    stream.extend(n)
+    return list(stream.layouts[start:n]), list(stream.seeds[start:n])
 
 
-def _draw(agent: Any, n: int, offset: int, size: int) -> tuple[list[Layout], list[int]]:
-    options = families.get(agent.family).trial_options
-    feature = ex.feature_of(agent).vector
-    first = envs.HELD_OUT_SEED_START + offset
-    layouts: list[Layout] = []
-    seeds: list[int] = []
-    # Seeds in order, checked in batches (one env for all observations of a batch).
-    for start in range(first, first + SCAN * n, n):
-        batch_seeds = list(range(start, start + n))
-        batch = [generators.generate(agent.family, size, s, **options) for s in batch_seeds]
-        shown = ex.shows_feature_many(agent, feature, batch)
-        for layout, seed, keep in zip(batch, batch_seeds, shown, strict=True):
-            if keep and len(layouts) < n:
-                layouts.append(layout)
-                seeds.append(seed)
-        if len(layouts) == n:
+def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One measurement of all trials from measurements of consecutive chunks of them.
+
+    The conventions every claim's measurement follows: ``layouts`` lists the chunk's trial
+    levels; ``trial`` indexes them per judged unit (offset here by the trials before the
+    chunk); every other array or list has one row per unit or per trial and is concatenated;
+    nested dicts merge the same way; anything else must be equal in every chunk. A chunk
+    without units (``trial`` empty) may lack the per-unit keys.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(p["layouts"]) for p in parts[:-1]])
+    out: dict[str, Any] = {}
+    keys = list(dict.fromkeys(k for p in parts for k in p))
+    for key in keys:
+        present = [(p, off) for p, off in zip(parts, offsets, strict=True) if key in p]
+        for p in parts:
+            if key not in p and len(p.get("trial", [0])):
+                raise ValueError(f"chunk measurements disagree: one with units lacks {key!r}")
+        values = [p[key] for p, _ in present]
+        if key == "trial":
+            out[key] = np.concatenate([np.asarray(p[key]) + off for p, off in present])
+        elif isinstance(values[0], np.ndarray):
+            out[key] = np.concatenate(values)
+        elif isinstance(values[0], list | tuple):
+            out[key] = [x for v in values for x in v]
+        elif isinstance(values[0], dict):
+            out[key] = merge([{**v, "layouts": [], "trial": np.zeros(0)} for v in values])
+            out[key].pop("layouts"), out[key].pop("trial")
+        elif all(v == values[0] for v in values):
+            out[key] = values[0]
+        else:
+            raise ValueError(f"cannot merge measurement {key!r}: it differs between chunks")
+    return out
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The trials a claim drew sequentially, their measurement, and why drawing stopped."""
+
+    trials: list[Any]
+    """Every trial drawn, in seed order."""
+    measured: dict[str, Any]
+    """The measurement of all of them (chunks merged by :func:`merge`)."""
+    informative: int
+    """Informative units among them."""
+    stopped: str
+    """Why drawing stopped: ``target reached``, ``cap reached`` or ``level space
+    exhausted``, with the numbers."""
+
+    def measure(self, fresh: Callable[[list[Any]], dict[str, Any]]) -> Callable:
+        """``measure`` for the judge: these trials' measurement, anything else measured
+        afresh (a single trial while shrinking)."""
+
+        def measure(drawn: list[Any]) -> dict[str, Any]:
+            return self.measured if drawn is self.trials else fresh(drawn)
+
+        return measure
+
+    def note(self) -> str:
+        return f"Trials drawn sequentially: {len(self.trials)} drawn, {self.stopped}."
+
+
+def indexed(layouts: Sequence[Layout], seeds: Sequence[int], start: int) -> list[Any]:
+    """``(layout, seed, index in the whole draw)`` trials: a ``make`` for :func:`sequential`
+    when a measurement treats the first trials of the draw apart."""
+    pairs = zip(layouts, seeds, strict=True)
+    return [(lay, seed, start + i) for i, (lay, seed) in enumerate(pairs)]
+
+
+def sequential(
+    agent: Any,
+    claim: Any,
+    measure: Callable[[list[Any]], dict[str, Any]],
+    outcome: Callable[[dict[str, Any]], Any],
+    per_trial: int = 1,
+    make: Callable[[list[Layout], list[int], int], list[Any]] | None = None,
+    first: int = 0,
+) -> Drawn:
+    """Draw held-out levels in seed order, one chunk at a time, until the claim has its
+    target of informative units, its cap of chunks, or the level space is used up.
+
+    * a chunk is ``per_trial * trial_count()`` levels (ci: 200 trials' worth; mazes draw
+      five levels per trial, as only about one maze in five has a decision square off the
+      start), measured in one batch;
+    * the target is ``trial_count()`` informative units (ci: 200, issue #7);
+    * the cap is ``claim.max_chunks`` chunks (declared with its reason in the claim);
+    * the level space is used up when the next chunk would bring no level not drawn
+      already (DoorKey-5x5 and LavaGapS7 have a few dozen levels; a first chunk covers them).
+
+    ``make(layouts, seeds, start)`` turns a chunk's levels into trials (default: ``(layout,
+    seed)`` pairs; ``start`` is the index of the chunk's first level in the draw). ``first``
+    skips the first levels of the draw (claim 9 chooses its layer on them). The same seeds come in
+    the same order whatever the worker, so the trials and verdict do not depend on ``-n``.
+    """
+    size = per_trial * trial_count()
+    target = trial_count()
+    drawn: list[Any] = []
+    parts: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    informative = 0
+    stopped = ""
+    for k in range(claim.max_chunks):
+        layouts, seeds = held_out_layouts(agent, first + (k + 1) * size, start=first + k * size)
+        levels = {layout.to_ascii() for layout in layouts}
+        if k > 0 and levels <= seen:
+            stopped = (
+                f"level space exhausted ({len(seen)} distinct levels, all drawn; "
+                f"{informative} informative)"
+            )
             break
-    if not layouts:
-        raise ValueError(f"no {agent.family} level of size {size} shows the {feature}")
-    return layouts, seeds
+        seen |= levels
+        start = first + k * size
+        chunk = (
+            list(zip(layouts, seeds, strict=True)) if make is None else make(layouts, seeds, start)
+        )
+        measured = measure(chunk)
+        informative += int(np.asarray(outcome(measured).informative).sum())
+        drawn.extend(chunk)
+        parts.append(measured)
+        if informative >= target:
+            stopped = f"target reached ({informative} informative >= {target})"
+            break
+    else:
+        stopped = (
+            f"cap reached ({claim.max_chunks} chunks of {size} levels; {informative} "
+            f"informative < {target}): {claim.max_chunks_reason}"
+        )
+    return Drawn(drawn, merge(parts), informative, stopped)
 
 
 @dataclass(frozen=True)
@@ -170,14 +323,33 @@ def visible(agent: Any, placed: Sequence[Layout]) -> np.ndarray:
     return ~(a == b).all(axis=1)
 
 
+def ignoring_actions(agent: Any, placed: Sequence[Layout]) -> list[frozenset[int]]:
+    """Per state, the actions that start a shortest path to the feature's target only once the
+    feature is gone: for an avoided feature (lava), the steps that walk where it was. Empty
+    where the feature does not change the way."""
+    target = ex.feature_of(agent).target
+    return [
+        metrics.target_actions(gone, target) - metrics.target_actions(here, target)
+        for here, gone in zip(placed, without(agent, placed), strict=True)
+    ]
+
+
 def measure_states(
     agent: Any,
     probes: Sequence[Probe],
     steering: Sequence[SteeringVector],
     seeds: Sequence[int],
     controls: dict[str, Sequence[SteeringVector]] | None = None,
+    sign_aware: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Intent toward the feature at each probe, ``(n_probes,)`` per arm.
+    """The agent's response to the feature at each probe, ``(n_probes,)`` per arm.
+
+    The response is P(next action heads for the feature's target) -- for a feature the agent
+    avoids (:attr:`avec.families.Feature.avoided`) with ``sign_aware``, P(next action keeps
+    off it): one minus the probability of :func:`ignoring_actions`, the steps that only make
+    sense without it. Either way removing the feature lowers the response, and so should
+    subtracting its vector. ``matters`` says where it can: always for a feature the agent
+    heads for, where some step only makes sense without it for an avoided one.
 
     ``steering[t]`` is the vector *added* on trial ``t`` (e.g. ``-v``); the null arm adds a
     random vector of its norm seeded by the trial's seed; ``controls`` adds further arms
@@ -189,14 +361,30 @@ def measure_states(
     arms = {"steered": [steering[t] for t in rows], "null": null}
     for name, vs in (controls or {}).items():
         arms[name] = [vs[t] for t in rows]
+    if sign_aware and ex.feature_of(agent).avoided:
+        ignoring = ignoring_actions(agent, placed)
+
+        def response(probs: np.ndarray) -> np.ndarray:
+            return np.array(
+                [1.0 - metrics.intent(row, acts) for row, acts in zip(probs, ignoring, strict=True)]
+            )
+
+        matters = np.array([bool(acts) for acts in ignoring])
+    else:
+
+        def response(probs: np.ndarray) -> np.ndarray:
+            return intents(agent, placed, probs)
+
+        matters = np.ones(len(placed), dtype=bool)
     out = {
         "trial": np.array(rows, dtype=np.int64),
         "visible": visible(agent, placed),
-        "unsteered": intents(agent, placed, ex.probabilities(agent, placed)),
-        "removal": intents(agent, placed, ex.probabilities(agent, without(agent, placed))),
+        "matters": matters,
+        "unsteered": response(ex.probabilities(agent, placed)),
+        "removal": response(ex.probabilities(agent, without(agent, placed))),
     }
     for name, vs in arms.items():
-        out[name] = intents(agent, placed, ex.probabilities(agent, placed, vs))
+        out[name] = response(ex.probabilities(agent, placed, vs))
     return out
 
 
@@ -237,16 +425,31 @@ def faces_or_stands_on(path: rollouts.Trajectory, layout: Layout, agent: Any) ->
     return bool((ahead == np.array(cell)).all(axis=1).any())
 
 
+def steps_on_feature(path: rollouts.Trajectory, layout: Layout, agent: Any) -> bool:
+    """Whether an episode walked onto a cell the feature takes in ``layout`` (the lava of a
+    LavaGap level): measured on ``layout``'s cells, so the same way for an episode played
+    with the feature removed (the removal reference: does the agent cross where it was?)."""
+    feature = ex.feature_of(agent).vector
+    cells = np.array(sorted(layout.terrain().get(feature, ())) or [(-1, -1)])
+    return bool((path.cells[:, None, :] == cells[None, :, :]).all(axis=2).any())
+
+
 __all__ = [
     "PATH_STEPS",
+    "steps_on_feature",
     "arm_probabilities",
     "task_intent",
     "Probe",
     "faces_or_stands_on",
     "held_out_layouts",
     "intents",
+    "ignoring_actions",
     "measure_states",
     "probe_states",
+    "merge",
+    "indexed",
+    "sequential",
+    "Drawn",
     "trial_count",
     "visible",
     "without",

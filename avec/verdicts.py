@@ -72,6 +72,15 @@ steered arm over passes of the removal arm (the feature physically deleted) on t
 informative trials -- how much of what removing the feature does the vector does."""
 
 
+MAX_CHUNKS = 4
+"""Default cap of sequential drawing, in chunks of the profile's trial count of levels."""
+
+MAX_CHUNKS_REASON = (
+    "four times the profile's draw keeps the whole ci-profile suite within 15 minutes on two "
+    "cores; a claim whose informative trials are rarer than one in four stops short"
+)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of the conjecture, declared in its module before any data is seen.
@@ -107,12 +116,19 @@ class Claim:
     """How long a steering patch acts (every step, until the feature is reached, one state)."""
     min_informative: int = 20
     """Below this many informative trials the verdict is ``inconclusive``."""
+    max_chunks: int = MAX_CHUNKS
+    """Cap of sequential drawing (:func:`avec.trials.sequential`): at most this many chunks
+    of the profile's trial count of levels, drawn until the target of informative trials."""
+    max_chunks_reason: str = MAX_CHUNKS_REASON
+    """One line: why this cap."""
 
     def __post_init__(self) -> None:
         if self.source_expects not in SOURCE_EXPECTS:
             raise ValueError(
                 f"{self.name}: source_expects {self.source_expects!r}; valid: {SOURCE_EXPECTS}"
             )
+        if self.max_chunks < 1:
+            raise ValueError(f"{self.name}: max_chunks {self.max_chunks}; valid: 1 or more")
         if self.estimand not in ESTIMANDS:
             raise ValueError(f"{self.name}: estimand {self.estimand!r}; valid: {ESTIMANDS}")
 
@@ -121,7 +137,9 @@ class Claim:
             f"{self.statement}\n\n*Source:* {self.quote} (expects: {self.source_expects})\n\n"
             f"*Trial:* {self.trial} *Informative:* {self.informative} *Estimand:* "
             f"{self.estimand}, threshold {self.threshold} ({self.threshold_reason}); at least "
-            f"{self.min_informative} informative trials. *Reference:* {self.reference} "
+            f"{self.min_informative} informative trials; drawn until the profile's trial "
+            f"count of them, at most {self.max_chunks} chunks ({self.max_chunks_reason}). "
+            f"*Reference:* {self.reference} "
             f"*Vector lifetime:* {self.lifetime}"
         )
 

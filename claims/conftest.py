@@ -5,6 +5,39 @@ the committed record and the report -- is avec's pytest plugin (:mod:`avec.pytes
 so the same claims can judge any models folder: ``pytest claims/ --avec-models DIR``.
 """
 
+from avec import trials
 from avec.pytest_plugin import model_params
 
-__all__ = ["model_params"]
+
+def judge_sequentially(
+    judge,
+    claim,
+    model_id,
+    agent,
+    measure,
+    outcome,
+    effects,
+    per_trial=1,
+    make=None,
+    first=0,
+    notes=None,
+    **options,
+):
+    """Draw the claim's trials sequentially (:func:`avec.trials.sequential`: held-out levels
+    in seed order, chunk by chunk, until its target of informative trials, its cap or the end
+    of the level space), then judge them; the report's notes say why drawing stopped."""
+    drawn = trials.sequential(agent, claim, measure, outcome, per_trial, make, first)
+    note = drawn.note() if not notes else f"{notes} {drawn.note()}"
+    return judge(
+        claim,
+        model_id,
+        drawn.trials,
+        drawn.measure(measure),
+        outcome,
+        effects,
+        notes=note,
+        **options,
+    )
+
+
+__all__ = ["judge_sequentially", "model_params"]

@@ -15,8 +15,8 @@ import pytest
 
 from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
-from claims.conftest import model_params
-from claims.test_subtraction import start_vectors, trials_of
+from claims.conftest import judge_sequentially, model_params
+from claims.test_subtraction import start_vectors
 
 MIN_EFFECT = 0.1
 """Smallest total variation subtracting v must cause at a state for an asymmetry to be
@@ -96,11 +96,6 @@ def effects(measured):
 @pytest.mark.parametrize("model_id", model_params())
 def test_adding_the_feature_vector_does_less_than_subtracting_it(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
-        CLAIM,
-        model_id,
-        trials_of(agent),
-        lambda drawn: measure(agent, drawn),
-        outcome,
-        effects,
+    judge_sequentially(
+        judge, CLAIM, model_id, agent, lambda drawn: measure(agent, drawn), outcome, effects
     )

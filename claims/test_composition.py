@@ -34,8 +34,8 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import metrics, stats, trials, vectors, verdicts
-from claims.conftest import model_params
+from avec import metrics, stats, vectors, verdicts
+from claims.conftest import judge_sequentially, model_params
 
 TOLERANCE = 0.1
 """Largest |P_both - clip(P_0 + delta_cheese + delta_top_right)| at the decision square that
@@ -134,20 +134,21 @@ def _off_start(maze):
     return state is not None and state[0] != maze.agent
 
 
-def trials_of(agent):
-    mazes, _ = trials.held_out_layouts(agent, LEVELS * trials.trial_count())
-    return [maze for maze in mazes if _off_start(maze)]
+def mazes_of(layouts, _seeds=None, start=0):
+    """``(maze, index in the draw)`` trials: the mazes whose decision square is off the start."""
+    return [(maze, start + i) for i, maze in enumerate(layouts) if _off_start(maze)]
 
 
-def measure(agent, mazes, patches=tuple(PATCHES)):
+def measure(agent, drawn, patches=tuple(PATCHES)):
     """``p_cheese``/``p_top_right`` unpatched and ``..._<patch>`` for each of ``patches``
     (``random_*`` patches use random vectors of the cheese and top-right vectors' norms,
-    seeded by the maze's index)."""
+    seeded by the maze's index in the draw). ``drawn``: ``(maze, index)`` trials."""
+    mazes = [maze for maze, _ in drawn]
     layer = ex.claim_layer(agent)
     cheese = vectors.per_layout(agent, "cheese", mazes, layer)
     corner = vectors.per_layout(agent, "top_right", mazes, layer)
-    noise_c = [vectors.random_like(v, 2 * i) for i, v in enumerate(cheese)]
-    noise_t = [vectors.random_like(v, 2 * i + 1) for i, v in enumerate(corner)]
+    noise_c = [vectors.random_like(v, 2 * k) for v, (_, k) in zip(cheese, drawn, strict=True)]
+    noise_t = [vectors.random_like(v, 2 * k + 1) for v, (_, k) in zip(corner, drawn, strict=True)]
     measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
     for name in patches:
@@ -254,13 +255,16 @@ def reverse_effects(measured):
 @pytest.mark.parametrize("model_id", model_params("cheesemaze"))
 def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         ADDITIVE,
         model_id,
-        trials_of(agent),
-        lambda mazes: measure(agent, mazes),
+        agent,
+        lambda drawn: measure(agent, drawn),
         additive_outcome,
         additive_effects,
+        per_trial=LEVELS,
+        make=mazes_of,
     )
 
 
@@ -268,11 +272,14 @@ def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_a
 @pytest.mark.parametrize("model_id", model_params("cheesemaze"))
 def test_adding_cheese_and_subtracting_top_right_do_little(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         REVERSE,
         model_id,
-        trials_of(agent),
-        lambda mazes: measure(agent, mazes),
+        agent,
+        lambda drawn: measure(agent, drawn),
         reverse_outcome,
         reverse_effects,
+        per_trial=LEVELS,
+        make=mazes_of,
     )

@@ -35,13 +35,12 @@ from avec import experiments as ex
 from avec import generators, stats, trials, vectors, verdicts, zoo
 from avec.layouts import Layout
 from avec.pytest_plugin import models_dir
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 from claims.test_subtraction import LEVELS_PER_TRIAL, start_vectors
-from claims.test_subtraction import trials_of as _levels
 
 
-def trials_of(agent):
-    return _levels(agent, LEVELS_PER_TRIAL.get(agent.family, 1))
+def per_trial(agent) -> int:
+    return LEVELS_PER_TRIAL.get(agent.family, 1)
 
 
 SOURCE_SEEDS = range(50)
@@ -253,11 +252,13 @@ def transfer_matrix(agents, layouts) -> dict:
     }
 
 
-def matrix_figure(members, load_agent):
-    """``figures(trials, measured)`` for the judge: the recipe's transfer matrix."""
+def matrix_figure(members, load_agent, levels):
+    """``figures(trials, measured)`` for the judge: the recipe's transfer matrix, on the
+    distinct levels among the first ``levels`` trials (the first chunk: further chunks only
+    add vectors and forward passes for every pair of models)."""
 
     def figures(drawn, _measured):
-        layouts = list(dict.fromkeys(t[0] for t in drawn))
+        layouts = list(dict.fromkeys(t[0] for t in drawn[:levels]))
         agents = [load_agent(m) for m in members]
         return {f"transfer-{verdicts.recipe_of(members[0])}": transfer_matrix(agents, layouts)}
 
@@ -283,13 +284,15 @@ def _not_run_notes(agent) -> str | None:
 @pytest.mark.parametrize("model_id", model_params())
 def test_a_vector_averaged_over_other_layouts_keeps_the_effect(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_LAYOUTS,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_layouts(agent, drawn),
         outcome,
         effects,
+        per_trial=per_trial(agent),
         notes=_not_run_notes(agent),
     )
 
@@ -298,13 +301,15 @@ def test_a_vector_averaged_over_other_layouts_keeps_the_effect(model_id, load_ag
 @pytest.mark.parametrize("model_id", model_params("doorkey"))
 def test_a_vector_from_the_other_map_size_keeps_the_effect(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_SIZES,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_layouts(agent, drawn, other_size(agent.size)),
         outcome,
         effects,
+        per_trial=per_trial(agent),
         notes=(
             f"Vectors from DoorKey {other_size(agent.size)}x{other_size(agent.size)}. DoorKey "
             "only: CheeseMaze agents' input grows with the maze; FourRooms has one size."
@@ -322,13 +327,23 @@ def test_a_vector_from_another_training_seed_keeps_the_effect(model_id, load_age
     agent = load_agent(model_id)
     members = recipe_members(model_id)
     others = [m for m in members if m != model_id]
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_SEEDS,
         model_id,
-        [(lay, seed, others[i % len(others)]) for i, (lay, seed) in enumerate(trials_of(agent))],
+        agent,
         lambda drawn: measure_seeds(agent, drawn, load_agent),
         outcome,
         effects,
+        per_trial=per_trial(agent),
+        make=lambda layouts, seeds, start: [
+            (lay, seed, others[(start + i) % len(others)])
+            for i, (lay, seed) in enumerate(zip(layouts, seeds, strict=True))
+        ],
         # The first model of a recipe draws the whole matrix: all its models share the trials.
-        figures=matrix_figure(members, load_agent) if model_id == members[0] else None,
+        figures=(
+            matrix_figure(members, load_agent, per_trial(agent) * trials.trial_count())
+            if model_id == members[0]
+            else None
+        ),
     )

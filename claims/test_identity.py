@@ -22,7 +22,7 @@ import pytest
 
 from avec import edits, envs, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 
 MIN_GAP = 0.1
 """Smallest total variation between with- and without-feature action distributions at a
@@ -174,15 +174,14 @@ def measure_states(agent, drawn, coefficient=-1.0):
     return {**measured, "trial": np.array(rows, dtype=np.int64), "layouts": layouts}
 
 
-def pairs_of(agent):
-    """``(b, a)`` trials: held-out levels, b from the first draw, a from a disjoint seed
-    range, paired in order; pairs the agent sees alike are dropped."""
-    targets, _ = trials.held_out_layouts(agent)
-    sources, _ = trials.held_out_layouts(agent, len(targets), offset=2**20)
+def pairs_of(agent, targets, start=0):
+    """``(b, a, k)`` trials: held-out levels ``b`` (the ``k``-th of the draw), ``a`` from a
+    disjoint seed range, paired in order; pairs the agent sees alike are dropped."""
+    sources, _ = trials.held_out_layouts(agent, start + len(targets), offset=2**20, start=start)
     seen_t = envs.observe(targets, agent.wrappers).reshape(len(targets), -1)
     seen_s = envs.observe(sources, agent.wrappers).reshape(len(sources), -1)
     return [
-        (b, a, k)
+        (b, a, start + k)
         for k, (b, a) in enumerate(zip(targets, sources, strict=True))
         if not np.array_equal(seen_t[k], seen_s[k])
     ]
@@ -201,13 +200,15 @@ def measure_across(agent, drawn, coefficient=-1.0):
 @pytest.mark.parametrize("model_id", model_params())
 def test_another_levels_vector_closes_the_gap_to_the_without_input(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_ACROSS,
         model_id,
-        pairs_of(agent),
+        agent,
         lambda drawn: measure_across(agent, drawn),
         outcome_of,
         effects_of,
+        make=lambda targets, _seeds, start: pairs_of(agent, targets, start),
     )
 
 

@@ -8,9 +8,9 @@ the probe states away from the start -- and the report gets a ``bars`` figure of
 per layer and, in the notes, the strongest layer and the rule's.
 
 Picking the best of a dozen layers and judging it on the same trials would flatter it (the
-maximum of noisy rates is biased upward). So the layer is *chosen* on the first half of the
-trials (highest 1a rate among informative probes, ties to the earliest layer) and *judged*
-on the second half.
+maximum of noisy rates is biased upward). So the layer is *chosen* on the first half of a
+chunk of held-out levels (highest 1a rate among informative probes, ties to the earliest
+layer) and *judged* on levels drawn after them (sequentially, as every claim).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from avec import experiments as ex
 from avec import stats, trials, vectors, verdicts
 from claims import test_subtraction as subtraction
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 
 CLAIM = verdicts.Claim(
     name="9_layer_sweep_some_layer_removes_pull",
@@ -32,7 +32,7 @@ CLAIM = verdicts.Claim(
     quote=subtraction.QUOTE,
     source_expects="holds",
     trial=(
-        "claim 1a's trial on the second half of the drawn levels, at the layer of "
+        "claim 1a's trial on levels drawn after the first half chunk, at the layer of "
         "experiments.action_path_layers with the highest 1a rate on the first half (ties: the "
         f"earliest). Passes when P(toward the feature) falls below {subtraction.HEADS_FOR}."
     ),
@@ -52,7 +52,7 @@ def measure_at(agent, drawn, layer, probes=None):
     probes = trials.probe_states(agent, layouts, seeds) if probes is None else probes
     if not probes:
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
-    measured = trials.measure_states(agent, probes, ex.scaled(vs, -1.0), seeds)
+    measured = trials.measure_states(agent, probes, ex.scaled(vs, -1.0), seeds, sign_aware=True)
     return {**measured, "layouts": layouts}
 
 
@@ -87,9 +87,9 @@ def bars(model_id, layers, rates, rule, chosen, n):
 @pytest.mark.parametrize("model_id", model_params())
 def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    drawn = subtraction.trials_of(agent, subtraction.LEVELS_PER_TRIAL.get(agent.family, 1))
-    half = len(drawn) // 2
-    choosing, judged = drawn[:half], drawn[half:]
+    per_trial = subtraction.LEVELS_PER_TRIAL.get(agent.family, 1)
+    half = per_trial * trials.trial_count() // 2
+    choosing = subtraction.trials_of(agent, per_trial)[:half]
     layers = ex.action_path_layers(agent)
     probes = trials.probe_states(agent, [t[0] for t in choosing], [t[1] for t in choosing])
     rates = [rate_at(agent, choosing, layer, probes) for layer in layers]
@@ -98,15 +98,18 @@ def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id,
     notes = (
         f"Swept {len(layers)} layers on the first {half} levels; chosen: {chosen} (1a rate "
         f"{max(r.value for r in rates):.2f}); the rule's layer (experiments.claim_layer): "
-        f"{rule} ({rates[layers.index(rule)].value:.2f}). Judged on the other {len(judged)}."
+        f"{rule} ({rates[layers.index(rule)].value:.2f}). Judged on levels drawn after them."
     )
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM,
         model_id,
-        judged,
+        agent,
         lambda part: measure_at(agent, part, chosen),
         subtraction.outcome_states,
         subtraction.effects_states,
+        per_trial=per_trial,
+        first=half,
         figures=lambda _t, _m: bars(model_id, layers, rates, rule, chosen, half),
         notes=notes,
     )

@@ -25,8 +25,8 @@ import pytest
 
 from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
-from claims.conftest import model_params
-from claims.test_subtraction import start_vectors, trials_of
+from claims.conftest import judge_sequentially, model_params
+from claims.test_subtraction import start_vectors
 
 LARGE = (10.0, 20.0)
 """Magnitudes of claim 3a; a level's trials alternate between them by index."""
@@ -252,14 +252,16 @@ def dose_response(agent, drawn):
 @pytest.mark.parametrize("model_id", model_params())
 def test_large_positive_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_LARGE_POSITIVE,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_large(agent, drawn, 1.0),
         outcome_large,
         effects_large,
-        figures=lambda drawn, _measured: dose_response(agent, drawn),
+        # The curves stand on the first chunk's trials: every further chunk only adds rollouts.
+        figures=lambda drawn, _measured: dose_response(agent, drawn[: trials.trial_count()]),
     )
 
 
@@ -267,10 +269,11 @@ def test_large_positive_coefficients_make_the_policy_incoherent(model_id, load_a
 @pytest.mark.parametrize("model_id", model_params())
 def test_large_negative_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_LARGE_NEGATIVE,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_large(agent, drawn, -1.0),
         outcome_large,
         effects_large,
@@ -281,10 +284,11 @@ def test_large_negative_coefficients_make_the_policy_incoherent(model_id, load_a
 @pytest.mark.parametrize("model_id", model_params())
 def test_half_coefficients_do_less_than_half_of_full_ones(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_SMALL,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_small(agent, drawn),
         outcome_small,
         effects_small,

@@ -23,8 +23,8 @@ import pytest
 
 from avec import experiments as ex
 from avec import stats, trials, vectors, verdicts
-from claims.conftest import model_params
-from claims.test_subtraction import LEVELS_PER_TRIAL, shrink_strategy, start_vectors, trials_of
+from claims.conftest import judge_sequentially, model_params
+from claims.test_subtraction import LEVELS_PER_TRIAL, shrink_strategy, start_vectors
 
 OTHER_FEATURE: dict[str, str | None] = {
     "doorkey": "door_color",
@@ -146,12 +146,14 @@ def effects(measured):
 @pytest.mark.parametrize("model_id", model_params())
 def test_the_feature_vector_beats_norm_matched_controls(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM,
         model_id,
-        trials_of(agent, LEVELS_PER_TRIAL.get(agent.family, 1)),
+        agent,
         lambda drawn: measure(agent, drawn),
         outcome,
         effects,
+        per_trial=LEVELS_PER_TRIAL.get(agent.family, 1),
         shrink_with=shrink_strategy(agent),
     )

@@ -17,6 +17,16 @@ vector, each computed on the trial's own level at the start state and added with
 
 Both are judged between two measured references: the feature physically removed from the
 level (the best any vector can do) and a random vector of the same norm (the null).
+
+**Sign-aware for features the agent avoids** (:attr:`avec.families.Feature.avoided`: LavaGap's
+lava). The agent's response to lava is keeping off it, so "removing the pull" reads as
+removing the *avoidance*: in 1a the response at a probe is P(next action keeps off the lava) =
+1 - P(a step that starts a shortest path to the goal only once the lava is gone), and a probe
+is informative only where such a step exists (:func:`avec.trials.ignoring_actions`); in 1b an
+informative episode keeps off the lava unsteered and passes when the steered one walks onto a
+lava cell, judged as a share of how often the agent crosses the lava's cells once the lava is
+removed. The safety question -- does subtracting the lava vector walk the agent into lava? --
+is the effect ``enters_feature_rate_steered`` beside ``enters_feature_rate`` (unsteered).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from hypothesis import strategies as st
 
 from avec import edits, rollouts, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 
 HEADS_FOR = 0.5
 """An agent "heads for" the feature at a state when P(next action starts a shortest path to
@@ -61,11 +71,15 @@ CLAIM_STATES = verdicts.Claim(
         "decision square when it is not the start cell; DoorKey/FourRooms: the states 1-3 "
         "steps along the unsteered sampled path, before the feature is reached). At each "
         "probe the with-feature observation is patched with -1 x the level's start vector at "
-        f"the claim layer. Passes when P(toward the feature) falls below {HEADS_FOR}."
+        f"the claim layer. Passes when P(toward the feature) falls below {HEADS_FOR}; for an "
+        "avoided feature (lava) when P(keeping off it) does, i.e. the agent takes a step that "
+        "only makes sense without it."
     ),
     informative=(
         "the feature is visible at the probe state (removing it changes the observation) and "
-        f"the unsteered agent heads for it there (P(toward the feature) >= {HEADS_FOR})."
+        f"the unsteered agent heads for it there (P(toward the feature) >= {HEADS_FOR}); for "
+        f"an avoided feature, some step only makes sense without it and P(keeping off it) >= "
+        f"{HEADS_FOR}."
     ),
     estimand="rate",
     threshold=0.5,
@@ -95,9 +109,13 @@ CLAIM_EPISODES = verdicts.Claim(
         "episodes with the same seed unsteered, steered (-1 x the start vector at every step) "
         "and on the level without the feature. Reaching = standing on the goal/cheese cell, "
         "or facing the key's cell from next to it. A trial passes when the steered episode "
-        "does not reach."
+        "does not reach. For an avoided feature (lava): passes when the steered episode walks "
+        "onto a lava cell."
     ),
-    informative="the unsteered episode reaches the feature's cell.",
+    informative=(
+        "the unsteered episode reaches the feature's cell; for an avoided feature, it keeps "
+        "off the feature's cells."
+    ),
     estimand="share_of_removal",
     threshold=SHARE,
     threshold_reason=(
@@ -106,7 +124,8 @@ CLAIM_EPISODES = verdicts.Claim(
     ),
     reference=(
         "removal: the episode on the level without the feature (passes when it does not reach "
-        "the cell); null: -1 x a norm-matched random vector at every step."
+        "the cell; for lava, when it crosses the lava's cells); null: -1 x a norm-matched "
+        "random vector at every step."
     ),
     lifetime=(
         "every step of the episode (the maze paper's choice); on the first "
@@ -131,14 +150,15 @@ def measure_states(agent, drawn, coefficient=-1.0):
     probes = trials.probe_states(agent, layouts, seeds)
     if not probes:
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
-    return {**trials.measure_states(agent, probes, steer, seeds), "layouts": layouts}
+    measured = trials.measure_states(agent, probes, steer, seeds, sign_aware=True)
+    return {**measured, "layouts": layouts}
 
 
 def outcome_states(measured):
     if len(measured["trial"]) == 0:
         empty = np.zeros(0, dtype=bool)
         return verdicts.outcome(empty, empty, measured["trial"], measured["layouts"])
-    informative = measured["visible"] & (measured["unsteered"] >= HEADS_FOR)
+    informative = measured["visible"] & measured["matters"] & (measured["unsteered"] >= HEADS_FOR)
     return verdicts.outcome(
         measured["steered"] < HEADS_FOR,
         informative,
@@ -212,29 +232,30 @@ def _oracle(agent):
 
 
 def measure_episodes(agent, drawn):
+    """1b's episodes. Trials are ``(layout, seed)`` or ``(layout, seed, index)``: the
+    lifetime variants run on trials whose index in the whole draw (default: in ``drawn``) is
+    below :data:`LIFETIME_TRIALS`."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
+    index = [t[2] if len(t) > 2 else i for i, t in enumerate(drawn)]
     vs = start_vectors(agent, layouts)
     steer = ex.scaled(vs, -1.0)
     null = [-1.0 * vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
     removed = trials.without(agent, layouts)
 
+    avoided = ex.feature_of(agent).avoided
+    touches = trials.steps_on_feature if avoided else trials.faces_or_stands_on
+
     def reach(paths):
-        return np.array(
-            [
-                trials.faces_or_stands_on(p, lay, agent)
-                for p, lay in zip(paths, layouts, strict=True)
-            ]
-        )
+        return np.array([touches(p, lay, agent) for p, lay in zip(paths, layouts, strict=True)])
 
     def reach_few(paths):
-        return np.array(
-            [trials.faces_or_stands_on(p, lay, agent) for p, lay in zip(paths, few, strict=True)]
-        )
+        return np.array([touches(p, lay, agent) for p, lay in zip(paths, few, strict=True)])
 
     played = ex.play(agent, layouts, seeds)
     steered = ex.play(agent, layouts, seeds, steer)
     measured = {
         "layouts": layouts,
+        "avoided": avoided,
         "reached": reach(played),
         "reached_steered": reach(steered),
         "reached_removal": reach(ex.play(agent, removed, seeds)),
@@ -242,7 +263,14 @@ def measure_episodes(agent, drawn):
         "success": np.array([p.success for p in played]),
         "success_steered": np.array([p.success for p in steered]),
     }
-    few, few_seeds = layouts[:LIFETIME_TRIALS], list(seeds[:LIFETIME_TRIALS])
+    rows = [i for i in range(len(drawn)) if index[i] < LIFETIME_TRIALS]
+    few, few_seeds = [layouts[i] for i in rows], [seeds[i] for i in rows]
+    if not rows:
+        if agent.family != "cheesemaze":
+            measured["reached_oracle"] = np.zeros(0, dtype=bool)
+        if agent.family == "doorkey":
+            measured["success_tied"] = np.zeros(0, dtype=bool)
+        return measured
     if agent.family != "cheesemaze":
         oracle = rollouts.run(
             agent,
@@ -265,19 +293,29 @@ def measure_episodes(agent, drawn):
 
 
 def outcome_episodes(measured):
+    """Sign-aware: for a feature the agent heads for, informative episodes reach its cell
+    unsteered and pass when the steered one does not; for one it avoids (lava), informative
+    episodes keep off it unsteered and pass when the steered one walks onto it."""
     n = len(measured["reached"])
+    flip = not measured.get("avoided", False)
     return verdicts.outcome(
-        ~measured["reached_steered"],
-        measured["reached"],
+        measured["reached_steered"] ^ flip,
+        measured["reached"] == flip,
         np.arange(n),
         measured["layouts"],
-        {"removal": ~measured["reached_removal"], "null": ~measured["reached_null"]},
+        {
+            "removal": measured["reached_removal"] ^ flip,
+            "null": measured["reached_null"] ^ flip,
+        },
     )
 
 
 def effects_episodes(measured):
     clusters = [lay.to_ascii() for lay in measured["layouts"]]
     ones = np.ones(len(clusters))
+    # For an avoided feature "reach" is walking onto its cells: the safety question (does
+    # subtracting the lava vector walk the agent into lava?) is enters_feature_rate_steered.
+    reach = "enters_feature_rate" if measured.get("avoided", False) else "reach_rate"
     found = {
         name: stats.clustered_ratio(
             measured[key].astype(float),
@@ -286,16 +324,16 @@ def effects_episodes(measured):
             0,
         )
         for name, key in (
-            ("reach_rate", "reached"),
-            ("reach_rate_steered", "reached_steered"),
-            ("reach_rate_removal", "reached_removal"),
-            ("reach_rate_null", "reached_null"),
-            ("reach_rate_oracle_first_trials", "reached_oracle"),
+            (reach, "reached"),
+            (f"{reach}_steered", "reached_steered"),
+            (f"{reach}_removal", "reached_removal"),
+            (f"{reach}_null", "reached_null"),
+            (f"{reach}_oracle_first_trials", "reached_oracle"),
             ("success_rate", "success"),
             ("success_rate_steered", "success_steered"),
             ("success_rate_steered_off_once_key_carried_first_trials", "success_tied"),
         )
-        if key in measured
+        if key in measured and len(measured[key]) >= 2
     }
     return found
 
@@ -320,13 +358,15 @@ def test_subtracting_the_feature_vector_removes_its_pull_away_from_the_source(
     model_id, load_agent, judge
 ):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_STATES,
         model_id,
-        trials_of(agent, LEVELS_PER_TRIAL.get(agent.family, 1)),
+        agent,
         lambda drawn: measure_states(agent, drawn),
         outcome_states,
         effects_states,
+        per_trial=LEVELS_PER_TRIAL.get(agent.family, 1),
         shrink_with=shrink_strategy(agent),
     )
 
@@ -335,11 +375,13 @@ def test_subtracting_the_feature_vector_removes_its_pull_away_from_the_source(
 @pytest.mark.parametrize("model_id", model_params())
 def test_subtracting_the_feature_vector_stops_episodes_reaching_it(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         CLAIM_EPISODES,
         model_id,
-        trials_of(agent),
+        agent,
         lambda drawn: measure_episodes(agent, drawn),
         outcome_episodes,
         effects_episodes,
+        make=trials.indexed,
     )

@@ -28,7 +28,7 @@ import pytest
 
 from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from claims.conftest import model_params
+from claims.conftest import judge_sequentially, model_params
 
 MARGIN = 0.1
 """Smallest rise of P(top-right | decision square) that counts as raised; largest change that
@@ -145,9 +145,11 @@ def _off_start(maze):
     return state is not None and state[0] != maze.agent
 
 
-def mazes_of(agent, offset=0):
-    mazes, seeds = trials.held_out_layouts(agent, LEVELS * trials.trial_count(), offset)
-    return [(m, s) for m, s in zip(mazes, seeds, strict=True) if _off_start(m)]
+def off_start(layouts, seeds, start=0):
+    """``(maze, seed, index in the draw)`` trials: the mazes whose decision square is off the
+    start."""
+    pairs = zip(layouts, seeds, strict=True)
+    return [(m, s, start + i) for i, (m, s) in enumerate(pairs) if _off_start(m)]
 
 
 def corner_vectors(agent, mazes):
@@ -161,9 +163,11 @@ def _base(agent, mazes):
 
 
 def measure_raise(agent, drawn):
-    mazes, seeds = [m for m, _ in drawn], [s for _, s in drawn]
+    """8a's arms; the coefficient cycles through :data:`COEFFICIENTS` by the maze's index in
+    the draw."""
+    mazes, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
     vs = corner_vectors(agent, mazes)
-    coef = [COEFFICIENTS[i % len(COEFFICIENTS)] for i in range(len(mazes))]
+    coef = [COEFFICIENTS[t[2] % len(COEFFICIENTS)] for t in drawn]
     steer = [c * v for c, v in zip(coef, vs, strict=True)]
     measured = _base(agent, mazes)
     measured["coefficient"] = np.array(coef)
@@ -213,7 +217,7 @@ def raise_effects(measured):
 
 
 def measure_subtraction(agent, drawn):
-    mazes, seeds = [m for m, _ in drawn], [s for _, s in drawn]
+    mazes, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
     vs = corner_vectors(agent, mazes)
     measured = _base(agent, mazes)
     measured["p_top_right_plus"] = ex.decision_intents(agent, mazes, vs)[1]
@@ -253,13 +257,15 @@ def subtraction_effects(measured):
     }
 
 
-def transfer_trials_of(agent):
-    """``(maze played, source maze, seed)``: sources from a disjoint held-out seed range,
-    paired in order; pairs with the same walls are dropped."""
-    played = mazes_of(agent)
-    sources, _ = trials.held_out_layouts(agent, len(played), offset=2**20)
+def transfer_trials_of(agent, layouts, seeds, start=0):
+    """``(maze played, source maze, seed)``: the mazes whose decision square is off the
+    start, each with the source of its index in a disjoint held-out seed range; pairs with
+    the same walls are dropped."""
+    sources, _ = trials.held_out_layouts(agent, start + len(layouts), offset=2**20, start=start)
     return [
-        (m, src, s) for (m, s), src in zip(played, sources, strict=False) if m.walls != src.walls
+        (m, sources[k - start], s)
+        for m, s, k in off_start(layouts, seeds, start)
+        if m.walls != sources[k - start].walls
     ]
 
 
@@ -305,8 +311,8 @@ def transfer_effects(measured):
 def dose_response(agent, drawn):
     """``{"p_top_right": [...], "corner": [...]}`` estimates per :data:`DOSE_COEFFICIENTS` on
     ``drawn`` (all coefficients' rollouts in one lockstep batch)."""
-    mazes = [maze for maze, _ in drawn]
-    seeds = [seed for _, seed in drawn]
+    mazes = [t[0] for t in drawn]
+    seeds = [t[1] for t in drawn]
     vectors = corner_vectors(agent, mazes)
     steering = [ex.scaled(vectors, c) for c in DOSE_COEFFICIENTS]
     intents = [ex.decision_intents(agent, mazes, s)[1] for s in steering]
@@ -348,13 +354,16 @@ def _series(estimates):
 @pytest.mark.parametrize("model_id", model_params("cheesemaze"))
 def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         RAISES,
         model_id,
-        mazes_of(agent),
+        agent,
         lambda drawn: measure_raise(agent, drawn),
         raise_outcome,
         raise_effects,
+        per_trial=LEVELS,
+        make=off_start,
         figures=lambda drawn, _measured: dose_figure(agent, drawn),
     )
 
@@ -363,13 +372,16 @@ def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_ag
 @pytest.mark.parametrize("model_id", model_params("cheesemaze"))
 def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         SUBTRACTION,
         model_id,
-        mazes_of(agent),
+        agent,
         lambda drawn: measure_subtraction(agent, drawn),
         subtraction_outcome,
         subtraction_effects,
+        per_trial=LEVELS,
+        make=off_start,
     )
 
 
@@ -377,11 +389,14 @@ def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judg
 @pytest.mark.parametrize("model_id", model_params("cheesemaze"))
 def test_the_top_right_vector_transfers_across_mazes(model_id, load_agent, judge):
     agent = load_agent(model_id)
-    judge(
+    judge_sequentially(
+        judge,
         TRANSFER,
         model_id,
-        transfer_trials_of(agent),
+        agent,
         lambda drawn: measure_transfer(agent, drawn),
         transfer_outcome,
         transfer_effects,
+        per_trial=LEVELS,
+        make=lambda layouts, seeds, start: transfer_trials_of(agent, layouts, seeds, start),
     )

@@ -17,9 +17,13 @@ import numpy as np
 import pytest
 
 from avec import trials, verdicts, zoo
-from claims import test_identity, test_specificity, test_subtraction
+from claims import test_identity, test_same_location, test_specificity, test_subtraction
 
 LEVELS = 20
+
+MAZES = 1000
+"""Mazes drawn for 5d: few have a decision square off the start where the agent heads for
+the cheese and its own vector acts."""
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +93,28 @@ def test_claim_6_cannot_pass_with_a_zero_or_flipped_vector(load):
     flipped = test_specificity.outcome(test_specificity.measure(agent, drawn, 1.0))
     # The flipped vector is its own sign-flip control: it can never beat it.
     assert not flipped.passed[flipped.informative].any()
+
+
+def test_claim_5d_loses_its_effect_with_a_zero_or_flipped_transferred_vector(models_dir):
+    agent = zoo.load("cheesemaze7-ppo-cnn-s0", models_dir)
+    layouts, seeds = trials.held_out_layouts(agent, MAZES)
+    drawn = list(zip(layouts, seeds, strict=True))
+    results, drops = {}, {}
+    informative = None
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = test_same_location.measure(agent, drawn, coefficient)
+        found = test_same_location.outcome(measured)
+        # Only the transferred vectors are scaled: the informative probes stay the same.
+        if informative is None:
+            informative = found.informative
+            assert informative.sum() >= 5
+        assert np.array_equal(found.informative, informative)
+        results[name] = _decide(test_same_location.CLAIM, found)
+        same = measured["unsteered"] - measured["same"]
+        drops[name] = float(same[informative].mean())
+    assert results["real"]["rate"] > 0.2
+    assert results["zero"]["rate"] == 0.0 and results["zero"]["verdict"] == "fails"
+    assert results["flipped"]["rate"] < results["real"]["rate"]
+    assert results["flipped"]["verdict"] == "fails"
+    assert drops["zero"] == pytest.approx(0.0, abs=1e-6)
+    assert drops["flipped"] < drops["real"] - 0.05
