@@ -39,6 +39,7 @@ optional last line sets attributes (colours ``key=red door=red``; a padded maze'
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,6 +189,12 @@ class Layout:
 
     def to_ascii(self) -> str:
         """Render as text that :func:`from_ascii` parses back to an equal layout."""
+        return self._ascii
+
+    @functools.cached_property
+    def _ascii(self) -> str:
+        # Layouts are immutable and their text names them in vector provenance and trial
+        # clusters, so it is rendered once (cached_property writes past the frozen dataclass).
         rows = [["." for _ in range(self.width)] for _ in range(self.height)]
         for x, y in self.walls:
             rows[y][x] = "#"

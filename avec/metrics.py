@@ -73,11 +73,36 @@ def _step(passable: frozenset[Cell], state: State, action: int) -> State:
     return (ahead, d) if ahead in passable else ((x, y), d)
 
 
-@functools.lru_cache(maxsize=512)
+class _Level:
+    """A layout as the search sees it: equal and hashed by everything but the agent's start,
+    so the states of one level (probes along a path, decision squares) share one search."""
+
+    __slots__ = ("key", "layout")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        objects, terrain = tuple(layout.objects().items()), tuple(layout.terrain().items())
+        self.key = (type(layout), layout.width, layout.height, layout.walls, objects, terrain)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Level) and self.key == other.key
+
+
 def _search(
     layout: Layout, targets: frozenset[Cell], adjacent: bool, door_open: bool
 ) -> tuple[frozenset[Cell], dict[State, int]]:
     """Passable cells and the action distance of every state that can reach the target."""
+    return _level_search(_Level(layout), targets, adjacent, door_open)
+
+
+@functools.lru_cache(maxsize=1024)
+def _level_search(
+    level: _Level, targets: frozenset[Cell], adjacent: bool, door_open: bool
+) -> tuple[frozenset[Cell], dict[State, int]]:
+    layout = level.layout
     blocked = set(layout.walls) | {c for c in layout.objects().values() if c is not None}
     blocked |= {c for cells in layout.terrain().values() for c in cells}
     if door_open and isinstance(layout, DoorKeyLayout):
@@ -242,6 +267,7 @@ def _cell_path(layout: Layout, start: Cell, goal: Cell) -> list[Cell] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _fork(maze: CheeseMazeLayout) -> tuple[list[Cell], int] | None:
     if not isinstance(maze, CheeseMazeLayout) or maze.cheese is None:
         raise LayoutError("the decision square needs a cheesemaze layout with cheese")
