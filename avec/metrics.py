@@ -98,7 +98,7 @@ def _search(
     return _level_search(_Level(layout), targets, adjacent, door_open)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=512)
 def _level_search(
     level: _Level, targets: frozenset[Cell], adjacent: bool, door_open: bool
 ) -> tuple[frozenset[Cell], dict[State, int]]:
@@ -267,7 +267,7 @@ def _cell_path(layout: Layout, start: Cell, goal: Cell) -> list[Cell] | None:
     return None
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=512)
 def _fork(maze: CheeseMazeLayout) -> tuple[list[Cell], int] | None:
     if not isinstance(maze, CheeseMazeLayout) or maze.cheese is None:
         raise LayoutError("the decision square needs a cheesemaze layout with cheese")

@@ -104,7 +104,7 @@ def _stack(
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=512)
 def _walls(width: int, height: int, walls: frozenset[tuple[int, int]]) -> np.ndarray:
     """``Grid.encode()`` of a grid holding only ``walls`` (read-only)."""
     grid = np.zeros((width, height, 3), dtype=np.uint8)
