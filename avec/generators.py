@@ -17,6 +17,7 @@ Every generator returns solvable layouts only; an unsolvable draw is a bug and r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Literal
 
@@ -371,8 +372,13 @@ def pad_maze(
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def generate(family: str, size: int, seed: int, **options: object) -> Layout:
-    """The layout of ``family`` at ``size`` for ``seed`` (``options`` go to the family)."""
+    """The layout of ``family`` at ``size`` for ``seed`` (``options`` go to the family).
+
+    Cached (layouts are immutable): every claim on every model of a family draws its trials
+    from the same held-out seeds.
+    """
     # The registry imports this module for the per-family generators, so look it up late.
     from avec import families
 

@@ -153,13 +153,16 @@ class Layout:
         """Cells reachable from ``start`` (default: the agent) through unblocked cells."""
         start = self.agent if start is None else start
         blocked = self.blocked() if blocked is None else blocked
+        width, height = self.width, self.height
         seen = {start}
         queue = deque([start])
         while queue:
             for nxt in _neighbours(queue.popleft()):
-                if nxt not in seen and self.in_bounds(nxt) and nxt not in blocked:
-                    seen.add(nxt)
-                    queue.append(nxt)
+                if nxt not in seen and nxt not in blocked:
+                    x, y = nxt
+                    if 0 <= x < width and 0 <= y < height:
+                        seen.add(nxt)
+                        queue.append(nxt)
         return seen
 
     # -- solvability ------------------------------------------------------------------------
