@@ -8,6 +8,8 @@ without its key); check ``result.solvable`` or call ``result.require_solvable()`
 
 from __future__ import annotations
 
+import functools
+
 from avec import families
 from avec.layouts import CheeseMazeLayout, DoorKeyLayout, Layout, LayoutError, PaddedMazeLayout
 
@@ -20,12 +22,15 @@ def _check_object(layout: Layout, name: str) -> None:
         raise LayoutError(f"{layout.family} layouts have no {name!r}; objects: {sorted(objects)}")
 
 
+@functools.lru_cache(maxsize=4096)
 def remove(layout: Layout, name: str) -> Layout:
     """The layout without object ``name`` (its cells become floor).
 
     Only a family's removable object can go (:attr:`avec.families.Family.removable`): the key
     of DoorKey, the goal of FourRooms, the cheese of the mazes, the lava of LavaGap (all of
-    it: the lava column becomes floor, the lava vector's "without" input).
+    it: the lava column becomes floor, the lava vector's "without" input). Layouts are
+    immutable, so the result is cached: vectors, controls and references all ask for the same
+    "without" levels.
     """
     terrain = layout.terrain()
     if name in terrain:

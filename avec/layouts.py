@@ -39,6 +39,7 @@ optional last line sets attributes (colours ``key=red door=red``; a padded maze'
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,13 +153,16 @@ class Layout:
         """Cells reachable from ``start`` (default: the agent) through unblocked cells."""
         start = self.agent if start is None else start
         blocked = self.blocked() if blocked is None else blocked
+        width, height = self.width, self.height
         seen = {start}
         queue = deque([start])
         while queue:
             for nxt in _neighbours(queue.popleft()):
-                if nxt not in seen and self.in_bounds(nxt) and nxt not in blocked:
-                    seen.add(nxt)
-                    queue.append(nxt)
+                if nxt not in seen and nxt not in blocked:
+                    x, y = nxt
+                    if 0 <= x < width and 0 <= y < height:
+                        seen.add(nxt)
+                        queue.append(nxt)
         return seen
 
     # -- solvability ------------------------------------------------------------------------
@@ -188,6 +192,12 @@ class Layout:
 
     def to_ascii(self) -> str:
         """Render as text that :func:`from_ascii` parses back to an equal layout."""
+        return self._ascii
+
+    @functools.cached_property
+    def _ascii(self) -> str:
+        # Layouts are immutable and their text names them in vector provenance and trial
+        # clusters, so it is rendered once (cached_property writes past the frozen dataclass).
         rows = [["." for _ in range(self.width)] for _ in range(self.height)]
         for x, y in self.walls:
             rows[y][x] = "#"

@@ -62,7 +62,7 @@ _INTERACTION = {"key": PICKUP, "door": TOGGLE}
 # -- breadth-first search over (cell, direction) ----------------------------------------------
 
 
-def _step(passable: frozenset[Cell], state: State, action: int) -> State:
+def _step(passable: _Cells, state: State, action: int) -> State:
     (x, y), d = state
     if action == TURN_LEFT:
         return ((x, y), (d - 1) % 4)
@@ -73,11 +73,69 @@ def _step(passable: frozenset[Cell], state: State, action: int) -> State:
     return (ahead, d) if ahead in passable else ((x, y), d)
 
 
-@functools.lru_cache(maxsize=512)
+class _Level:
+    """A layout as the search sees it: equal and hashed by everything but the agent's start,
+    so the states of one level (probes along a path, decision squares) share one search."""
+
+    __slots__ = ("key", "layout")
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        objects, terrain = tuple(layout.objects().items()), tuple(layout.terrain().items())
+        self.key = (type(layout), layout.width, layout.height, layout.walls, objects, terrain)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Level) and self.key == other.key
+
+
+class _Cells:
+    """A set of cells as a ``(width, height)`` boolean array: ``cell in cells``."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, cells: frozenset[Cell], width: int, height: int) -> None:
+        self.array = np.zeros((width, height), dtype=bool)
+        for x, y in cells:
+            self.array[x, y] = True
+
+    def __contains__(self, cell: object) -> bool:
+        x, y = cell  # type: ignore[misc]
+        width, height = self.array.shape
+        return 0 <= x < width and 0 <= y < height and bool(self.array[x, y])
+
+
+class _Distances:
+    """Action distances as a ``(width, height, 4)`` array (-1: cannot reach the target):
+    ``get(state)``, as a dict of the states that can. Arrays keep a cached search small."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, distance: dict[State, int], width: int, height: int) -> None:
+        self.array = np.full((width, height, 4), -1, dtype=np.int32)
+        for ((x, y), d), steps in distance.items():
+            self.array[x, y, d] = steps
+
+    def get(self, state: State) -> int | None:
+        (x, y), d = state
+        steps = int(self.array[x, y, d])
+        return None if steps < 0 else steps
+
+
 def _search(
     layout: Layout, targets: frozenset[Cell], adjacent: bool, door_open: bool
-) -> tuple[frozenset[Cell], dict[State, int]]:
+) -> tuple[_Cells, _Distances]:
     """Passable cells and the action distance of every state that can reach the target."""
+    return _level_search(_Level(layout), targets, adjacent, door_open)
+
+
+@functools.lru_cache(maxsize=4096)
+def _level_search(
+    level: _Level, targets: frozenset[Cell], adjacent: bool, door_open: bool
+) -> tuple[_Cells, _Distances]:
+    layout = level.layout
     blocked = set(layout.walls) | {c for c in layout.objects().values() if c is not None}
     blocked |= {c for cells in layout.terrain().values() for c in cells}
     if door_open and isinstance(layout, DoorKeyLayout):
@@ -111,10 +169,11 @@ def _search(
             if prev not in distance:
                 distance[prev] = distance[state] + 1
                 queue.append(prev)
-    return passable, distance
+    size = (layout.width, layout.height)
+    return _Cells(passable, *size), _Distances(distance, *size)
 
 
-def _checked_state(passable: frozenset[Cell], cell: Cell, direction: int) -> State:
+def _checked_state(passable: _Cells, cell: Cell, direction: int) -> State:
     cell = (int(cell[0]), int(cell[1]))
     if direction not in range(4):
         raise ValueError(f"direction must be 0..3 (right, down, left, up), got {direction}")
@@ -242,6 +301,7 @@ def _cell_path(layout: Layout, start: Cell, goal: Cell) -> list[Cell] | None:
     return None
 
 
+@functools.lru_cache(maxsize=512)
 def _fork(maze: CheeseMazeLayout) -> tuple[list[Cell], int] | None:
     if not isinstance(maze, CheeseMazeLayout) or maze.cheese is None:
         raise LayoutError("the decision square needs a cheesemaze layout with cheese")

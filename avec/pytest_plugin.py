@@ -29,6 +29,8 @@ The :class:`Judge` and :class:`Report` fixtures are a thin layer over :mod:`avec
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import platform
 from collections.abc import Callable
@@ -60,8 +62,10 @@ class _Run:
     active: bool
     recording: bool
     profile: str = ""
+    worker: bool = False
     results: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drawn: dict[str, bytes] = field(default_factory=dict)
     claim_texts: dict[str, str] = field(default_factory=dict)
     agents: dict[str, zoo.Agent] = field(default_factory=dict)
     started: set[str] = field(default_factory=set)
@@ -123,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reports_dir,
         active,
         recording=bool(config.getoption("--update-expected")),
+        worker=hasattr(config, "workerinput"),
     )
     config.stash[_RUN] = run
     # A pytest run inside a pytest run (pytester) restores the outer run when it ends.
@@ -193,6 +198,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 strict=True, raises=raises, reason=f"recorded {entry['verdict']}: {entry['reason']}"
             )
         )
+        _short_repr(item, raises)
+
+
+def _short_repr(item: pytest.Item, expected: type[BaseException]) -> None:
+    """Report the recorded verdict's exception by its message alone. Its traceback says
+    nothing the message does not, and pytest's would parse the source of every file on it --
+    about 0.1 s per test, for each of the hundreds of claims recorded as not holding."""
+    full = item.repr_failure
+
+    def repr_failure(excinfo: pytest.ExceptionInfo[BaseException], **kwargs: Any) -> Any:
+        if excinfo.type is expected:
+            return f"{excinfo.typename}: {excinfo.value}"
+        return full(excinfo, **kwargs)
+
+    item.repr_failure = repr_failure  # type: ignore[method-assign]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -240,10 +260,21 @@ class Report:
         self.run.results.append(json.loads(json.dumps(result)))
         self.run.claim_texts[claim.name] = claim.text()
         for name, spec in (figures or {}).items():
-            self.run.figures[name] = json.loads(json.dumps(spec))
+            self._store(name, spec)
 
     def figure(self, name: str, kind: str, data: dict[str, Any]) -> None:
-        self.run.figures[name] = json.loads(json.dumps({"kind": kind, "data": data}))
+        self._store(name, {"kind": kind, "data": data})
+
+    def _store(self, name: str, spec: dict[str, Any]) -> None:
+        spec = json.loads(json.dumps(spec))
+        self.run.figures[name] = spec
+        self.run.drawn.pop(name, None)
+        if self.run.worker:
+            # An xdist worker draws its figures as they come, while the others still run
+            # tests, instead of leaving them all to the controller at the end. One that cannot
+            # be drawn is left to the controller, whose report.write says why.
+            with contextlib.suppress(Exception):
+                self.run.drawn[name] = report_mod.draw(spec)
 
 
 @pytest.fixture(scope="session")
@@ -347,6 +378,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     data = json.loads(output["avec_report"])
     run.results.extend(data["results"])
     run.figures.update(data["figures"])
+    for name in data["figures"]:
+        run.drawn.pop(name, None)
+    run.drawn.update({name: base64.b64decode(png) for name, png in data["drawn"].items()})
     run.claim_texts.update(data["claim_texts"])
 
 
@@ -388,8 +422,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not run.active:
         return
     if hasattr(config, "workerinput"):
+        drawn = {name: base64.b64encode(png).decode("ascii") for name, png in run.drawn.items()}
         config.workeroutput["avec_report"] = json.dumps(
-            {"results": run.results, "figures": run.figures, "claim_texts": run.claim_texts}
+            {
+                "results": run.results,
+                "figures": run.figures,
+                "drawn": drawn,
+                "claim_texts": run.claim_texts,
+            }
         )
         return
     selection, faults = _incomplete(session, run, exitstatus)
@@ -421,7 +461,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "not_judged": zoo.below_bar(zoo.manifest(run.models_dir)),
     }
     try:
-        report_mod.write(out, results, run.figures, generated_by, run.claim_texts)
+        report_mod.write(out, results, run.figures, generated_by, run.claim_texts, run.drawn)
     except OSError as error:
         _fail(session, run, f"cannot write the report to {out}: {error.strerror or error}")
         return

@@ -30,6 +30,7 @@ what changed when models or code change.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -273,30 +274,44 @@ def register_drawer(kind: str, drawer: Callable[[Mapping[str, Any], Path], None]
     DRAWERS[kind] = drawer
 
 
+def draw(spec: Mapping[str, Any]) -> bytes:
+    """The PNG of one figure ``{"kind": one of DRAWERS, "data": {...}}``: the bytes
+    :func:`write` puts in ``figures/``, so a figure can be drawn where it is made (the claims
+    suite's xdist workers draw theirs while the other workers still run) and handed over."""
+    if spec["kind"] not in DRAWERS:
+        raise ValueError(f"unknown figure kind {spec['kind']!r}; known: {sorted(DRAWERS)}")
+    with tempfile.TemporaryDirectory(prefix="avec-figure-") as folder:
+        path = Path(folder) / "figure.png"
+        DRAWERS[spec["kind"]](spec["data"], path)
+        return path.read_bytes()
+
+
 def write(
     out_dir: Path,
     results: Sequence[Mapping[str, Any]],
     figures: Mapping[str, Mapping[str, Any]],
     generated_by: Mapping[str, Any],
     claim_texts: Mapping[str, str] | None = None,
+    drawn: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """Write ``latest.json``, ``latest.md`` and ``figures/<name>.png``; return the report.
 
-    ``figures`` maps a file stem to ``{"kind": one of DRAWERS, "data": {...}}``. Everything is
-    drawn and written into a staging folder first, then renamed into ``out_dir``
+    ``figures`` maps a file stem to ``{"kind": one of DRAWERS, "data": {...}}``; ``drawn`` maps
+    stems to PNGs :func:`draw` already made of them (the rest are drawn here). Everything is
+    written into a staging folder first, then renamed into ``out_dir``
     (:func:`avec.atomic.staged`): an error or an interruption leaves the previous report whole,
     and the figures folder holds exactly this report's figures.
     """
     report = build(results, generated_by, claim_texts)
+    drawn = drawn or {}
     with atomic.staged(out_dir) as stage:
         fig_dir = stage / "figures"
         fig_dir.mkdir()
         names = []
         for stem, spec in sorted(figures.items()):
-            if spec["kind"] not in DRAWERS:
-                raise ValueError(f"unknown figure kind {spec['kind']!r}; known: {sorted(DRAWERS)}")
             name = f"{stem}.png"
-            DRAWERS[spec["kind"]](spec["data"], fig_dir / name)
+            png = drawn.get(stem)
+            (fig_dir / name).write_bytes(png if png is not None else draw(spec))
             names.append(name)
         (stage / "latest.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (stage / "latest.md").write_text(markdown(report, names, claim_texts))
@@ -367,6 +382,7 @@ __all__ = [
     "RESULT_FIELDS",
     "SCHEMA",
     "build",
+    "draw",
     "published_table",
     "summary_table",
     "diff",

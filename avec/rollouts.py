@@ -148,18 +148,24 @@ def steering_rows(steering: Steering | None, n: int) -> dict[str, torch.Tensor]:
         return {steering.layer: steering.tensor()}
     if len(steering) != n:
         raise ValueError(f"steering has {len(steering)} entries for {n} layouts; give one each")
-    rows: dict[str, torch.Tensor] = {}
+    found: dict[str, tuple[list[int], list[np.ndarray]]] = {}
     for i, entry in enumerate(steering):
         for vector in [entry] if isinstance(entry, SteeringVector) else (entry or []):
-            if vector.layer not in rows:
-                rows[vector.layer] = torch.zeros((n, *vector.shape))
-            elif tuple(rows[vector.layer].shape[1:]) != vector.shape:
+            rows, values = found.setdefault(vector.layer, ([], []))
+            if values and values[0].shape != vector.shape:
                 raise ValueError(
-                    f"vectors at {vector.layer!r} have shapes {tuple(rows[vector.layer].shape[1:])}"
-                    f" and {vector.shape}"
+                    f"vectors at {vector.layer!r} have shapes {values[0].shape} and {vector.shape}"
                 )
-            rows[vector.layer][i] += vector.tensor()
-    return rows
+            rows.append(i)
+            values.append(vector.values)
+    out: dict[str, torch.Tensor] = {}
+    for layer, (rows, values) in found.items():
+        summed = np.zeros((n, *values[0].shape), dtype=np.float32)
+        # Added in order, one vector at a time, as separate float32 sums: several vectors on one
+        # row sum exactly as they would one by one.
+        np.add.at(summed, np.array(rows), np.stack(values))
+        out[layer] = torch.from_numpy(summed)
+    return out
 
 
 class _Episode:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from minigrid.core.world_object import Box
 from minigrid.wrappers import FullyObsWrapper
 
-from avec import engine, envs, generators
+from avec import edits, engine, envs, families, generators, strategies
 from avec.engine.state import BALL, BOX, CLOSED, DOOR, EMPTY, FLOOR, GOAL, KEY, LAVA, OPEN
 from avec.engine.step import DX, DY
 
@@ -208,6 +208,21 @@ def test_engine_matches_minigrid_step_by_step(family: str, record_property):
     print(f"{family}: events covered {dict(sorted(covered.items()))}")
     missing = EVENTS[family] - set(covered)
     assert not missing, f"{family}: no example reached {sorted(missing)}; covered {dict(covered)}"
+
+
+@pytest.mark.parametrize("family", sorted(families.FAMILIES))
+@given(data=st.data())
+def test_engine_encodes_a_layout_as_minigrid_encodes_the_grid_built_from_it(family, data):
+    layout = data.draw(strategies.layouts(family, sizes=families.get(family).sizes[:2]))
+    edited = [
+        layout,
+        edits.remove(layout, families.get(family).removable),
+        edits.move_agent(layout, layout.free_cells()[-1], 2),
+    ]
+    state = engine.from_layouts(edited)
+    for row, level in enumerate(edited):
+        np.testing.assert_array_equal(state.grid[row], envs.build_grid(level).encode())
+        assert (*state.pos[row], state.dir[row]) == (*level.agent, level.agent_dir)
 
 
 def test_locked_door_opens_only_for_a_key_of_its_colour():

@@ -1,5 +1,6 @@
 """Generators are pure functions of (family, size, seed), yield solvable levels only, and
-DoorKey and FourRooms levels are exactly the ones MiniGrid's own envs build for that seed."""
+DoorKey, FourRooms and LavaGap levels are exactly the ones MiniGrid's own envs build for that
+seed, at every size (the generators replay MiniGrid's draws without building its envs)."""
 
 import functools
 
@@ -9,12 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from minigrid.core.world_object import Ball
-from minigrid.envs import DoorKeyEnv
+from minigrid.envs import DoorKeyEnv, FourRoomsEnv, LavaGapEnv
 
 from avec import generators
 from avec.layouts import LayoutError
 
 seeds = st.integers(0, 2**31 - 1)
+held_out_seeds = st.integers(generators.HELD_OUT_SEED_START, generators.HELD_OUT_SEED_START + 10**5)
+"""The seeds claims draw their levels from."""
+
+MINIGRID_ENVS = {"doorkey": DoorKeyEnv, "fourrooms": FourRoomsEnv, "lavagap": LavaGapEnv}
 
 
 @functools.cache
@@ -49,6 +54,21 @@ def test_fourrooms_generator_builds_minigrids_level_for_the_same_seed(
 ):
     layout = generators.fourrooms(seed)
     assert_same_level("MiniGrid-FourRooms-v0", seed, layout, render_level, layout_rows)
+
+
+@functools.cache
+def minigrid_level_env(family: str, size: int):
+    return MINIGRID_ENVS[family]() if family == "fourrooms" else MINIGRID_ENVS[family](size=size)
+
+
+@pytest.mark.parametrize(
+    "family, size", [(f, size) for f in MINIGRID_ENVS for size in generators.SIZES[f]]
+)
+@given(seed=seeds | held_out_seeds)
+def test_generator_draws_the_level_minigrid_builds_for_the_seed_at_every_size(family, size, seed):
+    env = minigrid_level_env(family, size)
+    env.reset(seed=seed)
+    assert generators.generate(family, size, seed) == generators.read_minigrid_level(env)
 
 
 family_sizes = st.sampled_from(

@@ -141,6 +141,42 @@ def test_a_complete_ci_run_writes_the_report_beside_the_models(pytester, suite):
     result.stdout.fnmatch_lines(["avec: complete run: report written to *models/reports/latest.*"])
 
 
+def reports_folder(models) -> dict[str, bytes]:
+    reports = models / "reports"
+    return {str(p.relative_to(reports)): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+
+
+def test_figures_drawn_by_xdist_workers_give_the_report_a_single_process_writes(pytester, suite):
+    models = suite()
+    assert run(pytester).ret == 0
+    alone = reports_folder(models)
+    assert any(name.startswith("figures/counterexample-") for name in alone)
+    result = pytester.runpytest_subprocess(
+        "-p", "avec.pytest_plugin", "claims", "--avec-models", "models", "-n", "2"
+    )
+    assert result.ret == 0
+    assert reports_folder(models) == alone
+
+
+XFAIL_REPRS = """
+def pytest_runtest_logreport(report):
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        with open("xfail-reprs.txt", "a") as out:
+            out.write(report.longreprtext + "\\n")
+"""
+
+
+def test_a_verdict_recorded_as_not_holding_is_reported_by_its_message_alone(pytester, suite):
+    suite()
+    pytester.makeconftest(CONFTEST + XFAIL_REPRS)
+    run(pytester).assert_outcomes(passed=2, xfailed=2)
+    reprs = (pytester.path / "xfail-reprs.txt").read_text().splitlines()
+    assert sorted(line.split(" (")[0] for line in reprs) == [
+        "ClaimFails: c2 \u00d7 m1: fails as recorded",
+        "ClaimFails: c2 \u00d7 m2: fails as recorded",
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     [["-k", "c1"], ["--deselect", "claims/test_c2.py"], ["--ignore-glob", "*c2*"]],

@@ -14,8 +14,10 @@ box contains. So a batch of levels is:
 * ``step_count`` and ``max_steps``: ``(batch,)`` actions taken and the episode's time limit.
 
 States are built from what MiniGrid itself builds, so the engine knows no layout family:
-:func:`from_layouts` encodes :func:`avec.envs.build_grid` of each layout and places the agent as
-the layout says; :func:`from_minigrid` reads any reset (or stepped) ``MiniGridEnv``.
+:func:`from_layouts` encodes what :func:`avec.envs.build_grid` would build from each layout
+(the walls and the family's MiniGrid objects, each encoded by MiniGrid's own ``encode``, with
+no ``Grid`` in between) and places the agent as the layout says; :func:`from_minigrid` reads
+any reset (or stepped) ``MiniGridEnv``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Any
 
 import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
-from minigrid.core.world_object import Box
+from minigrid.core.world_object import Box, Wall
+
+from avec import families
 
 EMPTY, WALL, FLOOR, DOOR = (OBJECT_TO_IDX[n] for n in ("empty", "wall", "floor", "door"))
 KEY, BALL, BOX, GOAL = (OBJECT_TO_IDX[n] for n in ("key", "ball", "box", "goal"))
@@ -100,11 +104,29 @@ def _stack(
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _walls(width: int, height: int, walls: frozenset[tuple[int, int]]) -> np.ndarray:
+    """``Grid.encode()`` of a grid holding only ``walls`` (read-only)."""
+    grid = np.zeros((width, height, 3), dtype=np.uint8)
+    grid[..., 0] = EMPTY
+    if walls:
+        cells = np.array(sorted(walls), dtype=np.int64)
+        grid[cells[:, 0], cells[:, 1]] = _WALL_CODE
+    grid.flags.writeable = False
+    return grid
+
+
+_WALL_CODE = Wall().encode()
+
+
 @functools.lru_cache(maxsize=4096)
 def _encoded(layout: Any) -> np.ndarray:
-    from avec.envs import build_grid
-
-    grid = build_grid(layout).encode()
+    """``build_grid(layout).encode()`` without building MiniGrid's grid of objects: the walls,
+    then the family's world objects over them, as :func:`avec.envs.build_grid` sets them
+    (read-only)."""
+    grid = _walls(layout.width, layout.height, layout.walls).copy()
+    for (x, y), obj in families.of(layout).world_objects(layout):
+        grid[x, y] = obj.encode()
     grid.flags.writeable = False
     return grid
 
