@@ -253,6 +253,10 @@ def markdown(
                 + " | ".join(effects)
                 + " |"
             )
+        notes = [(r["model"], r["notes"]) for r in rows if r.get("notes")]
+        if notes:
+            lines += ["", "Where drawing stopped and why:", ""]
+            lines += [f"- {model}: {note}" for model, note in notes]
         for r in rows:
             example = r.get("counterexample")
             if example:

@@ -32,8 +32,9 @@ or stops holding fails the run until the record is updated on purpose
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
 from scipy.stats import norm
 
 from avec import atomic, stats
@@ -164,21 +167,39 @@ def shrink(
         return answers[key]
 
     try:
-        return find(
-            strategy,
-            condition,
-            settings=settings(
-                max_examples=budget,
-                # No explain phase: it re-runs the condition many times under a tracer.
-                phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                database=None,
-                derandomize=True,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-            ),
-        )
+        with _without_local_constants():
+            return find(
+                strategy,
+                condition,
+                settings=settings(
+                    max_examples=budget,
+                    # No explain phase: it re-runs the condition many times under a tracer.
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+                    database=None,
+                    derandomize=True,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
     except (NoSuchExample, Unsatisfiable):
         return None
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis without the integers, floats and strings it collects from the source of the
+    modules it deems local (all of ``avec`` and the tests, when installed editable): with them,
+    a new literal anywhere in the code, or a module imported earlier in one worker than in
+    another, would change which examples it draws and so which counterexample a shrink finds.
+    Only the global constants remain, so a shrink depends on its strategy and seed alone."""
+    original = providers._get_local_constants
+    providers._get_local_constants = Constants
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:

@@ -58,6 +58,14 @@ def test_write_gives_json_markdown_and_exactly_this_reports_figures(tmp_path):
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["one.png"]
 
 
+def test_the_markdown_says_where_drawing_stopped_for_each_model(tmp_path):
+    noted = {**result("c1", "m1", "fails", 0.2), "notes": "stopped: level space used up"}
+    report.write(tmp_path, [noted, result("c1", "m2", "holds", 0.9)], {}, GENERATED_BY)
+    text = (tmp_path / "latest.md").read_text()
+    assert "Where drawing stopped and why:\n\n- m1: stopped: level space used up\n" in text
+    assert "- m2:" not in text
+
+
 def test_a_failure_while_writing_leaves_the_previous_report_whole(tmp_path, monkeypatch):
     out = tmp_path / "reports"
     report.write(out, [result("c1", "m1", "fails", 0.2)], {"a": figure("a")}, GENERATED_BY)

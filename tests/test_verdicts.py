@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from avec import report, stats, verdicts
 
@@ -95,3 +99,21 @@ def test_share_of_removal_without_any_removal_effect_is_inconclusive():
         claim, "m-s0", np.ones(n, dtype=bool), references={"removal": np.zeros(n, dtype=bool)}
     )
     assert result["verdict"] == "inconclusive" and result["rate"] is None
+
+
+def test_a_shrink_does_not_depend_on_literals_in_newly_imported_code(tmp_path, monkeypatch):
+    """Hypothesis draws some examples from the literals of the local modules it has seen; a
+    shrink must find the same example (here: none) whatever code has been imported."""
+    examples = st.lists(st.integers(0, 10**9), min_size=60, max_size=60)
+
+    def fails(example: list[int]) -> bool:  # true only on the literals imported below
+        return any(x % 1_000_003 == 7 and x > 7 for x in example)
+
+    assert verdicts.shrink(examples, fails) is None
+    path = tmp_path / "many_literals.py"
+    path.write_text("VALUES = [" + ", ".join(str(7 + 1_000_003 * i) for i in range(300)) + "]\n")
+    spec = importlib.util.spec_from_file_location("many_literals", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "many_literals", module)
+    assert verdicts.shrink(examples, fails) is None
