@@ -335,18 +335,7 @@ def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -
 
 def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tensor]:
     """The policy's state dict from an SB3 zip's ``policy.pth``, read as tensors only."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            raw = archive.read("policy.pth")
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a {algo} model: {type(error).__name__}: {error}"
-        ) from error
-    except Exception as error:  # torch's restricted unpickler refusing a global
-        raise CheckpointError(
-            f"checkpoint {path} holds more than tensors in policy.pth and is refused: {error}"
-        ) from error
+    state = _read_member(path, "policy.pth", f"a {algo} model")
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise CheckpointError(f"checkpoint {path}: policy.pth is not a dict of tensors")
     return dict(state)
@@ -355,22 +344,27 @@ def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tens
 def read_optimizer_state(path: Path) -> dict[str, Any]:
     """The optimizer's state dict from an SB3 zip's ``policy.optimizer.pth`` (to continue
     training a committed agent), read with ``weights_only=True``: nothing in the file is run."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            raw = archive.read("policy.optimizer.pth")
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} has no readable optimizer state: {type(error).__name__}: {error}"
-        ) from error
-    except Exception as error:  # torch's restricted unpickler refusing a global
-        raise CheckpointError(
-            f"checkpoint {path} holds more than tensors in policy.optimizer.pth and is refused:"
-            f" {error}"
-        ) from error
+    state = _read_member(path, "policy.optimizer.pth", "a model with its optimizer state")
     if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
         raise CheckpointError(f"checkpoint {path}: policy.optimizer.pth is not an optimizer state")
     return dict(state)
+
+
+def _read_member(path: Path, member: str, what: str) -> Any:
+    """One ``.pth`` member of an SB3 zip, read with ``weights_only=True`` (torch's restricted
+    unpickler: tensors and plain containers, never code)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read(member)
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: {error}"
+        ) from error
+    except Exception as error:  # torch's restricted unpickler refusing a global
+        raise CheckpointError(
+            f"checkpoint {path} holds more than tensors in {member} and is refused: {error}"
+        ) from error
 
 
 def build(entry: dict[str, Any]) -> BaseAlgorithm:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import declared as claim_declared
 import numpy as np
 import pytest
 
@@ -15,20 +16,8 @@ LAYOUT = "doorkey 5x5\n#####\n#A.K#\n#.#D#\n#.#G#\n#####\n"
 def result(claim: str, model: str, verdict: str, rate: float) -> dict:
     """A schema-2 result decided by :func:`avec.verdicts.decide` from 100 informative trials
     passing at ``rate``; ``verdict`` is what the test expects it to come out as."""
-    declared = verdicts.Claim(
-        name=claim,
-        statement="s",
-        quote="q",
-        source_expects="holds",
-        trial="t",
-        informative="i",
-        estimand="rate",
-        threshold=0.5,
-        threshold_reason="r",
-        reference="ref",
-        lifetime="l",
-        min_informative=10,
-    )
+    declared = claim_declared.claim(name=claim, min_informative=10)
+
     passed = np.arange(100) < round(rate * 100)
     decided = verdicts.decide(declared, model, passed, expected=verdict)
     assert decided["verdict"] == verdict

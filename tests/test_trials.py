@@ -5,29 +5,16 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
+import declared
 import numpy as np
 import pytest
 
-from avec import envs, families, generators, trials, verdicts, zoo
+from avec import envs, families, generators, trials, zoo
 from avec import experiments as ex
 from avec.layouts import from_ascii
 from claims import test_subtraction
 
-CLAIM = verdicts.Claim(
-    name="x_claim",
-    statement="s",
-    quote="q",
-    source_expects="holds",
-    trial="t",
-    informative="i",
-    estimand="rate",
-    threshold=0.5,
-    threshold_reason="r",
-    reference="ref",
-    lifetime="l",
-    max_chunks=3,
-    max_chunks_reason="test cap",
-)
+CLAIM = declared.claim(max_chunks=3, max_chunks_reason="test cap")
 
 
 @pytest.fixture(scope="module")

@@ -5,26 +5,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import declared
 import numpy as np
 import pytest
 from hypothesis import strategies as st
 
 from avec import report, stats, verdicts
 
-CLAIM = verdicts.Claim(
-    name="x_claim",
-    statement="s",
-    quote="q",
-    source_expects="holds",
-    trial="t",
-    informative="i",
-    estimand="rate",
-    threshold=0.5,
-    threshold_reason="r",
-    reference="ref",
-    lifetime="l",
-    min_informative=10,
-)
+CLAIM = declared.claim(min_informative=10)
 
 
 def test_uninformative_trials_neither_pass_nor_fail():
