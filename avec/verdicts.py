@@ -75,12 +75,12 @@ steered arm over passes of the removal arm (the feature physically deleted) on t
 informative trials -- how much of what removing the feature does the vector does."""
 
 
-MAX_CHUNKS = 4
+MAX_CHUNKS = 8
 """Default cap of sequential drawing, in chunks of the profile's trial count of levels."""
 
 MAX_CHUNKS_REASON = (
-    "four times the profile's draw keeps the whole ci-profile suite within 15 minutes on two "
-    "cores; a claim whose informative trials are rarer than one in four stops short"
+    "eight times the profile's draw keeps the whole ci-profile suite within 15 minutes on two "
+    "cores; a claim whose informative trials are rarer than one in eight stops short"
 )
 
 
@@ -494,6 +494,11 @@ def measured(result: Mapping[str, Any]) -> str:
     return f"{result['verdict']}{why}, {estimate(result)}"
 
 
+def _is_measured(reason: str, verdict: str) -> bool:
+    """Whether a recorded reason is a line :func:`measured` wrote for ``verdict``."""
+    return reason.startswith((f"{verdict}, ", f"{verdict} (")) and " informative of " in reason
+
+
 def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
     """The committed record: ``{(claim, model): {"verdict", "reason"}}`` (empty if no file).
 
@@ -542,12 +547,14 @@ def write_expected(
     results: Sequence[Mapping[str, Any]],
     old: Mapping[tuple[str, str], Mapping[str, str]],
 ) -> None:
-    """Rewrite the record from ``results``, keeping the reason of every unchanged verdict."""
+    """Rewrite the record from ``results``, keeping the reason of every unchanged verdict that
+    someone wrote; a reason that is a measured line (:func:`measured`) is measured again."""
     record = dict(old)
     for r in results:
         key = (r["claim"], r["model"])
         kept = old.get(key)
-        reason = kept["reason"] if kept and kept["verdict"] == r["verdict"] else measured(r)
+        written = kept and not _is_measured(kept["reason"], kept["verdict"])
+        reason = kept["reason"] if written and kept["verdict"] == r["verdict"] else measured(r)
         record[key] = {"verdict": r["verdict"], "reason": reason}
     lines = [
         "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",

@@ -77,6 +77,15 @@ def test_the_record_round_trips_and_keeps_the_reason_of_an_unchanged_verdict(tmp
     assert "rate 0.150 [0.107, 0.207]" in record[("c2", "m1")]["reason"]
 
 
+def test_a_measured_reason_is_measured_again_when_the_verdict_stays(tmp_path):
+    path = tmp_path / "expected.toml"
+    stale = "fails, rate 0.010 [0.000, 0.050] on 20 informative of 30 trials, threshold 0.5"
+    old = {("c1", "m1"): {"verdict": "fails", "reason": stale}}
+    verdicts.write_expected(path, [result("fails", "fails")], old)
+    reason = verdicts.load_expected(path)[("c1", "m1")]["reason"]
+    assert reason == verdicts.measured(result("fails", "fails")) != stale
+
+
 def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     path = tmp_path / "expected.toml"
     verdicts.write_expected(path, [result("fails", None)], {})
