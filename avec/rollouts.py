@@ -32,7 +32,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from minigrid.core.actions import Actions
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.distributions import CategoricalDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 
 from avec import engine, envs, families, hooks
 from avec.engine.state import LAVA, OPEN
@@ -121,7 +122,14 @@ def action_probabilities(agent: Any, observations: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         obs_t, _ = policy.obs_to_tensor(observations)
         if isinstance(policy, ActorCriticPolicy):
-            return policy.get_distribution(obs_t).distribution.probs.cpu().numpy()
+            if not isinstance(policy.action_dist, CategoricalDistribution):
+                return policy.get_distribution(obs_t).distribution.probs.cpu().numpy()
+            # SB3's get_distribution, and torch's Categorical(logits=...).probs, bit for bit,
+            # without building (and validating) a distribution object on every step.
+            features = BaseModel.extract_features(policy, obs_t, policy.pi_features_extractor)
+            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+            return torch.softmax(logits, dim=-1).cpu().numpy()
         q_values = hooks.run(policy, obs_t)["q_values"].cpu().numpy()
     return np.eye(q_values.shape[1], dtype=np.float32)[q_values.argmax(axis=1)]
 

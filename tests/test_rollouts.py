@@ -317,3 +317,29 @@ def test_rollouts_play_as_the_first_evaluation_on_mazes_with_cheese_anywhere():
     episodes = played(model, layouts, MAZE, 2)
     assert episodes == reference_play(model, layouts, MAZE, 2)
     assert any(e[3] for e in episodes) and any(e[0] for e in episodes)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_action_probabilities_are_sb3s_distribution_bit_for_bit(kind):
+    """``action_probabilities`` skips building SB3's distribution object; its numbers must be
+    the distribution's own, under a patch too (patches change what they are computed from)."""
+    model = fresh(kind)  # both kinds play DoorKey-5x5
+    config = training.TrainConfig(
+        id="x",
+        env_id=envs.env_id("doorkey", 5),
+        family="doorkey",
+        size=5,
+        seed=0,
+        total_timesteps=1,
+    )
+    obs = envs.observe(training.held_out_layouts(config, 20), DOORKEY)
+    policy = model.policy
+    info = hooks.layers(policy)[1]
+    for patches in ({}, {info.name: torch.full(info.shape, 0.3)}):
+        with torch.no_grad(), hooks.patch(policy, patches):
+            obs_t, _ = policy.obs_to_tensor(obs)
+            reference = policy.get_distribution(obs_t).distribution.probs.numpy()
+        with hooks.patch(policy, patches):
+            ours = rollouts.action_probabilities(model, obs)
+        assert np.array_equal(ours, reference)
+    assert not np.array_equal(reference, rollouts.action_probabilities(model, obs))
