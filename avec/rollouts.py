@@ -122,7 +122,8 @@ def action_probabilities(agent: Any, observations: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         obs_t, _ = policy.obs_to_tensor(observations)
         if isinstance(policy, ActorCriticPolicy):
-            if not isinstance(policy.action_dist, CategoricalDistribution):
+            custom = type(policy).get_distribution is not ActorCriticPolicy.get_distribution
+            if custom or not isinstance(policy.action_dist, CategoricalDistribution):
                 return policy.get_distribution(obs_t).distribution.probs.cpu().numpy()
             # SB3's get_distribution, and torch's Categorical(logits=...).probs, bit for bit,
             # without building (and validating) a distribution object on every step.

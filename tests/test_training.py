@@ -144,7 +144,7 @@ def test_the_zoo_config_names_every_recipe_seed_and_builds_valid_configs():
         assert 0 < config.success_bar <= 1
         assert config.eval_episodes >= 200
     families = {config.family for config in configs.values()}
-    assert families == {"doorkey", "fourrooms", "cheesemaze", "lavagap"}
+    assert families == {"doorkey", "fourrooms", "cheesemaze", "lavagap", "paddedmaze"}
 
 
 def test_config_round_trips_through_its_dict():
