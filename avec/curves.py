@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
     parser.add_argument("command", choices=("train", "measure", "package", "unpack", "table"))
     parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
-    parser.add_argument("--run", type=Path, required=True, help="folder of runs (RUN/MODEL_ID)")
+    parser.add_argument("--run", type=Path, help="folder of runs (RUN/MODEL_ID); not for table")
     parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
     parser.add_argument("--every", type=int, default=100_000, help="steps between checkpoints")
     parser.add_argument("--mazes", type=int, default=200, help="held-out mazes per measurement")
@@ -350,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--models-dir", type=Path, default=zoo.MODELS_DIR, help="package/unpack: the zoo folder"
     )
     ns = parser.parse_args(argv)
+    if ns.run is None and ns.command != "table":
+        print(f"{ns.command} needs --run, the folder of runs (RUN/MODEL_ID)", file=sys.stderr)
+        return 2
     configs = training.load_zoo_config(ns.config)
     if ns.model_id not in configs:
         print(f"unknown model id {ns.model_id!r}; valid: {sorted(configs)}", file=sys.stderr)

@@ -75,6 +75,8 @@ def test_measure_writes_one_curve_point_per_checkpoint_and_bad_ids_exit_2(tmp_pa
     args = ["--run", str(tmp_path), "--config", str(config_file), "--mazes", "4"]
     assert curves.main(["measure", "nope-s0", *args]) == 2
     assert "unknown model id 'nope-s0'" in capsys.readouterr().err
+    assert curves.main(["measure", CONFIG.id, "--config", str(config_file)]) == 2
+    assert "measure needs --run" in capsys.readouterr().err
     assert curves.main(["measure", CONFIG.id, *args]) == 0
     point = json.loads((run / "curve.json").read_text())["64"]
     assert point["mazes"] == 4 and point["success"]["n"] == 4
@@ -149,7 +151,10 @@ def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(t
     assert entry["timesteps"] == 64 and entry["maze_statistics"]["mazes"] == 4
     assert list(entry["learning_curve"]) == ["0", "64"]
     capsys.readouterr()
-    assert curves.main(["table", config.id, *args]) == 0
+    assert (
+        curves.main(["table", config.id, "--config", str(config_file), "--models-dir", str(models)])
+        == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     assert printed[2:] == ["| 0 | 0.25 | 0.50 | - | - |", "| 64 | 0.25 | 0.50 | - | - |"]
     loaded = zoo.load(config.id, models).model.policy.state_dict()
