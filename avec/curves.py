@@ -166,11 +166,8 @@ def _row(steps: int, point: dict[str, Any]) -> str:
 def latest(run: Path) -> tuple[int, Path, Path] | None:
     """``(steps, parameters, optimizer)`` of the run folder's latest checkpoint that has both
     files, or None."""
-    pairs = [
-        (steps, path, path.with_name(f"optimizer-{path.name.removeprefix('params-')}"))
-        for steps, path in checkpoints(run)
-    ]
-    pairs = [pair for pair in pairs if pair[2].exists()]
+    pairs = [_pair(run, steps) for steps, _ in checkpoints(run)]
+    pairs = [pair for pair in pairs if pair is not None]
     return pairs[-1] if pairs else None
 
 
@@ -190,7 +187,7 @@ def restore(config: training.TrainConfig, run: Path, steps: int | None = None) -
 
 
 def _pair(run: Path, steps: int) -> tuple[int, Path, Path] | None:
-    parameters, optimizer = run / f"params-{steps:09d}.pt", run / f"optimizer-{steps:09d}.pt"
+    parameters, optimizer = training.checkpoint_paths(run, steps)
     return (steps, parameters, optimizer) if parameters.exists() and optimizer.exists() else None
 
 
@@ -235,9 +232,8 @@ def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
         )
         return 2
     model = restore(config, run, ns.steps)
-    entry = training.record(
-        model, config, ns.models_dir, _seconds(run, run / f"params-{ns.steps:09d}.pt")
-    )
+    parameters, _ = training.checkpoint_paths(run, ns.steps)
+    entry = training.record(model, config, ns.models_dir, _seconds(run, parameters))
     entry["maze_statistics"] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
     curve_file = run / "curve.json"
     if curve_file.exists():
@@ -275,10 +271,8 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
 
 def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     recipe = config.id.rsplit("-s", 1)[0]
-    try:
-        found = zoo.manifest(ns.models_dir)
-    except zoo.CheckpointError as error:
-        print(error, file=sys.stderr)
+    found = _manifest(ns.models_dir)
+    if found is None:
         return 2
     entries = [e for i, e in sorted(found.items()) if i.rsplit("-s", 1)[0] == recipe]
     if not any("learning_curve" in entry for entry in entries):
@@ -288,28 +282,37 @@ def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     return 0
 
 
-def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+def _manifest(models_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """The zoo's manifest entries, or None after saying in one line why they cannot be read."""
     try:
-        entry = zoo.manifest(ns.models_dir).get(config.id)
+        return zoo.manifest(models_dir)
     except zoo.CheckpointError as error:
         print(error, file=sys.stderr)
+        return None
+
+
+def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    found = _manifest(ns.models_dir)
+    if found is None:
         return 2
+    entry = found.get(config.id)
     if entry is None:
         print(f"{config.id} is not in {ns.models_dir / 'manifest.json'}", file=sys.stderr)
         return 2
     path = zoo.checkpoint_path(ns.models_dir, entry["file"])
     run = ns.run / config.id
-    run.mkdir(parents=True, exist_ok=True)
     steps = int(entry["timesteps"])
-    for name, state in (
-        ("optimizer", zoo.read_optimizer_state(path)),
-        ("params", zoo.read_policy_tensors(path, entry["algo"])),
-    ):
-        torch.save(state, run / f"{name}-{steps:09d}.pt")
+    training.save_checkpoint(
+        run,
+        steps,
+        zoo.read_policy_tensors(path, entry["algo"]),
+        zoo.read_optimizer_state(path),
+    )
     started = run / "started"
     started.touch(exist_ok=True)
     # The wall time already spent is carried over through the marker's age.
-    marker = (run / f"params-{steps:09d}.pt").stat().st_mtime - entry["train_seconds"]
+    parameters, _ = training.checkpoint_paths(run, steps)
+    marker = parameters.stat().st_mtime - entry["train_seconds"]
     os.utime(started, (marker, marker))
     print(f"{config.id}: {steps:,} steps -> {run}")
     return 0

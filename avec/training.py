@@ -162,15 +162,29 @@ class _Checkpoints(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps // self.every > self.saved:
             self.saved = self.num_timesteps // self.every
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for name, state in (
-                ("optimizer", self.model.policy.optimizer.state_dict()),
-                ("params", self.model.policy.state_dict()),
-            ):
-                path = self.folder / f"{name}-{self.num_timesteps:09d}.pt"
-                torch.save(state, path.with_suffix(".tmp"))
-                path.with_suffix(".tmp").rename(path)
+            policy = self.model.policy
+            save_checkpoint(
+                self.folder, self.num_timesteps, policy.state_dict(), policy.optimizer.state_dict()
+            )
         return True
+
+
+def checkpoint_paths(folder: Path, steps: int) -> tuple[Path, Path]:
+    """``(parameters, optimizer)``: the files of the checkpoint at ``steps`` in ``folder``."""
+    return folder / f"params-{steps:09d}.pt", folder / f"optimizer-{steps:09d}.pt"
+
+
+def save_checkpoint(
+    folder: Path, steps: int, parameters: Mapping[str, Any], optimizer: Mapping[str, Any]
+) -> None:
+    """Write a checkpoint of state dicts (see :class:`_Checkpoints`): each file to a temporary
+    name, then renamed into place, the optimizer first, so a parameters file is never seen
+    without its optimizer state or half-written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    params_path, optimizer_path = checkpoint_paths(folder, steps)
+    for path, state in ((optimizer_path, optimizer), (params_path, parameters)):
+        torch.save(state, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").rename(path)
 
 
 def versions() -> dict[str, str]:
