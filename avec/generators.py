@@ -33,6 +33,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    outer_wall,
 )
 
 if TYPE_CHECKING:
@@ -117,13 +118,6 @@ def read_minigrid_level(env: MiniGridEnv) -> Layout:
 # every later one, so these stay literal transcriptions rather than vectorized code.
 
 
-def _ring(width: int, height: int) -> set[Cell]:
-    """The outer wall (``Grid.wall_rect(0, 0, width, height)``)."""
-    return {(x, y) for x in range(width) for y in (0, height - 1)} | {
-        (x, y) for x in (0, width - 1) for y in range(height)
-    }
-
-
 def _place(
     rng: np.random.Generator,
     occupied: Collection[Cell],
@@ -143,7 +137,7 @@ def doorkey(size: int, seed: int) -> DoorKeyLayout:
     (``DoorKeyEnv._gen_grid``)."""
     check_family_size("doorkey", size)
     rng = np.random.default_rng(seed)
-    walls = _ring(size, size)
+    walls = outer_wall(size, size)
     goal = (size - 2, size - 2)
     split = int(rng.integers(2, size - 2))
     walls |= {(split, y) for y in range(size)}
@@ -170,7 +164,7 @@ def fourrooms(seed: int, size: int = 19) -> FourRoomsLayout:
     """MiniGrid's ``MiniGrid-FourRooms-v0`` level for ``seed`` (``FourRoomsEnv._gen_grid``)."""
     check_family_size("fourrooms", size)
     rng = np.random.default_rng(seed)
-    walls = _ring(size, size)
+    walls = outer_wall(size, size)
     room = size // 2
     for j in range(2):
         for i in range(2):
@@ -205,7 +199,7 @@ def lavagap(size: int, seed: int) -> LavaGapLayout:
     layout = LavaGapLayout(
         width=size,
         height=size,
-        walls=frozenset(_ring(size, size)),
+        walls=frozenset(outer_wall(size, size)),
         agent=(1, 1),
         agent_dir=0,
         goal=(size - 2, size - 2),

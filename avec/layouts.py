@@ -63,6 +63,14 @@ class UnsolvableLayoutError(LayoutError):
     """A layout has no way for the agent to finish its task."""
 
 
+def outer_wall(width: int, height: int) -> set[Cell]:
+    """The cells of a ``width`` x ``height`` grid's outer wall (MiniGrid's
+    ``Grid.wall_rect(0, 0, width, height)``): every layout's walls include them."""
+    return {(x, y) for x in range(width) for y in (0, height - 1)} | {
+        (x, y) for x in (0, width - 1) for y in range(height)
+    }
+
+
 def _neighbours(cell: Cell) -> Iterator[Cell]:
     x, y = cell
     for dx, dy in DIRECTIONS:
@@ -94,8 +102,7 @@ class Layout:
         for x, y in self.walls:
             if not self.in_bounds((x, y)):
                 raise LayoutError(f"wall {(x, y)} lies outside the {self.width}x{self.height} grid")
-        border = {(x, y) for x in range(self.width) for y in (0, self.height - 1)}
-        border |= {(x, y) for y in range(self.height) for x in (0, self.width - 1)}
+        border = outer_wall(self.width, self.height)
         if not border <= self.walls:
             missing = sorted(border - self.walls)[:4]
             raise LayoutError(f"the outer wall must be closed; open at {missing}")
@@ -593,4 +600,5 @@ __all__ = [
     "PaddedMazeLayout",
     "UnsolvableLayoutError",
     "from_ascii",
+    "outer_wall",
 ]

@@ -54,6 +54,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    outer_wall,
 )
 
 Cell = tuple[int, int]
@@ -83,10 +84,6 @@ def _checked_sizes(family: str, sizes: Sequence[int] | None) -> tuple[int, ...]:
     return sizes
 
 
-def _outer_wall(size: int) -> set[Cell]:
-    return {(x, y) for x in range(size) for y in range(size) if {x, y} & {0, size - 1}}
-
-
 def _cells(size: int, taken: set[Cell], x_range: range | None = None) -> list[Cell]:
     """Free cells of a ``size`` x ``size`` grid, row-major, optionally only columns ``x_range``."""
     x_range = range(1, size - 1) if x_range is None else x_range
@@ -107,7 +104,7 @@ def doorkey_layouts(sizes: Sequence[int] | None = (5,)) -> st.SearchStrategy[Doo
         size = draw(st.sampled_from(sizes))
         split = draw(st.integers(2, size - 3))
         door = (split, draw(st.integers(1, size - 3)))
-        walls = _outer_wall(size) | {(split, y) for y in range(size) if (split, y) != door}
+        walls = outer_wall(size, size) | {(split, y) for y in range(size) if (split, y) != door}
         left = _cells(size, walls, range(1, split))
         agent = draw(st.sampled_from(left))
         agent_dir = draw(st.integers(0, 3))
@@ -147,7 +144,7 @@ def fourrooms_layouts(sizes: Sequence[int] | None = (19,)) -> st.SearchStrategy[
         bottom = (mid, draw(far))
         doorways = {top, left, right, bottom}
         cross = {(mid, i) for i in range(size)} | {(i, mid) for i in range(size)}
-        walls = (_outer_wall(size) | cross) - doorways
+        walls = (outer_wall(size, size) | cross) - doorways
         free = _cells(size, walls)
         agent = draw(st.sampled_from(free))
         agent_dir = draw(st.integers(0, 3))
@@ -248,7 +245,7 @@ def lavagap_layouts(sizes: Sequence[int] | None = (7,)) -> st.SearchStrategy[Lav
         layout = LavaGapLayout(
             width=size,
             height=size,
-            walls=frozenset(_outer_wall(size)),
+            walls=frozenset(outer_wall(size, size)),
             agent=(1, 1),
             agent_dir=0,
             goal=(size - 2, size - 2),
