@@ -260,6 +260,13 @@ def outcome(
     )
 
 
+def no_outcome(layouts: Sequence[Layout]) -> Outcome:
+    """The :class:`Outcome` of a measurement that found no unit to judge (no probe state in
+    any drawn level): no trial passes, none is informative."""
+    empty = np.zeros(0, dtype=bool)
+    return outcome(empty, empty, np.zeros(0, dtype=np.int64), layouts)
+
+
 def agreement(source_expects: str, verdict: str) -> bool | None:
     """Whether a verdict agrees with what the source expects; ``None`` when inconclusive."""
     if verdict == "inconclusive":
@@ -590,6 +597,7 @@ __all__ = [
     "SOURCE_EXPECTS",
     "Outcome",
     "agreement",
+    "no_outcome",
     "outcome",
     "aggregate",
     "estimate",

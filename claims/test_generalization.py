@@ -181,8 +181,7 @@ def _drop(measured, arm):
 
 def outcome(measured):
     if len(measured["trial"]) == 0:
-        empty = np.zeros(0, dtype=bool)
-        return verdicts.outcome(empty, empty, measured["trial"], measured["layouts"])
+        return verdicts.no_outcome(measured["layouts"])
     own = _drop(measured, "steered")
     return verdicts.outcome(
         _drop(measured, "transferred") >= SHARE * own,

@@ -106,8 +106,7 @@ def _drops(measured):
 
 def outcome(measured):
     if len(measured["trial"]) == 0:
-        empty = np.zeros(0, dtype=bool)
-        return verdicts.outcome(empty, empty, measured["trial"], measured["layouts"])
+        return verdicts.no_outcome(measured["layouts"])
     drops = _drops(measured)
     controls = [a for a in ("null", "flipped", "other") if a in drops]
 

@@ -156,8 +156,7 @@ def measure_states(agent, drawn, coefficient=-1.0):
 
 def outcome_states(measured):
     if len(measured["trial"]) == 0:
-        empty = np.zeros(0, dtype=bool)
-        return verdicts.outcome(empty, empty, measured["trial"], measured["layouts"])
+        return verdicts.no_outcome(measured["layouts"])
     informative = measured["visible"] & measured["matters"] & (measured["unsteered"] >= HEADS_FOR)
     return verdicts.outcome(
         measured["steered"] < HEADS_FOR,
