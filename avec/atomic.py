@@ -2,7 +2,8 @@
 
 A rename within one file system is atomic (POSIX ``rename``): a reader sees the old file or the
 new one, never half of one, however the writer stops -- an exception, Ctrl-C, a full disk. The
-manifest, the committed record (``claims/expected.toml``) and the reports are written this way.
+manifest, the committed record (``claims/expected.toml``), the reports and the agents
+``avec train`` and ``python -m avec.curves package`` save are written this way.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from pathlib import Path
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it renamed into place."""
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it renamed into
+    place."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it renamed into place."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

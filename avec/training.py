@@ -9,6 +9,7 @@ whole zoo, one Ray task per agent (:mod:`avec.scheduling`).
 from __future__ import annotations
 
 import dataclasses
+import io
 import platform
 import time
 import tomllib
@@ -28,7 +29,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import engine, envs, families, generators, rollouts, stats, zoo
+from avec import atomic, engine, envs, families, generators, rollouts, stats, zoo
 from avec.zoo import MODELS_DIR, ROOT
 
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
@@ -339,7 +340,9 @@ def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: flo
     manifest entry, with its held-out evaluation and whether it meets the recipe's bar."""
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / f"{config.id}.zip"
-    model.save(path)
+    saved = io.BytesIO()
+    model.save(saved)
+    atomic.write_bytes(path, saved.getvalue())
     entry = {
         "id": config.id,
         "file": path.name,

@@ -3,6 +3,7 @@ was made and how well it plays, and that :func:`avec.zoo.load` accepts."""
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -180,3 +181,19 @@ def test_architecture_names_the_extractor_inside_a_dqn_q_network():
     assert architecture["features_extractor"] == (
         "stable_baselines3.common.torch_layers.FlattenExtractor"
     )
+
+
+def test_a_failed_save_leaves_the_agent_file_as_it_was(tmp_path, monkeypatch):
+    config = training.TrainConfig(
+        id="x", env_id="avec/DoorKey-5x5-v0", family="doorkey", size=5, seed=0, total_timesteps=1
+    )
+    (tmp_path / "x.zip").write_bytes(b"the agent saved before")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        training.record(training.untrained("mlp"), config, tmp_path, 0.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.zip"]
+    assert (tmp_path / "x.zip").read_bytes() == b"the agent saved before"
