@@ -75,6 +75,22 @@ steered arm over passes of the removal arm (the feature physically deleted) on t
 informative trials -- how much of what removing the feature does the vector does."""
 
 
+NULL_RULE = (
+    "an effect is the vector's only when it beats a norm-matched random vector on the same "
+    "units: the paired difference steered - null (for share_of_removal, over the removal "
+    "arm's passes) must have a 95% interval above 0 for the claim to hold. An interval that "
+    "straddles 0 is inconclusive (indistinguishable from a random vector: more trials could "
+    "tell them apart); one at or below 0 fails (the vector credibly does no better than a "
+    "random one, so the effect the claim asserts -- the feature's, not any perturbation's -- "
+    "is absent)."
+)
+"""How a claim with :attr:`Claim.asserts_effect` is judged against its null, declared before
+any data (issue 14: the record showed random vectors scoring 0.22-0.46 of removal beside the
+cheese vector's 0.54-0.64 on 1b)."""
+
+INDISTINGUISHABLE = "indistinguishable from a random vector of the same norm"
+NO_BETTER = "no better than a random vector of the same norm"
+
 MAX_CHUNKS = 8
 """Default cap of sequential drawing, in chunks of the profile's trial count of levels."""
 
@@ -124,6 +140,10 @@ class Claim:
     of the profile's trial count of levels, drawn until the target of informative trials."""
     max_chunks_reason: str = MAX_CHUNKS_REASON
     """One line: why this cap."""
+    asserts_effect: bool = False
+    """The claim asserts an effect of the vector, so "holds" also needs the steered arm to beat
+    the null (a norm-matched random vector) on the same units: :func:`decide` then requires a
+    ``null`` reference and judges the paired difference steered - null (:data:`NULL_RULE`)."""
 
     def __post_init__(self) -> None:
         if self.source_expects not in SOURCE_EXPECTS:
@@ -136,6 +156,7 @@ class Claim:
             raise ValueError(f"{self.name}: estimand {self.estimand!r}; valid: {ESTIMANDS}")
 
     def text(self) -> str:
+        against_null = f" *Against the null:* {NULL_RULE}" if self.asserts_effect else ""
         return (
             f"{self.statement}\n\n*Source:* {self.quote} (expects: {self.source_expects})\n\n"
             f"*Trial:* {self.trial} *Informative:* {self.informative} *Estimand:* "
@@ -143,7 +164,7 @@ class Claim:
             f"{self.min_informative} informative trials; drawn until the profile's trial "
             f"count of them, at most {self.max_chunks} chunks ({self.max_chunks_reason}). "
             f"*Reference:* {self.reference} "
-            f"*Vector lifetime:* {self.lifetime}"
+            f"*Vector lifetime:* {self.lifetime}{against_null}"
         )
 
 
@@ -285,6 +306,35 @@ def _estimate(
     return share, stats.effective_n(removal, clusters)
 
 
+def _beats_null(
+    passed: np.ndarray, null: np.ndarray, removal: np.ndarray | None, clusters: list[Any]
+) -> stats.Estimate:
+    """The paired difference steered - null on the informative units, in the estimand's
+    units: a difference of rates, or of shares of the removal arm's passes; clustered by level
+    (:func:`avec.stats.clustered_ratio`)."""
+    difference = passed.astype(float) - null.astype(float)
+    scale = np.ones(len(passed)) if removal is None else removal.astype(float)
+    found = stats.clustered_ratio(difference, scale, clusters, seed=0)
+    return stats.Estimate(
+        found.value, found.ci95, found.n, f"paired steered - null, {found.method}"
+    )
+
+
+def _against_null(verdict: str, beats: stats.Estimate) -> tuple[str, str, str | None]:
+    """The verdict after :data:`NULL_RULE`, how the steered arm compares with the null
+    (``beats``, ``indistinguishable``, ``no better``) and, if the null changed the verdict,
+    why."""
+    low, high = beats.ci95
+    interval = "no interval" not in beats.method  # one level: no interval to judge by
+    if interval and low > 0:
+        return verdict, "beats", None
+    if interval and high <= 0:
+        return "fails", "no better", None if verdict == "fails" else NO_BETTER
+    if verdict == "holds":
+        return "inconclusive", "indistinguishable", INDISTINGUISHABLE
+    return verdict, "indistinguishable", None
+
+
 def decide(
     claim: Claim,
     model: str,
@@ -306,12 +356,17 @@ def decide(
             intervals treat trials of one layout as one resampling unit.
         references: ``(n,)`` pass flags of reference arms on the same trials, e.g.
             ``removal`` (the feature deleted from the layout) and ``null`` (a norm-matched
-            random vector). A ``share_of_removal`` claim needs ``removal``.
+            random vector). A ``share_of_removal`` claim needs ``removal``; a claim that
+            :attr:`~Claim.asserts_effect` needs ``null``.
 
     The verdict is ``inconclusive`` below ``claim.min_informative`` informative trials, when
     the removal reference of a ``rate`` claim cannot reach the threshold itself (the bar would
     measure the level's geometry, not the vector), and when the removal arm of a
-    ``share_of_removal`` claim never passes (no effect to share).
+    ``share_of_removal`` claim never passes (no effect to share). A claim that asserts an
+    effect is judged against its null too (:data:`NULL_RULE`): ``result["beats_null"]`` holds
+    the paired difference steered - null with its interval and how it compares
+    (``beats``, ``indistinguishable``, ``no better``); ``result["fails_because"]`` says so when
+    the null made the claim fail.
     """
     passed = np.asarray(passed, dtype=bool)
     if passed.ndim != 1 or len(passed) == 0:
@@ -321,8 +376,19 @@ def decide(
     if useful.shape != passed.shape or len(keys) != len(passed):
         raise ValueError(f"{claim.name}/{model}: passed, informative and clusters must pair up")
     refs = {name: np.asarray(v, dtype=bool) for name, v in (references or {}).items()}
+    for name, flags in refs.items():
+        if flags.shape != passed.shape:
+            raise ValueError(
+                f"{claim.name}/{model}: reference {name!r} has shape {flags.shape}; valid: "
+                f"{passed.shape}, one flag per unit like passed"
+            )
     if claim.estimand == "share_of_removal" and "removal" not in refs:
         raise ValueError(f"{claim.name}: a share_of_removal claim needs a 'removal' reference")
+    if claim.asserts_effect and "null" not in refs:
+        raise ValueError(
+            f"{claim.name}: asserts an effect, so it needs a 'null' reference (pass flags of a "
+            f"norm-matched random vector on the same units); got {sorted(refs) or 'none'}"
+        )
     kept = [k for k, u in zip(keys, useful, strict=True) if u]
     n_useful = int(useful.sum())
     result: dict[str, Any] = {
@@ -330,6 +396,7 @@ def decide(
         "model": model,
         "source_expects": claim.source_expects,
         "estimand": claim.estimand,
+        "asserts_effect": claim.asserts_effect,
         "trials": int(len(passed)),
         "informative": n_useful,
         "layouts": len(set(keys)),
@@ -338,15 +405,18 @@ def decide(
         "min_informative": claim.min_informative,
         "references": {},
     }
-    why = None
+    why = failed_by_null = None
+    beats = None
     no_removal = claim.estimand == "share_of_removal" and not refs["removal"][useful].any()
     if n_useful < 2 or no_removal:
         estimate, n_eff = None, float(n_useful)
     else:
-        removal = refs["removal"][useful] if "removal" in refs else None
+        removal = refs["removal"][useful] if claim.estimand == "share_of_removal" else None
         estimate, n_eff = _estimate(claim, passed[useful], removal, kept)
         for name, flags in refs.items():
             result["references"][name] = stats.clustered_rate(flags[useful], kept).to_dict()
+        if claim.asserts_effect:
+            beats = _beats_null(passed[useful], refs["null"][useful], removal, kept)
     if no_removal:
         verdict, why = "inconclusive", "removing the feature changes nothing to share"
     elif estimate is None or n_useful < claim.min_informative:
@@ -357,6 +427,15 @@ def decide(
         removal_ref = result["references"].get("removal")
         if claim.estimand == "rate" and removal_ref and removal_ref["ci95"][1] < claim.threshold:
             verdict, why = "inconclusive", "the removal reference itself cannot reach the bar"
+    if beats is not None:
+        comparison = "indistinguishable"
+        if why is None:
+            verdict, comparison, because = _against_null(verdict, beats)
+            if verdict == "inconclusive":
+                why = because
+            else:
+                failed_by_null = because
+        result["beats_null"] = {**beats.to_dict(), "comparison": comparison}
     result.update(
         {
             "rate": None if estimate is None else estimate.value,
@@ -365,6 +444,7 @@ def decide(
             "effective_n": n_eff,
             "verdict": verdict,
             "inconclusive_because": why,
+            "fails_because": failed_by_null,
             "agrees_with_source": agreement(claim.source_expects, verdict),
             "expected": expected,
             "effects": {name: est.to_dict() for name, est in (effects or {}).items()},
@@ -497,7 +577,8 @@ def estimate(result: Mapping[str, Any]) -> str:
 
 def measured(result: Mapping[str, Any]) -> str:
     """One line: verdict (and why, if inconclusive), then :func:`estimate`."""
-    why = f" ({result['inconclusive_because']})" if result.get("inconclusive_because") else ""
+    because = result.get("inconclusive_because") or result.get("fails_because")
+    why = f" ({because})" if because else ""
     return f"{result['verdict']}{why}, {estimate(result)}"
 
 

@@ -49,6 +49,57 @@ def test_share_of_removal_is_steered_passes_over_removal_passes():
     assert result["rate"] == pytest.approx(0.5)
 
 
+EFFECT = declared.claim(min_informative=10, asserts_effect=True)
+
+
+def test_an_effect_claim_needs_a_null_reference():
+    with pytest.raises(ValueError, match="asserts an effect.*'null' reference"):
+        verdicts.decide(EFFECT, "m-s0", np.ones(50, dtype=bool))
+
+
+def _effect_result(null: np.ndarray) -> dict:
+    passed = np.arange(100) < 80
+    return verdicts.decide(EFFECT, "m-s0", passed, references={"null": null})
+
+
+def test_an_effect_holds_only_when_it_beats_the_null_on_the_same_trials():
+    beaten = _effect_result(np.zeros(100, dtype=bool))
+    assert beaten["verdict"] == "holds" and beaten["beats_null"]["comparison"] == "beats"
+    assert beaten["beats_null"]["value"] == pytest.approx(0.8)
+    # The random vector passes on other trials as often: the rate clears the bar, but the
+    # vector cannot be told from the random one.
+    shifted = (np.arange(100) >= 5) & (np.arange(100) < 85)
+    straddled = _effect_result(shifted)
+    assert straddled["rate"] == 0.8 and straddled["ci95"][0] > 0.5
+    assert straddled["verdict"] == "inconclusive"
+    assert straddled["inconclusive_because"] == verdicts.INDISTINGUISHABLE
+    assert straddled["beats_null"]["ci95"][0] < 0 < straddled["beats_null"]["ci95"][1]
+    # The random vector passes on exactly the same trials: credibly no better, so it fails.
+    same = _effect_result(np.arange(100) < 80)
+    assert same["verdict"] == "fails" and same["fails_because"] == verdicts.NO_BETTER
+    assert "no better than a random vector" in verdicts.measured(same)
+
+
+def test_a_claim_that_asserts_no_effect_ignores_its_null():
+    passed = np.arange(100) < 80
+    result = verdicts.decide(CLAIM, "m-s0", passed, references={"null": passed})
+    assert result["verdict"] == "holds" and "beats_null" not in result
+
+
+def test_share_of_removal_beats_the_null_in_shares_of_removal():
+    claim = declared.claim(min_informative=10, estimand="share_of_removal", asserts_effect=True)
+    passed = np.arange(100) < 40
+    refs = {"removal": np.arange(100) < 80, "null": np.arange(100) < 20}
+    result = verdicts.decide(claim, "m-s0", passed, references=refs)
+    assert result["beats_null"]["value"] == pytest.approx((40 - 20) / 80)
+    assert result["beats_null"]["comparison"] == "beats"
+
+
+def test_references_must_pair_up_with_the_units():
+    with pytest.raises(ValueError, match="reference 'null' has shape"):
+        verdicts.decide(EFFECT, "m-s0", np.ones(50, bool), references={"null": np.ones(49, bool)})
+
+
 def test_declarations_are_checked():
     with pytest.raises(ValueError, match="source_expects"):
         verdicts.Claim(**{**CLAIM.__dict__, "source_expects": "maybe"})
