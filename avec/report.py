@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from avec import atomic, verdicts
+from avec import atomic, recipes, verdicts
 from avec.plots import DRAWERS
 
 SCHEMA = 2
@@ -115,7 +115,7 @@ def build(
     claim_texts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The JSON report: results checked for their fields, rounded and sorted by (claim,
-    model), with the per-recipe and Holm-adjusted aggregates of :func:`verdicts.aggregate`."""
+    model), with the per-recipe and Holm-adjusted aggregates of :func:`avec.recipes.aggregate`."""
     for result in results:
         missing = [f for f in RESULT_FIELDS if f not in result]
         if missing:
@@ -125,7 +125,7 @@ def build(
         "schema": SCHEMA,
         "generated_by": _rounded(dict(generated_by)),
         "claims": dict(sorted((claim_texts or {}).items())),
-        "aggregates": _rounded(verdicts.aggregate(rows)),
+        "aggregates": _rounded(recipes.aggregate(rows)),
         "results": rows,
     }
 

@@ -18,9 +18,9 @@ one level as one resampling unit:
   removal reference that cannot reach the bar itself (the bar would then measure the level's
   geometry, not the vector).
 
-Each result also says whether the verdict agrees with the source. :func:`aggregate` adds, per
-claim, a Holm-adjusted verdict for every model and a per-recipe interquartile mean over
-training seeds.
+Each result also says whether the verdict agrees with the source. :mod:`avec.recipes` adds,
+per claim, a Holm-adjusted verdict for every model and one row per recipe (training seeds of
+one configuration) that never says more than its models.
 
 The committed record ``claims/expected.toml`` says which verdict each claim has on each model.
 The claims suite marks a claim recorded as *fails* ``xfail(strict=True, raises=ClaimFails)``
@@ -45,7 +45,6 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 from hypothesis.internal.conjecture import providers
 from hypothesis.internal.constants_ast import Constants
-from scipy.stats import norm
 
 from avec import atomic, stats
 from avec.layouts import Layout
@@ -72,8 +71,34 @@ SOURCE_EXPECTS = ("holds", "does not hold")
 ESTIMANDS = ("rate", "share_of_removal")
 """``rate``: the share of informative trials that pass. ``share_of_removal``: passes of the
 steered arm over passes of the removal arm (the feature physically deleted) on the same
-informative trials -- how much of what removing the feature does the vector does."""
+informative trials -- how much of what removing the feature does the vector does. Its units
+may carry signed scores instead of pass flags (+1 the arm does what the claim asks, -1 it does
+the opposite, 0 nothing): the share is then of *net* effects, so an arm that makes as many
+episodes reach as it stops scores nothing."""
 
+
+NULL_RULE = (
+    "an effect is the vector's only when it beats a norm-matched random vector on the same "
+    "units: the paired difference steered - null (for share_of_removal, over the removal "
+    "arm's passes) must have a 95% interval above 0 for the claim to hold. An interval that "
+    "straddles 0 is inconclusive (indistinguishable from a random vector: more trials could "
+    "tell them apart); one at or below 0 fails (the vector credibly does no better than a "
+    "random one, so the effect the claim asserts -- the feature's, not any perturbation's -- "
+    "is absent)."
+)
+"""How a claim with :attr:`Claim.asserts_effect` is judged against its null, declared before
+any data (issue 14: the record showed random vectors scoring 0.22-0.46 of removal beside the
+cheese vector's 0.54-0.64 on 1b)."""
+
+INDISTINGUISHABLE = "indistinguishable from a random vector of the same norm"
+"""Why a claim that clears its bar but not its null is inconclusive."""
+NO_BETTER = "no better than a random vector of the same norm"
+"""Why a claim whose steered arm credibly does no better than its null fails."""
+REMOVAL_SHORT = "the removal reference itself cannot reach the bar"
+"""Why a ``rate`` claim whose removal arm misses the bar is inconclusive: the bar would measure
+the level's geometry, not the vector."""
+NOTHING_TO_SHARE = "removing the feature changes nothing to share"
+"""Why a ``share_of_removal`` claim whose removal arm has no (net) effect is inconclusive."""
 
 MAX_CHUNKS = 8
 """Default cap of sequential drawing, in chunks of the profile's trial count of levels."""
@@ -124,6 +149,10 @@ class Claim:
     of the profile's trial count of levels, drawn until the target of informative trials."""
     max_chunks_reason: str = MAX_CHUNKS_REASON
     """One line: why this cap."""
+    asserts_effect: bool = False
+    """The claim asserts an effect of the vector, so "holds" also needs the steered arm to beat
+    the null (a norm-matched random vector) on the same units: :func:`decide` then requires a
+    ``null`` reference and judges the paired difference steered - null (:data:`NULL_RULE`)."""
 
     def __post_init__(self) -> None:
         if self.source_expects not in SOURCE_EXPECTS:
@@ -136,6 +165,7 @@ class Claim:
             raise ValueError(f"{self.name}: estimand {self.estimand!r}; valid: {ESTIMANDS}")
 
     def text(self) -> str:
+        against_null = f" *Against the null:* {NULL_RULE}" if self.asserts_effect else ""
         return (
             f"{self.statement}\n\n*Source:* {self.quote} (expects: {self.source_expects})\n\n"
             f"*Trial:* {self.trial} *Informative:* {self.informative} *Estimand:* "
@@ -143,7 +173,7 @@ class Claim:
             f"{self.min_informative} informative trials; drawn until the profile's trial "
             f"count of them, at most {self.max_chunks} chunks ({self.max_chunks_reason}). "
             f"*Reference:* {self.reference} "
-            f"*Vector lifetime:* {self.lifetime}"
+            f"*Vector lifetime:* {self.lifetime}{against_null}"
         )
 
 
@@ -223,7 +253,8 @@ class Outcome:
     """What a claim's measurement says per judged unit (a trial, or a state of a trial)."""
 
     passed: np.ndarray
-    """``(n,)`` bool: the unit passes (meaningful where informative)."""
+    """``(n,)`` bool: the unit passes (meaningful where informative); or, for a
+    ``share_of_removal`` claim, ``(n,)`` int8 signed scores in {-1, 0, +1}."""
     informative: np.ndarray
     """``(n,)`` bool: the unit can decide the claim."""
     trial: np.ndarray
@@ -232,11 +263,12 @@ class Outcome:
     clusters: list[Any]
     """``(n,)`` the level of each unit (its ASCII): the resampling unit of intervals."""
     references: dict[str, np.ndarray]
-    """``name -> (n,)`` bool: whether the reference arm passes (``removal``, ``null``, ...)."""
+    """``name -> (n,)`` bool: whether the reference arm passes (``removal``, ``null``, ...);
+    signed scores like ``passed`` where it has them."""
 
     def failed(self) -> np.ndarray:
-        """``(n,)`` informative units that do not pass."""
-        return self.informative & ~self.passed
+        """``(n,)`` informative units that do not pass (score 0 or -1, if signed)."""
+        return self.informative & ~(self.passed > 0)
 
     def trial_of(self, unit: int) -> int:
         return int(self.trial[unit])
@@ -252,12 +284,22 @@ def outcome(
     """An :class:`Outcome` whose units sit on ``layouts[trial[i]]`` (clustered by level)."""
     trial = np.asarray(trial, dtype=np.int64)
     return Outcome(
-        np.asarray(passed, dtype=bool),
+        _units(passed, "passed"),
         np.asarray(informative, dtype=bool),
         trial,
         [layouts[t].to_ascii() for t in trial],
-        {name: np.asarray(v, dtype=bool) for name, v in (references or {}).items()},
+        {name: _units(v, name) for name, v in (references or {}).items()},
     )
+
+
+def _units(values: Any, name: str) -> np.ndarray:
+    """Pass flags as a bool array, or signed scores as an int8 array of -1, 0 and +1."""
+    array = np.asarray(values)
+    if array.dtype == bool:
+        return array
+    if not np.isin(array, (-1, 0, 1)).all():
+        raise ValueError(f"{name}: signed scores must be -1, 0 or +1; got {np.unique(array)}")
+    return array.astype(np.int8)
 
 
 def no_outcome(layouts: Sequence[Layout]) -> Outcome:
@@ -282,7 +324,61 @@ def _estimate(
         return stats.clustered_rate(passed, clusters), stats.effective_n(passed, clusters)
     assert removal is not None
     share = stats.clustered_ratio(passed.astype(float), removal.astype(float), clusters, seed=0)
-    return share, stats.effective_n(removal, clusters)
+    return share, stats.effective_n(removal != 0, clusters)
+
+
+def _reference(flags: np.ndarray, clusters: list[Any]) -> stats.Estimate:
+    """A reference arm's rate (pass flags) or mean net score (signed scores), by level."""
+    if flags.dtype == bool:
+        return stats.clustered_rate(flags, clusters)
+    return stats.clustered_ratio(flags.astype(float), np.ones(len(flags)), clusters, seed=0)
+
+
+def _per_level(
+    passed: np.ndarray, refs: Mapping[str, np.ndarray], clusters: list[Any]
+) -> dict[str, list[int]]:
+    """Per level (in order of first appearance) of the informative units: their count and the
+    sums of the steered arm's and each reference's passes (or scores) -- what a recipe's
+    two-stage bootstrap resamples (:func:`avec.stats.hierarchical_iqm`)."""
+    numbers: dict[Any, int] = {}
+    index = np.array([numbers.setdefault(c, len(numbers)) for c in clusters], dtype=np.int64)
+
+    def sums(values: np.ndarray) -> list[int]:
+        totals = np.bincount(index, weights=values.astype(float), minlength=len(numbers))
+        return [int(round(t)) for t in totals]
+
+    levels = {"units": sums(np.ones(len(passed))), "steered": sums(passed)}
+    levels.update({name: sums(flags) for name, flags in refs.items()})
+    return levels
+
+
+def _beats_null(
+    passed: np.ndarray, null: np.ndarray, removal: np.ndarray | None, clusters: list[Any]
+) -> stats.Estimate:
+    """The paired difference steered - null on the informative units, in the estimand's
+    units: a difference of rates, or of shares of the removal arm's passes; clustered by level
+    (:func:`avec.stats.clustered_ratio`)."""
+    difference = passed.astype(float) - null.astype(float)
+    scale = np.ones(len(passed)) if removal is None else removal.astype(float)
+    found = stats.clustered_ratio(difference, scale, clusters, seed=0)
+    return stats.Estimate(
+        found.value, found.ci95, found.n, f"paired steered - null, {found.method}"
+    )
+
+
+def against_null(verdict: str, beats: stats.Estimate) -> tuple[str, str, str | None]:
+    """The verdict after :data:`NULL_RULE` (``beats``: steered - null on the same units), how
+    the steered arm compares with the null (``beats``, ``indistinguishable``, ``no better``)
+    and, if the null changed the verdict, why."""
+    low, high = beats.ci95
+    interval = "no interval" not in beats.method  # one level: no interval to judge by
+    if interval and low > 0:
+        return verdict, "beats", None
+    if interval and high <= 0:
+        return "fails", "no better", None if verdict == "fails" else NO_BETTER
+    if verdict == "holds":
+        return "inconclusive", "indistinguishable", INDISTINGUISHABLE
+    return verdict, "indistinguishable", None
 
 
 def decide(
@@ -306,23 +402,44 @@ def decide(
             intervals treat trials of one layout as one resampling unit.
         references: ``(n,)`` pass flags of reference arms on the same trials, e.g.
             ``removal`` (the feature deleted from the layout) and ``null`` (a norm-matched
-            random vector). A ``share_of_removal`` claim needs ``removal``.
+            random vector). A ``share_of_removal`` claim needs ``removal``; a claim that
+            :attr:`~Claim.asserts_effect` needs ``null``.
 
     The verdict is ``inconclusive`` below ``claim.min_informative`` informative trials, when
     the removal reference of a ``rate`` claim cannot reach the threshold itself (the bar would
     measure the level's geometry, not the vector), and when the removal arm of a
-    ``share_of_removal`` claim never passes (no effect to share).
+    ``share_of_removal`` claim never passes (no effect to share). A claim that asserts an
+    effect is judged against its null too (:data:`NULL_RULE`): ``result["beats_null"]`` holds
+    the paired difference steered - null with its interval and how it compares
+    (``beats``, ``indistinguishable``, ``no better``); ``result["fails_because"]`` says so when
+    the null made the claim fail.
     """
-    passed = np.asarray(passed, dtype=bool)
+    passed = _units(passed, "passed")
     if passed.ndim != 1 or len(passed) == 0:
         raise ValueError(f"{claim.name}/{model}: need a 1-d array of at least one trial outcome")
-    useful = np.ones_like(passed) if informative is None else np.asarray(informative, dtype=bool)
+    useful = np.ones(passed.shape, bool) if informative is None else np.asarray(informative, bool)
     keys = list(range(len(passed))) if clusters is None else list(clusters)
     if useful.shape != passed.shape or len(keys) != len(passed):
         raise ValueError(f"{claim.name}/{model}: passed, informative and clusters must pair up")
-    refs = {name: np.asarray(v, dtype=bool) for name, v in (references or {}).items()}
+    refs = {name: _units(v, name) for name, v in (references or {}).items()}
+    for name, flags in refs.items():
+        if flags.shape != passed.shape or (flags.dtype == bool) != (passed.dtype == bool):
+            raise ValueError(
+                f"{claim.name}/{model}: reference {name!r} has shape {flags.shape} of "
+                f"{flags.dtype}; valid: {passed.shape} of {passed.dtype}, one per unit like passed"
+            )
+    if passed.dtype != bool and claim.estimand != "share_of_removal":
+        raise ValueError(
+            f"{claim.name}: signed scores need the estimand 'share_of_removal', not "
+            f"{claim.estimand!r}; a rate takes pass flags"
+        )
     if claim.estimand == "share_of_removal" and "removal" not in refs:
         raise ValueError(f"{claim.name}: a share_of_removal claim needs a 'removal' reference")
+    if claim.asserts_effect and "null" not in refs:
+        raise ValueError(
+            f"{claim.name}: asserts an effect, so it needs a 'null' reference (pass flags of a "
+            f"norm-matched random vector on the same units); got {sorted(refs) or 'none'}"
+        )
     kept = [k for k, u in zip(keys, useful, strict=True) if u]
     n_useful = int(useful.sum())
     result: dict[str, Any] = {
@@ -330,6 +447,7 @@ def decide(
         "model": model,
         "source_expects": claim.source_expects,
         "estimand": claim.estimand,
+        "asserts_effect": claim.asserts_effect,
         "trials": int(len(passed)),
         "informative": n_useful,
         "layouts": len(set(keys)),
@@ -338,17 +456,20 @@ def decide(
         "min_informative": claim.min_informative,
         "references": {},
     }
-    why = None
-    no_removal = claim.estimand == "share_of_removal" and not refs["removal"][useful].any()
+    why = failed_by_null = None
+    beats = None
+    no_removal = claim.estimand == "share_of_removal" and refs["removal"][useful].sum() <= 0
     if n_useful < 2 or no_removal:
         estimate, n_eff = None, float(n_useful)
     else:
-        removal = refs["removal"][useful] if "removal" in refs else None
+        removal = refs["removal"][useful] if claim.estimand == "share_of_removal" else None
         estimate, n_eff = _estimate(claim, passed[useful], removal, kept)
         for name, flags in refs.items():
-            result["references"][name] = stats.clustered_rate(flags[useful], kept).to_dict()
+            result["references"][name] = _reference(flags[useful], kept).to_dict()
+        if claim.asserts_effect:
+            beats = _beats_null(passed[useful], refs["null"][useful], removal, kept)
     if no_removal:
-        verdict, why = "inconclusive", "removing the feature changes nothing to share"
+        verdict, why = "inconclusive", NOTHING_TO_SHARE
     elif estimate is None or n_useful < claim.min_informative:
         verdict = "inconclusive"
         why = f"{n_useful} informative trials, fewer than {claim.min_informative}"
@@ -356,7 +477,22 @@ def decide(
         verdict = stats.verdict(estimate.ci95, claim.threshold)
         removal_ref = result["references"].get("removal")
         if claim.estimand == "rate" and removal_ref and removal_ref["ci95"][1] < claim.threshold:
-            verdict, why = "inconclusive", "the removal reference itself cannot reach the bar"
+            verdict, why = "inconclusive", REMOVAL_SHORT
+    # Judged: the trials can decide the claim at all; a recipe may only speak for such models.
+    result["judged"] = why is None
+    if estimate is not None:
+        result["per_level"] = _per_level(
+            passed[useful], {k: v[useful] for k, v in refs.items()}, kept
+        )
+    if beats is not None:
+        comparison = "indistinguishable"
+        if why is None:
+            verdict, comparison, because = against_null(verdict, beats)
+            if verdict == "inconclusive":
+                why = because
+            else:
+                failed_by_null = because
+        result["beats_null"] = {**beats.to_dict(), "comparison": comparison}
     result.update(
         {
             "rate": None if estimate is None else estimate.value,
@@ -365,6 +501,7 @@ def decide(
             "effective_n": n_eff,
             "verdict": verdict,
             "inconclusive_because": why,
+            "fails_because": failed_by_null,
             "agrees_with_source": agreement(claim.source_expects, verdict),
             "expected": expected,
             "effects": {name: est.to_dict() for name, est in (effects or {}).items()},
@@ -379,65 +516,6 @@ def decide(
 def recipe_of(model: str) -> str:
     """``doorkey5-ppo-mlp-s0`` -> ``doorkey5-ppo-mlp``: the models that differ by training seed."""
     return model.rsplit("-s", 1)[0]
-
-
-def _p_values(result: Mapping[str, Any]) -> tuple[float, float]:
-    """One-sided p-values of "above the bar" and "below the bar" for one result."""
-    if result["rate"] is None or result["informative"] < result["min_informative"]:
-        return 1.0, 1.0
-    if result["estimand"] == "rate":
-        return stats.one_sided_p(result["rate"], result["effective_n"], result["threshold"])
-    lo, hi = result["ci95"]
-    se = max((hi - lo) / (2 * 1.959964), 1e-12)
-    z = (result["rate"] - result["threshold"]) / se
-    return float(norm.sf(z)), float(norm.cdf(z))
-
-
-def aggregate(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per claim: a Holm-adjusted verdict for every model (the family of tests is the claim's
-    models) and, per recipe, the interquartile mean of the models' estimands over training
-    seeds with a bootstrap interval, judged against the claim's threshold.
-
-    A model below its claim's minimum of informative trials enters neither: its verdict is
-    ``inconclusive``, and a recipe with no such model left is ``inconclusive`` too.
-    """
-    claims: dict[str, list[Mapping[str, Any]]] = {}
-    for r in results:
-        claims.setdefault(r["claim"], []).append(r)
-    out: dict[str, Any] = {}
-    for name in sorted(claims):
-        rows = sorted(claims[name], key=lambda r: r["model"])
-        above, below = zip(*(_p_values(r) for r in rows), strict=True)
-        adj_above, adj_below = stats.holm(above), stats.holm(below)
-        holm = {
-            r["model"]: "holds" if a < 0.05 else "fails" if b < 0.05 else "inconclusive"
-            for r, a, b in zip(rows, adj_above, adj_below, strict=True)
-        }
-        recipes = {}
-        for recipe in sorted({recipe_of(r["model"]) for r in rows}):
-            members = [r for r in rows if recipe_of(r["model"]) == recipe]
-            judged = [
-                r["rate"]
-                for r in members
-                if r["rate"] is not None and r["informative"] >= r["min_informative"]
-            ]
-            entry: dict[str, Any] = {"models": len(members), "judged": len(judged)}
-            if judged:
-                iqm = stats.interquartile_mean(judged, seed=0)
-                entry.update({"iqm": iqm.value, "ci95": list(iqm.ci95), "interval": iqm.method})
-                verdict = stats.verdict(iqm.ci95, members[0]["threshold"])
-            else:
-                verdict = "inconclusive"
-            entry["verdict"] = verdict
-            entry["agrees_with_source"] = agreement(members[0]["source_expects"], verdict)
-            recipes[recipe] = entry
-        out[name] = {
-            "source_expects": rows[0]["source_expects"],
-            "threshold": rows[0]["threshold"],
-            "holm": holm,
-            "recipes": recipes,
-        }
-    return out
 
 
 class VerdictChanged(AssertionError):
@@ -497,7 +575,8 @@ def estimate(result: Mapping[str, Any]) -> str:
 
 def measured(result: Mapping[str, Any]) -> str:
     """One line: verdict (and why, if inconclusive), then :func:`estimate`."""
-    why = f" ({result['inconclusive_because']})" if result.get("inconclusive_because") else ""
+    because = result.get("inconclusive_because") or result.get("fails_because")
+    why = f" ({because})" if because else ""
     return f"{result['verdict']}{why}, {estimate(result)}"
 
 
@@ -597,9 +676,9 @@ __all__ = [
     "SOURCE_EXPECTS",
     "Outcome",
     "agreement",
+    "against_null",
     "no_outcome",
     "outcome",
-    "aggregate",
     "estimate",
     "measured",
     "recipe_of",

@@ -29,9 +29,10 @@ CLAIM = verdicts.Claim(
         "subtracting it (-1) does, and no more than a norm-matched random vector does."
     ),
     quote=(
-        'Maze paper (Turner, Mini et al. 2023): adding the cheese vector, "not much happened". '
-        'Poster: "Adding cheese vector has no effect ... Adding just increases cheese '
-        'perception which is irrelevant."'
+        'SCIENCE.md, summarising the maze paper (Turner, Mini et al. 2023): "Adding the '
+        "cheese vector: 'not much happened'.\" Poster: \"Adding cheese vector has no "
+        'effect" and "Adding just increases \'cheese perception\' which is irrelevant"; '
+        'SCIENCE.md, listing the poster\'s conclusions: "Adding it has (almost) no effect."'
     ),
     source_expects="holds",
     trial=(

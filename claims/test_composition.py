@@ -3,7 +3,16 @@
 The maze paper (Turner, Mini et al. 2023) subtracted the cheese vector and added the top-right
 vector at once and found the effects "roughly additive"; the reverse pair -- adding the cheese
 vector, subtracting the top-right vector -- did little, alone or together (adding the cheese
-vector: "not much happened"; subtracting the top-right vector: ~nothing).
+vector: "not much happened"; subtracting the top-right vector: ~nothing), as the poster also
+concludes.
+
+**Additivity needs effects to add** (issue 14). Two vectors that do nothing are additive
+vacuously, and so are two random vectors. 7a is judged only at mazes where *each* component
+has an effect of its own -- moves P(top-right | decision square) by more than
+:data:`TOLERANCE` and by more than a random vector of its norm does there -- and its null (two
+random vectors) passes only under the same condition, so it cannot score by doing nothing.
+7a asserts an effect (:attr:`avec.verdicts.Claim.asserts_effect`): it holds only where the pair
+is additive at more mazes than the random pair is.
 
 Both vectors are computed on the trial's own maze at the start state and at the claim layer
 (:func:`avec.experiments.claim_layer`): cheese = maze minus the maze without cheese; top-right
@@ -44,19 +53,28 @@ counts as additive."""
 MARGIN = 0.1
 """Largest |change| in P(cheese) or P(top-right) at the decision square that counts as little."""
 
-_QUOTE = (
-    "Maze paper (Turner, Mini et al. 2023): subtracting the cheese vector and adding the "
-    'top-right vector together is "roughly additive"; adding the cheese vector, "not much '
-    'happened"; subtracting the top-right vector does ~nothing.'
+_QUOTE_ADDITIVE = (
+    'SCIENCE.md, summarising the maze paper (Turner, Mini et al. 2023): "Composition: '
+    'subtract cheese + add top-right: roughly additive." Poster, conclusion 6 as SCIENCE.md '
+    'lists it: "Adding one vector and subtracting another (cheese, top-right) \u2014 '
+    'composition."'
+)
+
+_QUOTE_REVERSE = (
+    'Poster: "Cannot Add & Subtract the same vector: Adding the cheese vector and subtracting '
+    'the top-right vector have no effect". SCIENCE.md, summarising the maze paper: "Adding '
+    "the cheese vector: 'not much happened'\" and of the top-right vector \"subtracting it "
+    'does ~nothing".'
 )
 
 ADDITIVE = verdicts.Claim(
     name="7a_composition_additive",
     statement=(
-        "Subtracting the cheese vector and adding the top-right vector together changes "
-        "P(top-right | decision square) by about the sum of their separate changes."
+        "Where subtracting the cheese vector and adding the top-right vector each change "
+        "P(top-right | decision square), doing both changes it by about the sum of their "
+        "separate changes."
     ),
-    quote=_QUOTE,
+    quote=_QUOTE_ADDITIVE,
     source_expects="holds",
     trial=(
         "a held-out maze (cheese anywhere) whose decision square is not the start cell. "
@@ -65,17 +83,21 @@ ADDITIVE = verdicts.Claim(
         f"clip(P_0 + delta_cheese + delta_top_right, 0, 1)| <= {TOLERANCE}."
     ),
     informative=(
-        f"at least one single patch moves P(top-right | decision square) by more than "
-        f"{TOLERANCE}: where neither does, additivity holds vacuously."
+        f"each single patch has an effect: it moves P(top-right | decision square) by more "
+        f"than {TOLERANCE} and by more than its random counterpart (a random vector of its "
+        "norm, same sign) does there; where either does nothing, additivity holds vacuously."
     ),
     estimand="rate",
     threshold=0.5,
-    threshold_reason="'roughly additive': within a tenth on most mazes where a vector acts.",
+    threshold_reason="'roughly additive': within a tenth on most mazes where both vectors act.",
     reference=(
-        "null: the same rule with both vectors replaced by random vectors of their norms "
-        "(additivity of two arbitrary directions)."
+        "null: the same rule with both vectors replaced by random vectors of their norms, "
+        f"passing only where each random component itself moves P(top-right) by more than "
+        f"{TOLERANCE} (two random directions that do nothing are not additive, only inert); "
+        "the pair must be additive at more mazes than the random pair."
     ),
     lifetime="one state: the maze's start-state vectors applied at its decision square.",
+    asserts_effect=True,
 )
 
 REVERSE = verdicts.Claim(
@@ -84,7 +106,7 @@ REVERSE = verdicts.Claim(
         "Adding the cheese vector, subtracting the top-right vector, or both together barely "
         "change where the agent heads at the decision square."
     ),
-    quote=_QUOTE,
+    quote=_QUOTE_REVERSE,
     source_expects="holds",
     trial=(
         "a held-out maze (cheese anywhere) whose decision square is not the start cell. "
@@ -177,6 +199,23 @@ def additivity_gap(measured, prefix=""):
     return np.abs(measured[f"p_top_right_{prefix}both"] - predicted)
 
 
+def _component_changes(measured, prefix=""):
+    """``(2, n)`` |change| of P(top-right) under each single patch of the forward pair."""
+    return np.array(
+        [
+            np.abs(change(measured, "top_right", f"{prefix}{patch}"))
+            for patch in ("minus_cheese", "plus_top_right")
+        ]
+    )
+
+
+def components_act(measured):
+    """``(n,)`` both forward components have an effect of their own on P(top-right): more
+    than :data:`TOLERANCE`, and more than their random counterparts'."""
+    own, noise = _component_changes(measured), _component_changes(measured, "random_")
+    return np.all((own > TOLERANCE) & (own > noise), axis=0)
+
+
 def _moved(measured, prefix="", targets=("top_right",)):
     return np.max(
         [
@@ -189,12 +228,13 @@ def _moved(measured, prefix="", targets=("top_right",)):
 
 
 def additive_outcome(measured):
+    random_acts = np.all(_component_changes(measured, "random_") > TOLERANCE, axis=0)
     return verdicts.outcome(
         additivity_gap(measured) <= TOLERANCE,
-        _moved(measured) > TOLERANCE,
+        components_act(measured),
         measured["trial"],
         measured["layouts"],
-        {"null": additivity_gap(measured, "random_") <= TOLERANCE},
+        {"null": random_acts & (additivity_gap(measured, "random_") <= TOLERANCE)},
     )
 
 
@@ -238,6 +278,7 @@ def additive_effects(measured):
     )
     return {
         "single_patch_moves_p_top_right_rate": stats.proportion(moved > TOLERANCE),
+        "both_components_act_rate": stats.proportion(components_act(measured)),
         "p_top_right_median": stats.bootstrap_median(measured["p_top_right"], seed=0),
         "additivity_gap_median": stats.bootstrap_median(additivity_gap(measured), seed=0),
         **_mean_changes(measured, ("minus_cheese", "plus_top_right", "both")),

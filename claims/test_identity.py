@@ -36,8 +36,9 @@ STATES_PER_LEVEL = 24
 seed): bounds the cost on FourRooms' hundreds of cells, and keeps levels equally weighted."""
 
 _QUOTE_POSTER = (
-    'Poster: "(Obs. with key) - (Obs. without key) = Key Activation; Obs. - Key Activation '
-    '~ Avoid the Key", and A - (A - B) = B "still often seems to work".'
+    'Poster: "(Obs. with key) - (Obs. without key) = Key Activation", "Obs. - Key Activation '
+    '\u2248 Avoid the Key" and "Even through the internal complexities of neural network, a '
+    'concept as simple as A - (A - B) = B still often seems to work!!"'
 )
 
 _GAP_RULE = (
@@ -80,9 +81,10 @@ CLAIM_STATES = verdicts.Claim(
         "distributions there."
     ),
     quote=(
-        "Maze paper (Turner, Mini et al. 2023): the cheese vector is computed once, at the "
-        "start state, and added at every position of the maze; the patched vector field is "
-        "compared with the field of the maze without cheese. " + _QUOTE_POSTER
+        'SCIENCE.md, summarising the maze paper (Turner, Mini et al. 2023): "Cheese vector: '
+        "one maze, mouse on the start square, activations at one residual layer with cheese "
+        "minus without cheese. Computed once per maze, added (coefficient \u22121) at every "
+        'position of that maze." ' + _QUOTE_POSTER
     ),
     source_expects="holds",
     trial=(
@@ -96,9 +98,11 @@ CLAIM_STATES = verdicts.Claim(
     threshold_reason="the paper's patched field resembles the no-cheese field at most states.",
     reference=(
         "removal closes the whole gap by definition (reported as 1); null: -1 x a random "
-        "vector of the start vector's norm, seeded per level."
+        "vector of the start vector's norm, seeded per level: it must close half the gap at "
+        "fewer states than the vector, on the same states."
     ),
     lifetime="one state at a time: the start-state vector applied at each state.",
+    asserts_effect=True,
 )
 
 

@@ -1,6 +1,6 @@
 """Claim 6: the feature vector's effect is specific -- controls of the same norm do not have it.
 
-The maze paper's control: "a random vector of similar norm destroys the policy". An effect
+The maze paper's control: a random vector of similar norm destroys the policy. An effect
 alone is therefore no evidence that a vector carries the feature; its *targeted* effect -- the
 drop in P(next action heads for the feature) -- must exceed what other vectors of the same
 size do. The vector under test is the level's own start-state vector (the one claim 1a
@@ -45,8 +45,9 @@ CLAIM = verdicts.Claim(
         "feature and the sign-flipped vector do."
     ),
     quote=(
-        'Maze paper (Turner, Mini et al. 2023): "a random vector of similar norm" destroys '
-        "the policy -- an effect alone is no evidence; the targeted effect is."
+        "SCIENCE.md, summarising the maze paper's controls (Turner, Mini et al. 2023): \"a "
+        'random vector of similar norm destroys the policy (so "an effect" alone is not '
+        'evidence; targeted effect is)."'
     ),
     source_expects="holds",
     trial=(
@@ -66,9 +67,10 @@ CLAIM = verdicts.Claim(
     reference=(
         "null: the random control's own pass flag (its drop exceeds v's and the other "
         "controls'); removal: the same probe with the feature deleted (its drop exceeds every "
-        "control's)."
+        "control's). The vector must pass at more probes than the random control does."
     ),
     lifetime="one state: the start-state vectors applied at the probe state.",
+    asserts_effect=True,
 )
 
 

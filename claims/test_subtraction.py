@@ -11,12 +11,19 @@ vector, each computed on the trial's own level at the start state and added with
   maze paper's measure, summarised by the share of such mazes that flip and the mean paired
   drop (not by a median between the two modes of a 0/1-ish quantity). DoorKey/FourRooms: the
   intent toward the feature at the states 1-3 steps along the agent's own unsteered path.
-* **1b, strong**: whole episodes -- the steered agent no longer reaches the feature's cell --
+* **1b, strong**: whole episodes -- the steered agent reaches the feature's cell less often --
   judged as a share of what deleting the feature from the level does, since the level's
   geometry often walks an agent over the cheese cell or past the key whatever it wants.
+  *Two-sided* (issue 14): the estimand is the net prevention P(reach | unsteered) -
+  P(reach | steered) over the removal arm's net prevention, both on the same episodes, so an
+  episode that reaches only when steered counts against the vector. Counting only episodes
+  that reach unsteered and not steered would score any perturbation that makes a sampled
+  trajectory diverge: the record showed random vectors at 0.22-0.46 of removal on mazes.
 
 Both are judged between two measured references: the feature physically removed from the
-level (the best any vector can do) and a random vector of the same norm (the null).
+level (the best any vector can do) and a random vector of the same norm (the null). Both
+assert an effect (:attr:`avec.verdicts.Claim.asserts_effect`): they hold only where the vector
+also beats that random vector on the same trials (:data:`avec.verdicts.NULL_RULE`).
 
 **Sign-aware for features the agent avoids** (:attr:`avec.families.Feature.avoided`: LavaGap's
 lava). The agent's response to lava is keeping off it, so "removing the pull" reads as
@@ -25,7 +32,8 @@ removing the *avoidance*: in 1a the response at a probe is P(next action keeps o
 is informative only where such a step exists (:func:`avec.trials.ignoring_actions`); in 1b an
 informative episode keeps off the lava unsteered and passes when the steered one walks onto a
 lava cell, judged as a share of how often the agent crosses the lava's cells once the lava is
-removed. The safety question -- does subtracting the lava vector walk the agent into lava? --
+removed (net: an episode that walks onto lava only unsteered counts -1). The safety question
+-- does subtracting the lava vector walk the agent into lava? --
 is the effect ``enters_feature_rate_steered`` beside ``enters_feature_rate`` (unsteered).
 """
 
@@ -52,9 +60,11 @@ the key is carried, and the oracle vector recomputed at every step -- which cost
 computation per step: effects beside the verdict, not the verdict."""
 
 QUOTE = (
-    "Maze paper (Turner, Mini et al. 2023): subtracting the cheese vector moved the median "
-    'P(step toward cheese | decision square) "from 0.81 to 0.03" over mazes 0-99. Poster: '
-    '"The key vector SHOULD make the agent avoid the key at its starting position."'
+    'SCIENCE.md, summarising the maze paper (Turner, Mini et al. 2023): "over mazes 0\u201399, '
+    "subtracting it moved the median P(step toward cheese | decision square) from 0.81 to "
+    '0.03 and raised P(toward top-right)." Poster: "The key vector SHOULD make the agent '
+    'avoid the key at its starting position." and "Subtracting removes ability to see the '
+    'cheese".'
 )
 
 CLAIM_STATES = verdicts.Claim(
@@ -89,32 +99,37 @@ CLAIM_STATES = verdicts.Claim(
     reference=(
         "removal: the same probe with the feature deleted from the level (flips when P(toward "
         "the feature's cell) < 0.5); null: -1 x a random vector of the start vector's norm, "
-        "seeded per trial."
+        "seeded per trial: it must flip fewer probes than the vector on the same probes."
     ),
     lifetime="one state: the start-state vector applied at the probe state.",
     min_informative=20,
+    asserts_effect=True,
 )
 
 CLAIM_EPISODES = verdicts.Claim(
     name="1b_subtraction_prevents_reaching",
     statement=(
-        "Subtracting a level's start-state feature vector at every step stops the agent from "
-        "reaching the feature's cell in episodes where, unsteered, it does -- as often as "
-        "deleting the feature from the level does, or at least half as often."
+        "Subtracting a level's start-state feature vector at every step lowers how often the "
+        "agent reaches the feature's cell -- net of episodes it makes reach -- by at least "
+        "half of what deleting the feature from the level does, and more than a random "
+        "vector of its norm does."
     ),
     quote=QUOTE,
     source_expects="holds",
     trial=(
         "a held-out level whose start view shows the feature, and its seed as sampling seed; "
-        "episodes with the same seed unsteered, steered (-1 x the start vector at every step) "
-        "and on the level without the feature. Reaching = standing on the goal/cheese cell, "
-        "or facing the key's cell from next to it. A trial passes when the steered episode "
-        "does not reach. For an avoided feature (lava): passes when the steered episode walks "
-        "onto a lava cell."
+        "episodes with the same seed unsteered, steered (-1 x the start vector at every step), "
+        "with the null vector and on the level without the feature. Reaching = standing on "
+        "the goal/cheese cell, or facing the key's cell from next to it. Each arm scores the "
+        "episode +1 when it stops a reach the unsteered episode makes, -1 when it makes one "
+        "the unsteered episode does not, else 0 (net prevention). For an avoided feature "
+        "(lava) the signs turn: +1 when the arm walks onto a lava cell the unsteered episode "
+        "keeps off, -1 the other way round."
     ),
     informative=(
-        "the unsteered episode reaches the feature's cell; for an avoided feature, it keeps "
-        "off the feature's cells."
+        "some arm (unsteered, steered, null, removal) reaches the feature's cell (for lava: "
+        "walks onto it); episodes where none does score 0 in every arm and are counted, not "
+        "judged."
     ),
     estimand="share_of_removal",
     threshold=SHARE,
@@ -123,9 +138,10 @@ CLAIM_EPISODES = verdicts.Claim(
         "reads as 'removes the pull'."
     ),
     reference=(
-        "removal: the episode on the level without the feature (passes when it does not reach "
-        "the cell; for lava, when it crosses the lava's cells); null: -1 x a norm-matched "
-        "random vector at every step."
+        "removal: the episode on the level without the feature (its net prevention of "
+        "reaching the now-empty cell; for lava, of crossing the lava's cells) -- the "
+        "denominator; null: -1 x a norm-matched random vector at every step, its net "
+        "prevention on the same episodes."
     ),
     lifetime=(
         "every step of the episode (the maze paper's choice); on the first "
@@ -134,6 +150,7 @@ CLAIM_EPISODES = verdicts.Claim(
         "agent's current view (effects reported beside the verdict)."
     ),
     min_informative=20,
+    asserts_effect=True,
 )
 
 
@@ -291,20 +308,27 @@ def measure_episodes(agent, drawn):
     return measured
 
 
+def net_scores(measured, arm):
+    """``(n,)`` int: the arm's net prevention per episode, +1 where it stops a reach of the
+    unsteered episode, -1 where it makes one; signs turned for an avoided feature (lava),
+    where the arm should *cause* walking onto it."""
+    sign = -1 if measured.get("avoided", False) else 1
+    return sign * (measured["reached"].astype(np.int8) - measured[arm].astype(np.int8))
+
+
 def outcome_episodes(measured):
-    """Sign-aware: for a feature the agent heads for, informative episodes reach its cell
-    unsteered and pass when the steered one does not; for one it avoids (lava), informative
-    episodes keep off it unsteered and pass when the steered one walks onto it."""
+    """Two-sided net prevention per episode for the steered, removal and null arms;
+    informative where some arm reaches the feature's cell (walks onto it, for lava)."""
     n = len(measured["reached"])
-    flip = not measured.get("avoided", False)
+    arms = ("reached_steered", "reached_removal", "reached_null")
     return verdicts.outcome(
-        measured["reached_steered"] ^ flip,
-        measured["reached"] == flip,
+        net_scores(measured, "reached_steered"),
+        np.any([measured["reached"]] + [measured[a] for a in arms], axis=0),
         np.arange(n),
         measured["layouts"],
         {
-            "removal": measured["reached_removal"] ^ flip,
-            "null": measured["reached_null"] ^ flip,
+            "removal": net_scores(measured, "reached_removal"),
+            "null": net_scores(measured, "reached_null"),
         },
     )
 

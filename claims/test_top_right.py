@@ -19,6 +19,13 @@ Declared before any data (not tuned afterwards):
   moves by more is *raised*, by at most that it changed *little* (claim 7 uses the same number).
 * Thresholds 0.5: the claims are about the typical maze; they hold when a credible majority of
   trials pass (95% lower bound at least one half), as claim 1.
+* Against the null (issue 14): 8a asserts an effect, so it holds only where the vector raises
+  the pull at more mazes than a random vector of its norm does
+  (:data:`avec.verdicts.NULL_RULE`). 8b asserts the *absence* of one, so its verdict is not
+  held to beat a null; but the effect its judged mazes presuppose -- +1 x the vector moves
+  P(top-right) there -- must be the vector's: a maze counts only where +v moves it by more than
+  :data:`MARGIN` *and* more than +1 x a random vector of its norm does (else "the vector is
+  live" could be any perturbation's doing).
 """
 
 from __future__ import annotations
@@ -41,9 +48,12 @@ DOSE_TRIALS = 50
 """Trials (the first ones drawn) behind the dose-response figure."""
 
 _QUOTE = (
-    "Maze paper (Turner, Mini et al. 2023): adding the top-right vector pulls the agent "
-    "top-right; subtracting it does ~nothing; it transfers across mazes; coefficient 0.5 "
-    "minor, 1 strong, 5 similar."
+    'SCIENCE.md, summarising the maze paper (Turner, Mini et al. 2023): "Top-right vector: '
+    "activations on the maze with a corridor opened to the top-right corner minus the "
+    "original maze. Adding it pulls the agent top-right; subtracting it does ~nothing. "
+    "Coefficient 0.5 minor, 1 strong, 5 similar, 10 starts to crumble into garbage, 20 goes "
+    'down/left." Poster: "Adding a \'Top-right vector\' - Subtracting has no effect" and '
+    "\"'Top-right vector' transfers across mazes!\""
 )
 
 HEADS_TOP_RIGHT = 0.5
@@ -81,9 +91,11 @@ RAISES = verdicts.Claim(
     threshold_reason="'pulls the agent top-right' should describe most mazes with room to rise.",
     reference=(
         "removal-style reference: the corridor physically opened (edits.open_top_right), same "
-        "rule; null: a random vector of the steered vector's norm, same rule."
+        "rule; null: a random vector of the steered vector's norm, same rule: the vector must "
+        "raise the pull at more mazes than it does."
     ),
     lifetime="one state (the decision square); every step for the corner-reach effect.",
+    asserts_effect=True,
 )
 
 SUBTRACTION = verdicts.Claim(
@@ -100,7 +112,7 @@ SUBTRACTION = verdicts.Claim(
     ),
     informative=(
         f"the vector is live there: +1 x it moves P(top-right | decision square) by more than "
-        f"{MARGIN}."
+        f"{MARGIN} and by more than +1 x a random vector of its norm does."
     ),
     estimand="rate",
     threshold=0.5,
@@ -223,11 +235,21 @@ def measure_subtraction(agent, drawn):
     measured["p_top_right_plus"] = ex.decision_intents(agent, mazes, vs)[1]
     found = ex.decision_intents(agent, mazes, ex.scaled(vs, -1.0))
     measured["p_cheese_steered"], measured["p_top_right_steered"] = found
-    null = [-1.0 * vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
+    noise = [vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
+    measured["p_top_right_plus_null"] = ex.decision_intents(agent, mazes, noise)[1]
+    null = ex.scaled(noise, -1.0)
     measured["p_cheese_null"], measured["p_top_right_null"] = ex.decision_intents(
         agent, mazes, null
     )
     return measured
+
+
+def live(measured):
+    """``(n,)`` +1 x the vector moves P(top-right) by more than :data:`MARGIN` and more than
+    +1 x the random vector of its norm does."""
+    own = np.abs(measured["p_top_right_plus"] - measured["p_top_right"])
+    noise = np.abs(measured["p_top_right_plus_null"] - measured["p_top_right"])
+    return (own > MARGIN) & (own > noise)
 
 
 def _little(measured, arm):
@@ -239,7 +261,7 @@ def _little(measured, arm):
 def subtraction_outcome(measured):
     return verdicts.outcome(
         _little(measured, "steered"),
-        np.abs(measured["p_top_right_plus"] - measured["p_top_right"]) > MARGIN,
+        live(measured),
         measured["trial"],
         measured["layouts"],
         {"null": _little(measured, "null")},

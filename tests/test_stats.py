@@ -132,3 +132,33 @@ def test_verdict_at_most(ci95, expected):
 def test_verdict_rejects_a_reversed_interval():
     with pytest.raises(ValueError, match="lower <= upper"):
         stats.verdict((0.7, 0.5), 0.5)
+
+
+def test_hierarchical_iqm_carries_the_uncertainty_inside_each_seed():
+    # Three seeds with the same pass rate: across seeds alone there is nothing to resample (a
+    # point "interval"); resampling levels within each seed gives a real one.
+    levels = np.random.default_rng(0).integers(0, 4, 40).astype(float)
+    seeds = [(levels, np.full(40, 4.0))] * 3
+    rate = levels.sum() / 160
+    across_seeds = stats.interquartile_mean([rate] * 3, seed=0)
+    assert across_seeds.ci95 == (rate, rate)
+    nested = stats.hierarchical_iqm(seeds, seed=0, n_resamples=999)
+    assert nested.value == pytest.approx(rate)
+    assert nested.ci95[0] < rate - 0.03 and nested.ci95[1] > rate + 0.03
+    assert nested == stats.hierarchical_iqm(seeds, seed=0, n_resamples=999)
+
+
+def test_hierarchical_iqm_is_wider_when_seeds_disagree():
+    ones = np.ones(40)
+    alike = [(np.full(40, 0.5), ones)] * 4
+    apart = [(np.full(40, v), ones) for v in (0.2, 0.4, 0.6, 0.8)]
+    low, high = stats.hierarchical_iqm(apart, seed=0, n_resamples=999).ci95
+    assert stats.hierarchical_iqm(alike, seed=0, n_resamples=999).ci95 == (0.5, 0.5)
+    assert low < 0.4 and high > 0.6
+
+
+def test_hierarchical_iqm_rejects_a_single_seed_or_empty_levels():
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        stats.hierarchical_iqm([(np.ones(3), np.ones(3))], seed=0)
+    with pytest.raises(ValueError, match="non-zero denominator"):
+        stats.hierarchical_iqm([(np.ones(3), np.zeros(3)), (np.ones(3), np.ones(3))], seed=0)
