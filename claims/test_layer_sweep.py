@@ -11,6 +11,22 @@ Picking the best of a dozen layers and judging it on the same trials would flatt
 maximum of noisy rates is biased upward). So the layer is *chosen* on the first half of a
 chunk of held-out levels (highest 1a rate among informative probes, ties to the earliest
 layer) and *judged* on levels drawn after them (sequentially, as every claim).
+
+No layer where steering *is* removing the feature is swept: before the first non-linearity
+the layer is an affine function ``f`` of the observation, and ``f(x) - (f(with) - f(without))``
+is ``f`` of the observation with the feature edited out -- on a full-view maze, exactly the
+observation without the cheese, so the earlier record scored such a layer at the removal
+reference to six digits. :func:`avec.experiments.action_path_layers` drops every layer a
+numerical check finds affine in the observation (:func:`avec.experiments.input_affine`).
+Just past that, a convolution is still *local*: where the cheese is out of reach of the cells
+the agent moved between, steering at an early conv layer again equals removal. The effect
+``probes_where_steering_is_removal`` reports the share of informative probes at the chosen
+layer where the steered and removal intents agree to 1e-6, so a reader sees how much of a
+verdict is arithmetic.
+
+Declared before data: the claim asserts an effect (:attr:`avec.verdicts.Claim.asserts_effect`):
+"holds" also needs the chosen layer's 1a passes to beat those of a norm-matched random vector
+on the same probes (:data:`avec.verdicts.NULL_RULE`).
 """
 
 from __future__ import annotations
@@ -29,11 +45,15 @@ CLAIM = verdicts.Claim(
         "At some layer on the agent's action path, subtracting the level's start-state feature "
         "vector stops the agent heading for the feature at states away from the start."
     ),
-    quote=subtraction.QUOTE,
+    quote=(
+        f"{subtraction.QUOTE} (Paraphrase: neither source sweeps layers; the maze paper "
+        "patched one middle residual layer, block2.res1.resadd_out.)"
+    ),
     source_expects="holds",
     trial=(
         "claim 1a's trial on levels drawn after the first half chunk, at the layer of "
-        "experiments.action_path_layers with the highest 1a rate on the first half (ties: the "
+        "experiments.action_path_layers (layers affine in the observation excluded) with the "
+        "highest 1a rate on the first half (ties: the "
         f"earliest). Passes when P(toward the feature) falls below {subtraction.HEADS_FOR}."
     ),
     informative=subtraction.CLAIM_STATES.informative,
@@ -42,7 +62,12 @@ CLAIM = verdicts.Claim(
     threshold_reason="as claim 1a: most informative probes should flip.",
     reference=subtraction.CLAIM_STATES.reference,
     lifetime=subtraction.CLAIM_STATES.lifetime,
+    asserts_effect=True,
 )
+
+SAME = 1e-6
+"""Largest gap between the steered and removal intents at a probe that counts as the same:
+float rounding, not behaviour."""
 
 
 def measure_at(agent, drawn, layer, probes=None):
@@ -54,6 +79,20 @@ def measure_at(agent, drawn, layer, probes=None):
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
     measured = trials.measure_states(agent, probes, ex.scaled(vs, -1.0), seeds, sign_aware=True)
     return {**measured, "layouts": layouts}
+
+
+def effects(measured):
+    """Claim 1a's effects at the chosen layer, and the share of informative probes where
+    steering there gives exactly what removing the feature gives (arithmetic, not steering)."""
+    found = subtraction.effects_states(measured)
+    if len(measured["trial"]) == 0:
+        return found
+    useful = subtraction.outcome_states(measured).informative
+    if useful.sum() >= 2:
+        same = np.abs(measured["steered"] - measured["removal"])[useful] <= SAME
+        clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
+        found["probes_where_steering_is_removal"] = stats.clustered_rate(same, clusters)
+    return found
 
 
 def rate_at(agent, drawn, layer, probes):
@@ -107,7 +146,7 @@ def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id,
         agent,
         lambda part: measure_at(agent, part, chosen),
         subtraction.outcome_states,
-        subtraction.effects_states,
+        effects,
         per_trial=per_trial,
         first=half,
         figures=lambda _t, _m: bars(model_id, layers, rates, rule, chosen, half),
