@@ -21,6 +21,7 @@ from claims import (
     test_generalization,
     test_identity,
     test_same_location,
+    test_scale,
     test_specificity,
     test_subtraction,
 )
@@ -176,3 +177,36 @@ def test_claim_5c_measurement_sees_a_working_transfer_and_loses_it_when_zeroed_o
         test_generalization.CLAIM_SEEDS,
     )
     assert results["real"]["rate"] > 0.5
+
+
+def test_claim_3a_cannot_break_the_policy_with_a_zero_vector(load):
+    agent, drawn = load("doorkey5-ppo-mlp-s0")
+
+    def zeroed(agent_, layouts):
+        return [0.0 * v for v in test_subtraction.start_vectors(agent_, layouts)]
+
+    exclude = "key"
+    real = test_scale.measure_doses(agent, drawn, -1.0, exclude=exclude)
+    zero = test_scale.measure_doses(agent, drawn, -1.0, zeroed, exclude=exclude)
+    decided = {
+        name: _decide(test_scale.CLAIM_LARGE_NEGATIVE, test_scale.outcome_large(m))
+        for name, m in (("real", real), ("zero", zero))
+    }
+    assert decided["real"]["rate"] > 0.5
+    assert decided["zero"]["rate"] == 0.0 and decided["zero"]["verdict"] == "fails"
+    # Nothing along the sweep breaks either: no smallest breaking coefficient.
+    assert "smallest_breaking_coefficient" in test_scale.effects_large(real)
+    assert "smallest_breaking_coefficient" not in test_scale.effects_large(zero)
+
+
+def test_smallest_breaking_coefficient_is_the_first_dose_breaking_half_the_states():
+    doses = len(test_scale.SWEEP)
+    clusters = [f"level{i // 2}" for i in range(40)]
+    # Every state breaks from the fourth magnitude (5) on; below it none does.
+    breaks = np.tile(np.arange(doses) >= 3, (40, 1))
+    found = test_scale.smallest_breaking(breaks, clusters)
+    assert found.value == 5.0 and found.ci95 == (5.0, 5.0)
+    # A third of the levels also break at 2: still under half, so still 5.
+    breaks[:14, 2] = True
+    assert test_scale.smallest_breaking(breaks, clusters).value == 5.0
+    assert test_scale.smallest_breaking(np.zeros((40, doses), dtype=bool), clusters) is None
