@@ -141,9 +141,9 @@ def _recipe(members: list[Mapping[str, Any]], holm: Mapping[str, str]) -> dict[s
             )
         if first.get("beats_null"):
             entry["beats_null"] = first["beats_null"]
-        why = first.get("inconclusive_because") or (
-            f"the model's {first['verdict']} does not survive Holm over the claim's models"
-        )
+        why = first.get("inconclusive_because")
+        if first["verdict"] != verdict:
+            why = f"the model's {first['verdict']} does not survive Holm over the claim's models"
         failed_by_null = first.get("fails_because")
     else:
         verdict = "inconclusive"

@@ -227,14 +227,20 @@ def _moved(measured, prefix="", targets=("top_right",)):
     )
 
 
+def random_pair_additive(measured):
+    """``(n,)`` 7a's null: the random pair is additive *and* each random component moves
+    P(top-right) by more than :data:`TOLERANCE` -- inert directions add up only vacuously."""
+    acts = np.all(_component_changes(measured, "random_") > TOLERANCE, axis=0)
+    return acts & (additivity_gap(measured, "random_") <= TOLERANCE)
+
+
 def additive_outcome(measured):
-    random_acts = np.all(_component_changes(measured, "random_") > TOLERANCE, axis=0)
     return verdicts.outcome(
         additivity_gap(measured) <= TOLERANCE,
         components_act(measured),
         measured["trial"],
         measured["layouts"],
-        {"null": random_acts & (additivity_gap(measured, "random_") <= TOLERANCE)},
+        {"null": random_pair_additive(measured)},
     )
 
 

@@ -247,14 +247,15 @@ def _oracle(agent):
     return choose
 
 
-def measure_episodes(agent, drawn):
+def measure_episodes(agent, drawn, coefficient=-1.0):
     """1b's episodes. Trials are ``(layout, seed)`` or ``(layout, seed, index)``: the
     lifetime variants run on trials whose index in the whole draw (default: in ``drawn``) is
-    below :data:`LIFETIME_TRIALS`."""
+    below :data:`LIFETIME_TRIALS`. ``coefficient`` multiplies the start vector of the steered
+    arm (-1: the claim; the broken-intervention tests pass 0 and +1)."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
     index = [t[2] if len(t) > 2 else i for i, t in enumerate(drawn)]
     vs = start_vectors(agent, layouts)
-    steer = ex.scaled(vs, -1.0)
+    steer = ex.scaled(vs, coefficient)
     null = [-1.0 * vectors.random_like(v, s) for v, s in zip(vs, seeds, strict=True)]
     removed = trials.without(agent, layouts)
 

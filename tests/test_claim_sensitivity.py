@@ -18,6 +18,7 @@ import pytest
 
 from avec import trials, verdicts, zoo
 from claims import (
+    test_composition,
     test_generalization,
     test_identity,
     test_same_location,
@@ -74,6 +75,57 @@ def test_claim_1a_loses_its_effect_with_a_zero_or_flipped_vector(load):
     assert rates["zero"] == 0.0 and rates["flipped"] < rates["real"]
     assert drops["zero"] == pytest.approx(0.0, abs=1e-6)
     assert drops["flipped"] < drops["real"] - 0.05
+
+
+def test_claim_1b_net_prevention_vanishes_with_a_zero_vector_and_drops_when_flipped(load):
+    agent, drawn = load("cheesemaze9-ppo-cnn-s0")
+    results = {}
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = test_subtraction.measure_episodes(agent, drawn, coefficient)
+        results[name] = _decide(
+            test_subtraction.CLAIM_EPISODES, test_subtraction.outcome_episodes(measured)
+        )
+    # Unsteered and steered episodes are the same: nothing is prevented, and the vector can
+    # only lose against the null.
+    assert results["zero"]["rate"] == 0.0 and results["zero"]["verdict"] != "holds"
+    assert results["zero"]["beats_null"]["value"] <= 0
+    assert results["flipped"]["rate"] < results["real"]["rate"]
+
+
+def _composition(changes, noise):
+    """A measurement of four mazes at P(top-right) 0.3: ``changes`` and ``noise`` give, per
+    patch name of the forward pair, the change of P(top-right) under the vectors and under
+    their random counterparts; the pairs add exactly."""
+    base = np.full(4, 0.3)
+    measured = {"layouts": [None] * 4, "trial": np.arange(4), "p_top_right": base}
+    for prefix, found in (("", changes), ("random_", noise)):
+        for patch, delta in found.items():
+            measured[f"p_top_right_{prefix}{patch}"] = base + delta
+        both = found["minus_cheese"] + found["plus_top_right"]
+        measured[f"p_top_right_{prefix}both"] = base + both
+    return measured
+
+
+def test_claim_7a_counts_no_pair_additive_unless_each_component_acts():
+    acts, idle = np.full(4, 0.3), np.zeros(4)
+    quiet = {"minus_cheese": np.full(4, 0.05), "plus_top_right": np.full(4, 0.05)}
+    # Both vectors act, more than random ones do: informative and additive; the random pair
+    # adds up too, but only vacuously, so it does not pass.
+    measured = _composition({"minus_cheese": acts, "plus_top_right": acts}, quiet)
+    assert test_composition.components_act(measured).all()
+    assert (test_composition.additivity_gap(measured) <= test_composition.TOLERANCE).all()
+    assert (test_composition.additivity_gap(measured, "random_") < 1e-9).all()
+    assert not test_composition.random_pair_additive(measured).any()
+    # One vector does nothing: the pair would be additive vacuously, so no maze is judged.
+    measured = _composition({"minus_cheese": acts, "plus_top_right": idle}, quiet)
+    assert not test_composition.components_act(measured).any()
+    # Random vectors that act as much as the vectors: the vectors' effects are not theirs.
+    measured = _composition(
+        {"minus_cheese": acts, "plus_top_right": acts},
+        {"minus_cheese": acts, "plus_top_right": acts},
+    )
+    assert not test_composition.components_act(measured).any()
+    assert test_composition.random_pair_additive(measured).all()
 
 
 def test_claim_4c_verdict_flips_with_a_zero_or_flipped_vector(load):

@@ -190,6 +190,10 @@ def test_holm_only_ever_weakens_a_model_verdict():
     holm = recipes.holm_verdicts(many)
     assert {r["verdict"] for r in many} == {"holds"}
     assert set(holm.values()) == {"inconclusive"}
+    row = recipes.aggregate(many)["x_claim"]["recipes"]["m0"]
+    assert (
+        row["verdict"] == "inconclusive" and "does not survive Holm" in row["inconclusive_because"]
+    )
     alone = recipes.holm_verdicts(many[:1])
     assert alone == {"m0-s0": "holds"}
     # A straddling model stays inconclusive whatever its p-value.
