@@ -485,13 +485,10 @@ def decide(
             passed[useful], {k: v[useful] for k, v in refs.items()}, kept
         )
     if beats is not None:
-        comparison = "indistinguishable"
-        if why is None:
-            verdict, comparison, because = against_null(verdict, beats)
-            if verdict == "inconclusive":
-                why = because
-            else:
-                failed_by_null = because
+        judged, comparison, because = against_null(verdict, beats)
+        if why is None:  # a structural reason stands; the comparison is still reported
+            verdict = judged
+            why, failed_by_null = (because, None) if verdict == "inconclusive" else (None, because)
         result["beats_null"] = {**beats.to_dict(), "comparison": comparison}
     result.update(
         {

@@ -80,6 +80,13 @@ def test_an_effect_holds_only_when_it_beats_the_null_on_the_same_trials():
     assert "no better than a random vector" in verdicts.measured(same)
 
 
+def test_the_null_comparison_is_reported_when_too_few_trials_decide_nothing():
+    passed = np.arange(8) < 8
+    result = verdicts.decide(EFFECT, "m-s0", passed, references={"null": np.zeros(8, bool)})
+    assert result["verdict"] == "inconclusive" and "fewer than 10" in result["inconclusive_because"]
+    assert result["beats_null"]["comparison"] == "beats"
+
+
 def test_a_claim_that_asserts_no_effect_ignores_its_null():
     passed = np.arange(100) < 80
     result = verdicts.decide(CLAIM, "m-s0", passed, references={"null": passed})
