@@ -23,6 +23,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from avec import edits, envs, families, hooks, metrics, rollouts, strategies, vectors
@@ -215,6 +216,7 @@ __all__ = [
     "claim_layer",
     "decision_intents",
     "feature_of",
+    "input_affine",
     "play",
     "probabilities",
     "reached",
@@ -230,14 +232,20 @@ __all__ = [
 
 def action_path_layers(agent: Any) -> list[str]:
     """Every distinct layer a steering vector can be added to on the way to the action logits,
-    in forward order: the layers a layer sweep visits (claim 9).
+    in forward order, where steering is more than editing the input: the layers a layer sweep
+    visits (claim 9).
 
     From :func:`avec.hooks.layers`, on the ``shared`` and ``policy`` branches, dropped:
 
     * containers (``features_extractor``, ``mlp_extractor.policy_net``, ...): their output is
       their last child's, already listed;
-    * a ``Flatten`` after another layer: it only reshapes that layer's output (a ``Flatten``
-      that comes first is the observation itself, and stays);
+    * a ``Flatten`` after another layer: it only reshapes that layer's output;
+    * every layer whose output is an affine function of the observation
+      (:func:`input_affine`: the flattened observation, the first ``Linear`` or convolution,
+      anything before the first non-linearity). There, ``f(x) - (f(with) - f(without))`` is
+      ``f`` of the observation with the feature edited out, so at the state a vector comes
+      from steering *is* removing the feature and a claim judged there scores what removal
+      scores by arithmetic (issue 14, part 3);
     * the logits (the last layer, ``action_net``): a constant added there biases the action
       preferences whatever the agent sees -- action biasing, not value editing.
     """
@@ -249,9 +257,52 @@ def action_path_layers(agent: Any) -> list[str]:
         if not any(other.startswith(info.name + ".") for other in names)
         and not (info.module == "Flatten" and k > 0)
     ]
+    affine = input_affine(agent, kept)
+    kept = [name for name in kept if name not in affine]
     if len(kept) < 2:
-        raise ValueError(f"the policy has no layer before its logits to patch; layers: {names}")
+        raise ValueError(
+            f"the policy has no layer past its first non-linearity and before its logits to "
+            f"patch; layers: {names}"
+        )
     return kept[:-1]
+
+
+AFFINE_SAMPLES = 16
+"""Pairs of random observations :func:`input_affine` checks a layer on."""
+
+AFFINE_TOLERANCE = 1e-4
+"""Largest deviation from affinity, relative to the layer's output scale, that float32
+rounding explains; any non-linearity on random observations deviates by orders more."""
+
+
+def input_affine(agent: Any, names: Sequence[str]) -> set[str]:
+    """Which of the layers ``names`` compute an affine function of the observation.
+
+    Checked numerically on the network itself, so it holds for any architecture (plain stacks,
+    residual streams, branches) without a list of layer names: for seeded random observations
+    ``x``, ``y`` uniform over the observation space and ``m = t x + (1 - t) y`` (``t`` = 1/4),
+    a layer ``f`` is affine when ``f(m) = t f(x) + (1 - t) f(y)`` on every pair, up to
+    :data:`AFFINE_TOLERANCE` of its output scale. A layer past a ReLU, Tanh or max-pool fails
+    it on random inputs; the observation, a flatten and the first linear map pass it.
+    """
+    policy = hooks.policy_of(agent)
+    space = policy.observation_space
+    rng = np.random.default_rng(0)
+    low = np.broadcast_to(np.asarray(space.low, dtype=np.float64), space.shape)
+    high = np.broadcast_to(np.asarray(space.high, dtype=np.float64), space.shape)
+    shape = (AFFINE_SAMPLES, *space.shape)
+    x, y = (rng.uniform(low, high, size=shape) for _ in range(2))
+    t = 0.25
+    batch = torch.as_tensor(np.concatenate([x, y, t * x + (1 - t) * y]), dtype=torch.float32)
+    with hooks.capture(policy, list(names)) as outputs:
+        hooks.run(policy, batch)
+    affine = set()
+    for name in names:
+        fx, fy, fm = outputs[name].double().reshape(3, AFFINE_SAMPLES, -1)
+        scale = float(torch.maximum(fx.abs().max(), fy.abs().max())) + 1e-12
+        if float((fm - (t * fx + (1 - t) * fy)).abs().max()) <= AFFINE_TOLERANCE * scale:
+            affine.add(name)
+    return affine
 
 
 def shows_feature(agent: Any, feature: str, layout: Layout) -> bool:

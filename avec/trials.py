@@ -400,8 +400,8 @@ def arm_probabilities(
     return out
 
 
-def task_intent(placed: Layout, probs: np.ndarray, exclude: str | None = None) -> float:
-    """P(next action starts a shortest path to *some* target of the task) at the state:
+def task_actions(placed: Layout, exclude: str | None = None) -> frozenset[int]:
+    """The actions that start a shortest path to *some* target of the task at the state:
     every target the level has (key, door, goal, cheese, top-right) except ``exclude``."""
     actions: set[int] = set()
     objects = placed.objects()
@@ -410,7 +410,13 @@ def task_intent(placed: Layout, probs: np.ndarray, exclude: str | None = None) -
         if target == exclude or not (present or objects.get(target) is not None):
             continue
         actions |= metrics.target_actions(placed, target)
-    return metrics.intent(probs, actions)
+    return frozenset(actions)
+
+
+def task_intent(placed: Layout, probs: np.ndarray, exclude: str | None = None) -> float:
+    """P(next action starts a shortest path to *some* target of the task) at the state
+    (:func:`task_actions`)."""
+    return metrics.intent(probs, task_actions(placed, exclude))
 
 
 def faces_or_stands_on(path: rollouts.Trajectory, layout: Layout, agent: Any) -> bool:
@@ -438,6 +444,7 @@ __all__ = [
     "PATH_STEPS",
     "steps_on_feature",
     "arm_probabilities",
+    "task_actions",
     "task_intent",
     "Probe",
     "faces_or_stands_on",

@@ -1,20 +1,35 @@
 """Claim 5: a feature vector generalizes -- across layouts, map sizes and training seeds.
 
 Claim 1 subtracts each layout's *own* vector. Here a vector is averaged over a fixed set of
-*source* layouts -- ``generators.generate(family, size, seed)`` for seeds 0..49 -- and applied
-to *held-out* trial layouts, as the maze paper tried with a vector averaged over 100 mazes
-("transferred poorly"); the poster concluded results "do not generalize perfectly across
-seeds (layouts, map sizes)". A source the agent sees exactly as the trial layout is left out
-of that trial's mean (:func:`avec.vectors.held_out_means`), so vectors and the layouts
-they are judged on stay apart.
+*source* layouts and applied to *held-out* trial layouts, as the maze paper tried with a vector
+averaged over 100 mazes ("transferred poorly"); the poster concluded the results "do not
+generalize perfectly". A source the agent sees exactly as the trial layout is left out of that
+trial's mean (:func:`avec.vectors.held_out_means`), so vectors and the layouts they are judged
+on stay apart.
+
+Declared before data (issue 14, part 4), so that a transfer is judged on a vector that *could*
+keep the effect:
+
+* **Sources from the targets' distribution**: the first :data:`SOURCES` held-out levels of a
+  seed range disjoint from the trials' (offset :data:`SOURCE_OFFSET`) whose start view shows
+  the feature -- the generator and options the trials come from (CheeseMaze: the cheese
+  anywhere), not the training distribution (cheese in the top-right region).
+* **Rescaled to the own vector's norm**: a mean of per-level vectors that point different ways
+  is shorter than any of them (a fifth to a third of one level's norm in the earlier record),
+  and a short vector fails "keeps half of the own drop" by construction. The transferred
+  vector is the mean's *direction* at the norm of the level's own vector; the raw mean's norm
+  over the own norm is reported beside the verdict (effect ``raw_mean_norm_over_own``).
+* **Null matched to the vector under test**: -1 x a random vector of the transferred vector's
+  norm, seeded per trial, judged by the same rule; the claims assert an effect
+  (:attr:`avec.verdicts.Claim.asserts_effect`), so "holds" also needs the transferred vector to
+  beat it on the same probes.
 
 The effect compared is the drop in the agent's intent toward the feature target (P(next
 action starts a shortest path to the key, goal or cheese)) when a vector is subtracted,
 measured where the feature matters and the question is open: claim 1a's probe states
 (decision squares off the start cell on mazes, the first steps of the agent's own path on
-egocentric families). Averages use only source layouts whose start view shows the feature
-(elsewhere a source's vector is exactly zero and only dilutes the mean). A transferred vector
-*keeps* the share ``transferred drop / own drop`` of the level's own vector's effect:
+egocentric families). A transferred vector *keeps* the share ``transferred drop / own drop``
+of the level's own vector's effect:
 
 * **5a, layout seeds**: the agent's own vector averaged over the source layouts.
 * **5b, map sizes** (DoorKey only): averaged over source layouts of the other zoo size
@@ -22,8 +37,9 @@ egocentric families). Averages use only source layouts whose start view shows th
   whole maze, so their input shape changes with the size and no vector crosses sizes;
   FourRooms has one size.
 * **5c, training seeds**: averaged by another model of the same recipe over the same source
-  layouts. The report draws a transfer matrix per recipe (rows: the model computing the
-  vector, columns: the model steered, value: mean kept share; the diagonal is 5a).
+  layouts (rescaled to the steered model's own vector's norm). The report draws a transfer
+  matrix per recipe (rows: the model computing the vector, columns: the model steered, value:
+  mean kept share; the diagonal is 5a).
 """
 
 from __future__ import annotations
@@ -32,7 +48,7 @@ import numpy as np
 import pytest
 
 from avec import experiments as ex
-from avec import generators, stats, trials, vectors, verdicts, zoo
+from avec import stats, trials, vectors, verdicts, zoo
 from avec.layouts import Layout
 from avec.pytest_plugin import models_dir
 from claims.conftest import judge_sequentially, model_params
@@ -43,8 +59,12 @@ def per_trial(agent) -> int:
     return LEVELS_PER_TRIAL.get(agent.family, 1)
 
 
-SOURCE_SEEDS = range(50)
-"""Generator seeds of the source layouts every averaged vector is computed on."""
+SOURCES = 50
+"""Source levels every averaged vector is computed on."""
+
+SOURCE_OFFSET = 2**22
+"""Held-out seed offset of the source levels: disjoint from the trials' (offset 0), claim 4b's
+and 8c's sources (2**20) and 5d's (2**21)."""
 
 SHARE = 0.5
 """Share of the own vector's effect a transferred vector must keep."""
@@ -56,15 +76,21 @@ is no effect to keep."""
 _TRIAL_RULE = (
     "At each claim-1a probe state of the level: own drop = P(toward the feature) unsteered "
     "minus with -1 x the level's own start vector (claim layer); transferred drop likewise "
-    f"with the averaged vector. Passes when the transferred drop is at least {SHARE} x the own "
-    "drop."
+    "with -1 x the averaged vector rescaled to the own vector's norm. Passes when the "
+    f"transferred drop is at least {SHARE} x the own drop."
+)
+
+_SOURCES = (
+    f"the first {SOURCES} held-out levels (seed offset 2**22, disjoint from the trials) whose "
+    "start view shows the feature, drawn like the trials"
 )
 
 _COMMON = dict(
     quote=(
-        'Maze paper (Turner, Mini et al. 2023): a vector averaged over 100 mazes "transferred '
-        'poorly"; a vector transfers only where the cheese sits in nearly the same place. '
-        'Poster: results "do not generalize perfectly across seeds (layouts, map sizes)".'
+        "Maze paper (Turner, Mini et al. 2023), in SCIENCE.md's summary: \"a vector from one "
+        "maze works on another only where the cheese sits in nearly the same place; a vector "
+        'averaged over 100 mazes transferred poorly as well." Poster: "The results do not '
+        'generalize perfectly: Smaller seeds or complex ones tend to have different results."'
     ),
     source_expects="does not hold",
     informative=f"the own vector's drop at the probe is at least {MIN_EFFECT}.",
@@ -73,20 +99,22 @@ _COMMON = dict(
     threshold_reason="'generalizes' read as: keeps most of the own effect at most probes.",
     reference=(
         "own vector: passes by construction on informative probes; null: -1 x a random vector "
-        "of the own vector's norm, same rule."
+        "of the transferred vector's norm (= the own vector's), seeded per trial, same rule."
     ),
     lifetime="one state: the vectors applied at the probe state.",
+    asserts_effect=True,
 )
 
 CLAIM_LAYOUTS = verdicts.Claim(
     name="5a_generalizes_across_layout_seeds",
     statement=(
-        "A feature vector averaged over 50 source layouts (generator seeds 0-49) keeps at "
-        f"least {SHARE} of each held-out layout's own-vector effect on the start intent."
+        f"A feature vector averaged over {SOURCES} other held-out layouts, at the norm of each "
+        f"layout's own vector, keeps at least {SHARE} of that own vector's effect on the "
+        "intent toward the feature."
     ),
     trial=(
-        "a held-out level whose start view shows the feature (sources the agent sees "
-        f"identically are left out of its mean). {_TRIAL_RULE}"
+        f"a held-out level whose start view shows the feature; sources: {_SOURCES} (sources the "
+        f"agent sees identically are left out of its mean). {_TRIAL_RULE}"
     ),
     **_COMMON,
 )
@@ -94,13 +122,14 @@ CLAIM_LAYOUTS = verdicts.Claim(
 CLAIM_SIZES = verdicts.Claim(
     name="5b_generalizes_across_map_sizes",
     statement=(
-        "On DoorKey, a key vector averaged over 50 layouts of the other map size (5x5 <-> 8x8) "
-        f"keeps at least {SHARE} of each layout's own-vector effect on the start intent."
+        f"On DoorKey, a key vector averaged over {SOURCES} layouts of the other map size (5x5 "
+        f"<-> 8x8), at the norm of each layout's own vector, keeps at least {SHARE} of that "
+        "own vector's effect on the intent toward the key."
     ),
     trial=(
         "a layout of the agent's size whose start observation shows the key; the vector is the "
-        "agent's own, averaged over generator seeds 0-49 at size 8 (agents below 8) or 5 "
-        f"(others). {_TRIAL_RULE}"
+        f"agent's own, averaged over {_SOURCES}, at size 8 (agents below 8) or 5 (others). "
+        f"{_TRIAL_RULE}"
     ),
     **_COMMON,
 )
@@ -108,20 +137,25 @@ CLAIM_SIZES = verdicts.Claim(
 CLAIM_SEEDS = verdicts.Claim(
     name="5c_generalizes_across_training_seeds",
     statement=(
-        "A feature vector averaged over 50 source layouts by another model of the same recipe "
-        f"keeps at least {SHARE} of each layout's own-vector effect on this model."
+        f"A feature vector averaged over {SOURCES} held-out layouts by another model of the "
+        "same recipe, at the norm of this model's own vector, keeps at least "
+        f"{SHARE} of that own vector's effect on this model."
     ),
     trial=(
         "a held-out level whose start view shows the feature, and another model of the recipe "
-        "(taken in turn by level) that computes the averaged vector over generator seeds 0-49. "
+        f"(taken in turn by level) that computes the averaged vector over {_SOURCES}. "
         f"{_TRIAL_RULE}"
     ),
     **_COMMON,
 )
 
 
-def source_layouts(family: str, size: int) -> list[Layout]:
-    return [generators.generate(family, size, seed) for seed in SOURCE_SEEDS]
+def source_layouts(agent, size: int | None = None) -> list[Layout]:
+    """The source levels of ``agent``'s averaged vectors (at ``size``, default its own): drawn
+    like the trials (same generator and options, start view showing the feature) from a
+    disjoint seed range."""
+    layouts, _ = trials.held_out_layouts(agent, SOURCES, offset=SOURCE_OFFSET, size=size)
+    return layouts
 
 
 def other_size(size: int) -> int:
@@ -138,54 +172,67 @@ def recipe_members(model_id: str) -> list[str]:
 
 
 def averaged(agent, layouts, size: int | None = None):
-    """Per layout, ``agent``'s feature vector averaged over the source layouts (of ``size``,
-    default the layouts' own) whose start view shows the feature, held out from the layout."""
-    first = layouts[0]
+    """Per layout, ``agent``'s raw mean feature vector over the source levels (of ``size``,
+    default the agent's own), those it sees exactly as the layout left out."""
     feature = ex.feature_of(agent).vector
-    candidates = source_layouts(first.family, size or first.width)
-    shown = ex.shows_feature_many(agent, feature, candidates)
-    sources = [src for src, keep in zip(candidates, shown, strict=True) if keep]
+    sources = source_layouts(agent, size)
     return vectors.held_out_means(agent, feature, layouts, sources, ex.claim_layer(agent))
 
 
-def measure_with(agent, drawn, transferred):
-    """Own and transferred drops at claim 1a's probes; ``transferred`` one vector per trial."""
+def rescaled(means, owns):
+    """Each mean at the norm of the paired own vector: the mean's direction, the own size."""
+    return [(own.norm / mean.norm) * mean for mean, own in zip(means, owns, strict=True)]
+
+
+def measure_with(agent, drawn, means, coefficient=-1.0):
+    """Own and transferred drops at claim 1a's probes; ``means`` one raw averaged vector per
+    trial. ``coefficient`` multiplies the transferred vector (rescaled to the own vector's
+    norm): -1 is the claim; the broken-intervention tests pass 0 and +1. The null arm is a
+    random vector of the transferred vector's norm; ``norm_ratio`` is, per trial, the raw
+    mean's norm over the own vector's."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
     probes = trials.probe_states(agent, layouts, seeds)
     if not probes:
         return {"trial": np.zeros(0, dtype=np.int64), "layouts": layouts}
-    own = ex.scaled(start_vectors(agent, layouts), -1.0)
+    owns = start_vectors(agent, layouts)
+    transferred = ex.scaled(rescaled(means, owns), coefficient)
     measured = trials.measure_states(
-        agent, probes, own, seeds, {"transferred": ex.scaled(transferred, -1.0)}
+        agent, probes, transferred, seeds, {"own": ex.scaled(owns, -1.0)}
     )
-    return {**measured, "layouts": layouts}
+    ratio = np.array([mean.norm / own.norm for mean, own in zip(means, owns, strict=True)])
+    return {**measured, "norm_ratio": ratio, "layouts": layouts}
 
 
-def measure_layouts(agent, drawn, size: int | None = None):
-    return measure_with(agent, drawn, averaged(agent, [t[0] for t in drawn], size))
+def measure_layouts(agent, drawn, size: int | None = None, coefficient=-1.0):
+    means = averaged(agent, [t[0] for t in drawn], size)
+    return measure_with(agent, drawn, means, coefficient)
 
 
-def measure_seeds(agent, drawn, load):
+def measure_seeds(agent, drawn, load, coefficient=-1.0):
     layouts = [t[0] for t in drawn]
-    vectors_ = [None] * len(drawn)
+    means = [None] * len(drawn)
     for source in sorted({t[2] for t in drawn}):
         rows = [i for i, t in enumerate(drawn) if t[2] == source]
         for i, vector in zip(rows, averaged(load(source), [layouts[i] for i in rows]), strict=True):
-            vectors_[i] = vector
-    return measure_with(agent, drawn, vectors_)
+            means[i] = vector
+    return measure_with(agent, drawn, means, coefficient)
 
 
 def _drop(measured, arm):
     return measured["unsteered"] - measured[arm]
 
 
+def _informative(measured):
+    return _drop(measured, "own") >= MIN_EFFECT
+
+
 def outcome(measured):
     if len(measured["trial"]) == 0:
         return verdicts.no_outcome(measured["layouts"])
-    own = _drop(measured, "steered")
+    own = _drop(measured, "own")
     return verdicts.outcome(
-        _drop(measured, "transferred") >= SHARE * own,
-        own >= MIN_EFFECT,
+        _drop(measured, "steered") >= SHARE * own,
+        _informative(measured),
         measured["trial"],
         measured["layouts"],
         {"null": _drop(measured, "null") >= SHARE * own},
@@ -195,16 +242,22 @@ def outcome(measured):
 def effects(measured):
     if len(measured["trial"]) < 2:
         return {}
-    own = _drop(measured, "steered")
-    useful = own >= MIN_EFFECT
+    useful = _informative(measured)
     if useful.sum() < 2:
         return {}
     clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
-    return {
-        "kept_share": stats.clustered_ratio(
-            _drop(measured, "transferred")[useful], own[useful], clusters, seed=0
+    own = _drop(measured, "own")[useful]
+    found = {
+        f"kept_share{suffix}": stats.clustered_ratio(
+            _drop(measured, arm)[useful], own, clusters, seed=0
         )
+        for arm, suffix in (("steered", ""), ("null", "_null"))
     }
+    ratio = measured["norm_ratio"][measured["trial"][useful]]
+    found["raw_mean_norm_over_own"] = stats.clustered_ratio(
+        ratio, np.ones(len(ratio)), clusters, seed=0
+    )
+    return found
 
 
 def own_drop(agent, layouts) -> np.ndarray:
@@ -226,16 +279,18 @@ def kept_share(measured) -> np.ndarray:
 
 
 def transfer_matrix(agents, layouts) -> dict:
-    """Mean kept share of each model's averaged vector (rows) on each model (columns); None
-    where a model has no informative layout."""
+    """Mean kept share at the start state of each model's averaged vector (rows), rescaled to
+    the steered model's own vectors' norms, on each model (columns); None where a model has no
+    informative layout."""
+    owns = {target.id: start_vectors(target, layouts) for target in agents}
     drops = {target.id: own_drop(target, layouts) for target in agents}
     values = []
     for source in agents:
         means = averaged(source, layouts)
         row = []
         for target in agents:
-            measured = {"own": drops[target.id], "transferred": intent_drop(target, layouts, means)}
-            share = kept_share(measured)
+            moved = intent_drop(target, layouts, rescaled(means, owns[target.id]))
+            share = kept_share({"own": drops[target.id], "transferred": moved})
             row.append(float(share.mean()) if len(share) else None)
         values.append(row)
     ids = [agent.id for agent in agents]

@@ -14,9 +14,15 @@ Both are the source's start-state cheese vector at the claim layer, subtracted (
 where the question is open (at the start state of the maze a vector was computed on,
 subtracting it *is* removing the cheese). As in 5a-c the transferred vector is judged by the
 share of the target's own vector's effect it keeps, at probes where the unsteered agent heads
-for the cheese and the own vector has an effect to keep. The far-away vector is the paired
-reference the paper's contrast is about ("only where the cheese sits in nearly the same
-place"); a random vector of the same-place vector's norm is the null.
+for the cheese and the own vector has an effect to keep.
+
+The verdict reads the paper's contrast, not only the same-place share (issue 14, part 4): a
+probe passes when the same-place vector keeps at least half of the own drop *and* the far-away
+vector -- the same source maze, only its cheese elsewhere -- does not. A vector that works
+wherever its cheese was ("any cheese vector transfers") fails the claim as surely as one that
+does not work at all. The claim asserts an effect (:attr:`avec.verdicts.Claim.asserts_effect`):
+"holds" also needs it to beat the null -- -1 x a random vector of the same-place vector's norm
+in the same-place vector's stead, judged by the same rule -- on the same probes.
 """
 
 from __future__ import annotations
@@ -49,11 +55,12 @@ CLAIM = verdicts.Claim(
     statement=(
         "A cheese vector computed on another maze with the cheese on the same cell keeps at "
         f"least {SHARE} of the target maze's own-vector drop in P(toward cheese) at the "
-        "target's decision square."
+        "target's decision square, and the same maze's vector with its cheese far away does "
+        "not."
     ),
     quote=(
-        'Maze paper (Turner, Mini et al. 2023), transfer: "a vector from one maze works on '
-        'another only where the cheese sits in nearly the same place".'
+        "Maze paper (Turner, Mini et al. 2023), in SCIENCE.md's summary: \"Transfer: a vector "
+        'from one maze works on another only where the cheese sits in nearly the same place."'
     ),
     source_expects="holds",
     trial=(
@@ -63,8 +70,9 @@ CLAIM = verdicts.Claim(
         "with its cheese moved to the target's cheese cell; far vector: the source with its "
         "cheese on its free cell farthest from there. At the decision square: own drop = "
         "P(toward cheese) unsteered minus with -1 x the target's own start vector; same-place "
-        "drop likewise. "
-        f"Passes when the same-place drop is at least {SHARE} x the own drop."
+        "and far drops likewise. "
+        f"Passes when the same-place drop is at least {SHARE} x the own drop and the far drop "
+        "is not."
     ),
     informative=(
         "the cheese is visible at the probe, the unsteered agent heads for it there "
@@ -77,12 +85,14 @@ CLAIM = verdicts.Claim(
         "positive and negative transfer results are read on one scale."
     ),
     reference=(
-        "far: the same source maze's vector with its cheese far away, same rule (the paper's "
-        "contrast: it should keep much less); null: -1 x a random vector of the same-place "
-        "vector's norm, seeded per trial; own vector: passes by construction."
+        "far: the same source maze's vector with its cheese far away (part of the pass rule: "
+        "the paper's contrast; its own share is reported); null: -1 x a random vector of the "
+        "same-place vector's norm, seeded per trial, in the same-place vector's stead; own "
+        "vector: passes its share by construction."
     ),
     lifetime="one state: the vectors applied at the decision square.",
     min_informative=20,
+    asserts_effect=True,
 )
 
 
@@ -164,14 +174,15 @@ def outcome(measured):
     if len(measured["trial"]) == 0:
         return verdicts.no_outcome(measured["layouts"])
     own = _drop(measured, "steered")
+    far_fails = _drop(measured, "far") < SHARE * own
     return verdicts.outcome(
-        _drop(measured, "same") >= SHARE * own,
+        (_drop(measured, "same") >= SHARE * own) & far_fails,
         _informative(measured),
         measured["trial"],
         measured["layouts"],
         {
             "far": _drop(measured, "far") >= SHARE * own,
-            "null": _drop(measured, "null") >= SHARE * own,
+            "null": (_drop(measured, "null") >= SHARE * own) & far_fails,
         },
     )
 

@@ -1,21 +1,35 @@
 """Claim 3: the steering coefficient's scale -- large ones break behaviour, small ones barely
 matter.
 
-The poster's third conclusion, and the maze paper's dose sweep of its top-right vector:
-coefficient 0.5 minor, 1 strong, 5 similar, 10 "starts to crumble into garbage", 20 goes
-down/left. The vector is the level's own start-state feature vector (claim 1's), judged at the
-start state and claim 1a's probe states.
+The poster's third conclusion, and the maze paper's dose sweep of its top-right vector. Three
+claims, declared before any data (issue 14, part 5):
 
-* **3a, incoherence** -- at |c| in {10, 20} the policy stops pursuing the task: P(next action
-  starts a shortest path to *some* target of the task) falls below one half. Subtracting a
-  feature is meant to suppress its own target, so negative coefficients count only the
-  targets the feature does not touch; positive and negative coefficients are two claims.
-* **3b, dose-response** -- |c| = 0.5 does less than half of what |c| = 1 does (total
-  variation from the unsteered distribution), where |c| = 1 does something.
+* **3a, coefficients above 10 break behaviour** (the level's own start-state feature vector,
+  both signs as two claims): judged only at magnitudes *strictly* above 10 -- :data:`LARGE`,
+  15 and 20 in turn by level -- so "above 10 breaks" is not read off trials at exactly 10.
+  Where behaviour first breaks comes from a dose sweep over :data:`SWEEP` (0.5 ... 50) on the
+  same states, in one batched forward pass: the break rate at each coefficient and the
+  smallest breaking coefficient with a level-bootstrap interval are reported beside the
+  verdict (effects ``break_rate_c<c>``, ``smallest_breaking_coefficient``; figure
+  ``dose_response``).
+* **3b, 0.5 is minor where 1 is strong**: half the coefficient must do at most a quarter of
+  what the full one does (:data:`MINOR`). The earlier bar, "less than half", is exactly what a
+  linear response gives, so it measured curvature around zero, not "minor".
+* **3c, the top-right vector above 10 breaks behaviour** (maze agents): the paper's scaling
+  words are about the top-right vector, so 3a's rule is applied to it too, with the same sweep
+  and, beside it, the mean P(toward the top-right corner) per coefficient -- the paper's
+  "0.5 minor, 1 strong, 5 similar" as a reported measurement.
 
-The 3a(+) test also hands the report a dose-response curve per model: success rate,
-feature-reach rate and mean start-state total variation over :data:`DOSES`, on the first
-:data:`DOSE_TRIALS` trials, one batched rollout per coefficient.
+**Break, family-neutrally.** *Coherence* at a state is P(next action starts a shortest path
+to some target of the task) (:func:`avec.trials.task_actions`). A uniform-random policy has
+coherence ``|task actions| / n_actions`` there -- 0.14-0.29 on DoorKey's seven actions, 0.33-0.67
+on the three-action mazes -- so a fixed cut-off of 0.5 asked maze agents to become worse than
+chance. The agent's *edge* is its coherence minus the uniform policy's at the same state; a
+steered state is **broken** when it keeps less than half the unsteered edge
+(:data:`BROKEN`): its coherence falls below the midpoint between its own unsteered coherence
+and chance. A state is informative when the unsteered edge is at least :data:`MIN_EDGE`.
+Subtracting a feature is meant to suppress its own target, so negative coefficients count only
+the targets the feature does not touch.
 """
 
 from __future__ import annotations
@@ -27,31 +41,46 @@ from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import judge_sequentially, model_params
 from claims.test_subtraction import start_vectors
+from claims.test_top_right import corner_vectors
 
-LARGE = (10.0, 20.0)
-"""Magnitudes of claim 3a; a level's trials alternate between them by index."""
+LARGE = (15.0, 20.0)
+"""Magnitudes 3a and 3c are judged at, strictly above 10; a level's trials take them in turn
+by index."""
 
-COHERENT = 0.5
-"""A policy pursues its task at a state when P(next action heads for some task target) is at
-least this; it is incoherent below."""
+SWEEP = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 50.0)
+"""Magnitudes of the dose sweep reported beside 3a and 3c (it contains :data:`LARGE`)."""
+
+BROKEN = 0.5
+"""A steered state is broken when it keeps less than this share of the unsteered edge over the
+uniform policy: below the midpoint between the agent's own coherence and chance."""
+
+MIN_EDGE = 0.1
+"""Smallest unsteered edge over the uniform policy (coherence minus chance) for a state to have
+coherence to lose: a tenth of the probability mass."""
+
+RESAMPLES = 1000
+"""Level-bootstrap resamples behind the smallest breaking coefficient's interval."""
 
 MIN_EFFECT = 0.1
 """3b: smallest total variation |c| = 1 must cause at a state for a dose ratio to mean
 anything there."""
 
-HALF = 0.5
-"""3b: "minor" is less than half the |c| = 1 change (a linear response gives exactly half)."""
-
-DOSES = (-20.0, -10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
-"""Coefficients of the dose-response curve."""
-
-DOSE_TRIALS = 30
-"""Trials (the first ones drawn) the dose-response curve is measured on."""
+MINOR = 0.25
+"""3b: "minor" is at most a quarter of the |c| = 1 change. A linear response gives exactly
+half and a quadratic one a quarter: the bar asks for a response at least quadratic below 1,
+which a linear response fails by construction."""
 
 _QUOTE = (
-    'Maze paper (Turner, Mini et al. 2023), top-right vector: "0.5 minor, 1 strong, 5 '
-    'similar, 10 starts to crumble into garbage, 20 goes down/left". Poster: coefficients '
-    "above ~10 break behaviour; small ones barely matter."
+    'Poster, conclusion: "Scaling: Big factors (>10) of the vector mess up the results; Small '
+    "factors don't have great impacts\". Maze paper (Turner, Mini et al. 2023), top-right "
+    "vector, in SCIENCE.md's summary (not verbatim): coefficient 0.5 minor, 1 strong, 5 "
+    'similar, "10 starts to crumble into garbage", 20 goes down/left.'
+)
+
+_BREAK = (
+    f"Passes when the steered state is broken: it keeps less than {BROKEN} of the unsteered "
+    "edge (coherence -- P(next action starts a shortest path to some task target) -- minus "
+    "the uniform policy's coherence at the state)."
 )
 
 
@@ -60,19 +89,21 @@ def _large(sign: str) -> verdicts.Claim:
     return verdicts.Claim(
         name=f"3a_large_coefficients_break_behaviour_{sign}",
         statement=(
-            f"Adding the feature vector with a {sign} coefficient of magnitude 10 or 20 makes "
-            "the policy incoherent: it no longer heads for any target of its task."
+            f"Adding the feature vector with a {sign} coefficient of magnitude above 10 (15 or "
+            "20) breaks the policy: it loses most of its edge over a uniform-random policy in "
+            "heading for the targets of its task."
         ),
         quote=_QUOTE,
         source_expects="holds",
         trial=(
             "a state (the start state or a claim 1a probe) of a held-out level, steered with "
-            f"{'-' if negative else '+'}|c| x v, |c| alternating 10, 20 by level. Passes when "
-            f"P(toward some task target{', the feature excepted' if negative else ''}) < "
-            f"{COHERENT}."
+            f"{'-' if negative else '+'}|c| x v (the level's own start vector), |c| taking 15, "
+            f"20 in turn by level. {_BREAK}"
+            + (" The feature's own target is not counted as a task target." if negative else "")
+            + f" A dose sweep over |c| in {SWEEP} on the same states is reported beside it."
         ),
         informative=(
-            f"unsteered, the policy heads for such a target there (P >= {COHERENT})"
+            f"the unsteered edge over the uniform policy is at least {MIN_EDGE}"
             + (
                 "; FourRooms has no target besides the feature, so its negative trials are all "
                 "uninformative."
@@ -82,10 +113,11 @@ def _large(sign: str) -> verdicts.Claim:
         ),
         estimand="rate",
         threshold=0.5,
-        threshold_reason="'crumbles into garbage' read as: incoherent at most coherent states.",
+        threshold_reason="'mess up the results' read as: broken at most coherent states.",
         reference=(
-            "null: a random vector of the same norm (|c| x |v|) in place of the steered one; "
-            "the maze paper reports such vectors destroy the policy."
+            "null: a random vector of the same norm (|c| x |v|) in place of the steered one, "
+            "same rule; the maze paper reports such vectors destroy the policy, so it is "
+            "reported, not required to be beaten."
         ),
         lifetime="one state: the scaled start-state vector applied at the state.",
     )
@@ -97,68 +129,222 @@ CLAIM_LARGE_NEGATIVE = _large("negative")
 CLAIM_SMALL = verdicts.Claim(
     name="3b_small_coefficients_barely_matter",
     statement=(
-        "Coefficient +-0.5 moves the action distribution by less than half of what +-1 does."
+        "Coefficient +-0.5 moves the action distribution by at most a quarter of what +-1 "
+        "does: the response is at least quadratic below 1, not linear."
     ),
     quote=_QUOTE,
     source_expects="holds",
     trial=(
         "a state (start or claim 1a probe) of a held-out level and a sign (alternating by "
         "level): TV from the unsteered distribution at c = 0.5 x sign and at c = sign. Passes "
-        f"when TV(0.5) < {HALF} x TV(1)."
+        f"when TV(0.5) <= {MINOR} x TV(1)."
     ),
     informative=f"TV at |c| = 1 is at least {MIN_EFFECT}.",
     estimand="rate",
     threshold=0.5,
-    threshold_reason="'0.5 minor, 1 strong' should describe most states where 1 acts.",
+    threshold_reason=(
+        "'0.5 minor, 1 strong' should describe most states where 1 acts; the bar of a quarter "
+        "is one a linear response (exactly half) does not pass."
+    ),
     reference="null: a random vector of |0.5 v| against one of |v| (same rule).",
     lifetime="one state: the scaled start-state vector applied at the state.",
 )
 
+CLAIM_TOP_RIGHT = verdicts.Claim(
+    name="3c_top_right_large_coefficients_break_behaviour",
+    statement=(
+        "Adding the maze's top-right vector with a coefficient above 10 (15 or 20) breaks the "
+        "maze policy: it loses most of its edge over a uniform-random policy in heading for "
+        "the cheese or the top-right corner."
+    ),
+    quote=_QUOTE,
+    source_expects="holds",
+    trial=(
+        "a state (the start state or the decision square off the start) of a held-out maze "
+        "(cheese anywhere), steered with +|c| x the maze's own top-right vector (claim 8's), "
+        f"|c| taking 15, 20 in turn by maze. {_BREAK} A dose sweep over c in {SWEEP} on the "
+        "same states reports the break rate and the mean P(toward the top-right corner) -- "
+        "the paper's '0.5 minor, 1 strong, 5 similar' -- beside it."
+    ),
+    informative=f"the unsteered edge over the uniform policy is at least {MIN_EDGE}.",
+    estimand="rate",
+    threshold=0.5,
+    threshold_reason="'10 starts to crumble into garbage' read as: broken at most coherent states.",
+    reference="null: a random vector of the same norm in place of the steered one, same rule.",
+    lifetime="one state: the scaled start-state vector applied at the state.",
+)
 
-def measure_large(agent, drawn, sign=1.0):
+
+def measure_doses(agent, drawn, sign, make_vectors=start_vectors, exclude=None, pull=None):
+    """Coherence at each probe state unsteered, along the sweep, and under the null.
+
+    ``sign x SWEEP`` times ``make_vectors(agent, layouts)`` (one per level) and the null of the
+    level's judged magnitude, all in one forward pass. Returns, per probe: ``uniform``,
+    ``unsteered`` and ``null`` coherence ``(n,)``, ``sweep`` ``(n, len(SWEEP))``, the judged
+    magnitude's column ``steered`` ``(n,)``; with ``pull`` also ``pull_sweep``, P(toward the
+    ``pull`` target) along the sweep, and ``pull_unsteered``."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
-    vs = start_vectors(agent, layouts)
-    scale = [sign * LARGE[i % len(LARGE)] for i in range(len(layouts))]
-    steer = [c * v for c, v in zip(scale, vs, strict=True)]
-    null = [vectors.random_like(v, s) for v, s in zip(steer, seeds, strict=True)]
+    vs = make_vectors(agent, layouts)
     probes = trials.probe_states(agent, layouts, seeds, include_start=True)
-    probs = trials.arm_probabilities(agent, probes, {"steered": steer, "null": null})
-    exclude = ex.feature_of(agent).target if sign < 0 else None
-    coherence = {
-        name: np.array(
-            [
-                trials.task_intent(p.placed, row, exclude)
-                for p, row in zip(probes, rows, strict=True)
-            ]
-        )
-        for name, rows in probs.items()
+    placed = [p.placed for p in probes]
+    rows = [p.trial for p in probes]
+    judged = [SWEEP.index(LARGE[t % len(LARGE)]) for t in rows]
+    null = {
+        t: vectors.random_like(sign * LARGE[t % len(LARGE)] * vs[t], seeds[t]) for t in set(rows)
     }
-    return {
-        **coherence,
-        "trial": np.array([p.trial for p in probes], dtype=np.int64),
+    steering = [sign * m * vs[t] for m in SWEEP for t in rows] + [null[t] for t in rows]
+    probs = ex.probabilities(agent, placed * (len(SWEEP) + 1), steering)
+    probs = probs.reshape(len(SWEEP) + 1, len(placed), -1)
+    plain = ex.probabilities(agent, placed)
+    n_actions = plain.shape[1]
+    task = [sorted(trials.task_actions(p, exclude)) for p in placed]
+
+    def along(actions, p):
+        """P(an action of ``actions[i]``) at probe i: ``(..., n, A)`` -> ``(n, ...)``."""
+        return np.stack(
+            [p[..., i, np.asarray(a, dtype=np.int64)].sum(axis=-1) for i, a in enumerate(actions)]
+        )
+
+    sweep = along(task, probs[:-1])
+    out = {
+        "uniform": np.array([len(a) / n_actions for a in task]),
+        "unsteered": along(task, plain),
+        "sweep": sweep,
+        "steered": sweep[np.arange(len(placed)), judged],
+        "null": along(task, probs[-1]),
+        "trial": np.array(rows, dtype=np.int64),
         "layouts": layouts,
     }
+    if pull is not None:
+        toward = [sorted(metrics.target_actions(p, pull)) for p in placed]
+        out["pull_sweep"] = along(toward, probs[:-1])
+        out["pull_unsteered"] = along(toward, plain)
+    return out
+
+
+def _edge(measured, arm):
+    return measured[arm] - measured["uniform"]
+
+
+def _informative(measured):
+    return _edge(measured, "unsteered") >= MIN_EDGE
+
+
+def broken(measured, arm):
+    """``(n,)`` (or ``(n, doses)`` for ``sweep``) whether the arm keeps less than
+    :data:`BROKEN` of the unsteered edge over the uniform policy."""
+    edge = _edge(measured, "unsteered")
+    kept = measured[arm] - (measured["uniform"] if arm != "sweep" else measured["uniform"][:, None])
+    return kept < BROKEN * (edge if arm != "sweep" else edge[:, None])
 
 
 def outcome_large(measured):
+    if len(measured["trial"]) == 0:
+        return verdicts.no_outcome(measured["layouts"])
     return verdicts.outcome(
-        measured["steered"] < COHERENT,
-        measured["unsteered"] >= COHERENT,
+        broken(measured, "steered"),
+        _informative(measured),
         measured["trial"],
         measured["layouts"],
-        {"null": measured["null"] < COHERENT},
+        {"null": broken(measured, "null")},
     )
 
 
+def smallest_breaking(breaks, clusters, seed=0):
+    """The smallest sweep magnitude at which at least half the informative states break,
+    with a 95% level-bootstrap interval (levels resampled, the smallest such magnitude found
+    in each resample; percentiles over them). ``breaks``: ``(n, len(SWEEP))`` flags.
+
+    ``None`` when no magnitude of the sweep breaks half the states; an interval end beyond
+    the sweep is given as its largest magnitude, and the method says so."""
+    index = {c: k for k, c in enumerate(dict.fromkeys(clusters))}
+    cluster = np.array([index[c] for c in clusters])
+    per_level = np.zeros((len(index), len(SWEEP)))
+    np.add.at(per_level, cluster, breaks.astype(float))
+    units = np.bincount(cluster, minlength=len(index)).astype(float)
+    doses = np.array([*SWEEP, np.inf])
+
+    def first(rates):
+        hit = rates >= 0.5
+        return doses[np.where(hit.any(axis=-1), hit.argmax(axis=-1), len(SWEEP))]
+
+    point = float(first(per_level.sum(axis=0) / units.sum()))
+    if not np.isfinite(point):
+        return None
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(index), size=(RESAMPLES, len(index)))
+    found = first(per_level[picks].sum(axis=1) / units[picks].sum(axis=1)[:, None])
+    low, high = np.quantile(found, [0.025, 0.975], method="inverted_cdf")
+    method = f"level bootstrap, {RESAMPLES} resamples"
+    if not np.isfinite(high):
+        high, method = SWEEP[-1], f"{method}; upper end beyond the sweep"
+    return stats.Estimate(point, (float(low), float(high)), len(breaks), method)
+
+
 def effects_large(measured):
-    useful = measured["unsteered"] >= COHERENT
+    useful = _informative(measured) if len(measured["trial"]) else np.zeros(0, dtype=bool)
     if useful.sum() < 2:
         return {}
     clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
     ones = np.ones(int(useful.sum()))
-    return {
+    found = {
         f"mean_task_intent_{arm}": stats.clustered_ratio(measured[arm][useful], ones, clusters, 0)
-        for arm in ("unsteered", "steered", "null")
+        for arm in ("uniform", "unsteered", "steered", "null")
+    }
+    breaks = broken(measured, "sweep")[useful]
+    for k, c in enumerate(SWEEP):
+        found[f"break_rate_c{c:g}"] = stats.clustered_rate(breaks[:, k], clusters)
+    smallest = smallest_breaking(breaks, clusters)
+    if smallest is not None:
+        found["smallest_breaking_coefficient"] = smallest
+    return found
+
+
+def sweep_figure(agent, measured, sign, vector, pull=None):
+    """The ``dose_response`` figure: break rate (and mean P(toward ``pull``)) against the
+    coefficient on the informative states, from the judged measurement."""
+    useful = _informative(measured) if len(measured["trial"]) else np.zeros(0, dtype=bool)
+    if useful.sum() < 2:
+        return {}
+    clusters = [measured["layouts"][t].to_ascii() for t in measured["trial"][useful]]
+    breaks = broken(measured, "sweep")[useful]
+    rates = [stats.clustered_rate(breaks[:, k], clusters) for k in range(len(SWEEP))]
+    series = {"broken (share of states)": _series(rates, zero=0.0)}
+    if pull is not None:
+        ones = np.ones(int(useful.sum()))
+        pulls = [
+            stats.clustered_ratio(measured["pull_sweep"][useful, k], ones, clusters, seed=0)
+            for k in range(len(SWEEP))
+        ]
+        base = float(measured["pull_unsteered"][useful].mean())
+        series[f"mean P(toward {pull})"] = _series(pulls, zero=base)
+    smallest = smallest_breaking(breaks, clusters)
+    where = (
+        "none of the sweep breaks half the states"
+        if smallest is None
+        else f"smallest breaking |c| {smallest.value:g} [{smallest.ci95[0]:g}, "
+        f"{smallest.ci95[1]:g}]"
+    )
+    stem = f"dose_response-{vector}-{'minus' if sign < 0 else 'plus'}-{agent.id}"
+    return {
+        stem: {
+            "kind": "dose_response",
+            "data": {
+                "title": f"{agent.id}: {vector} vector ({int(useful.sum())} states); {where}",
+                "xlabel": "coefficient",
+                "ylabel": "rate / probability",
+                "coefficients": [0.0, *(sign * c for c in SWEEP)],
+                "series": series,
+            },
+        }
+    }
+
+
+def _series(estimates, zero):
+    """A figure series with the unsteered value at coefficient 0 first."""
+    return {
+        "value": [zero, *(e.value for e in estimates)],
+        "ci95": [[zero, zero], *(list(e.ci95) for e in estimates)],
     }
 
 
@@ -182,11 +368,11 @@ def measure_small(agent, drawn, half=0.5):
 
 def outcome_small(measured):
     return verdicts.outcome(
-        measured["tv_half"] < HALF * measured["tv_full"],
+        measured["tv_half"] <= MINOR * measured["tv_full"],
         measured["tv_full"] >= MIN_EFFECT,
         measured["trial"],
         measured["layouts"],
-        {"null": measured["tv_random_half"] < HALF * measured["tv_random_full"]},
+        {"null": measured["tv_random_half"] <= MINOR * measured["tv_random_full"]},
     )
 
 
@@ -202,87 +388,38 @@ def effects_small(measured):
     }
 
 
-def dose_response(agent, drawn):
-    """The ``dose_response`` figure of ``agent``: success, feature reach and mean start TV
-    against the coefficient, on the first :data:`DOSE_TRIALS` trials (their layouts and seeds;
-    Coefficient 0 is the unsteered rollouts."""
-    feature = ex.feature_of(agent)
-    subset = drawn[:DOSE_TRIALS]
-    n = len(subset)
-    layouts = [layout for layout, _ in subset]
-    seeds = [seed for _, seed in subset]
-    plain = ex.play(agent, layouts, seeds)
-    per_layout = vectors.per_layout(agent, feature.vector, layouts, ex.claim_layer(agent))
-    success, reach, tv = [], [], []
-    for c in DOSES:
-        if c == 0.0:
-            success.append(stats.proportion(np.array([t.success for t in plain])))
-            reach.append(stats.proportion(ex.reached(plain, feature.event)))
-            tv.append(stats.Estimate(0.0, (0.0, 0.0), n, "exact"))
-            continue
-        steer = ex.scaled(per_layout, c)
-        played = ex.play(agent, layouts, seeds, steer)
-        success.append(stats.proportion(np.array([t.success for t in played])))
-        reach.append(stats.proportion(ex.reached(played, feature.event)))
-        tv.append(stats.bootstrap_mean(ex.total_variation_at_start(agent, layouts, steer), seed=0))
-
-    def series(estimates):
-        return {"value": [e.value for e in estimates], "ci95": [list(e.ci95) for e in estimates]}
-
-    curves = {"success": series(success)}
-    # FourRooms and CheeseMaze end the episode at their feature: reach would repeat success.
-    if feature.event != "goal_reached":
-        curves[f"reached {feature.vector}"] = series(reach)
-    curves["start TV (mean)"] = series(tv)
-    return {
-        f"dose_response-{agent.id}": {
-            "kind": "dose_response",
-            "data": {
-                "title": f"{agent.id}: {feature.vector} vector, {n} trials",
-                "xlabel": "coefficient",
-                "ylabel": "rate / total variation",
-                "coefficients": list(DOSES),
-                "series": curves,
-            },
-        }
-    }
+def _judge_large(judge, claim, model_id, agent, sign, **options):
+    exclude = ex.feature_of(agent).target if sign < 0 else None
+    judge_sequentially(
+        judge,
+        claim,
+        model_id,
+        agent,
+        lambda drawn: measure_doses(agent, drawn, sign, exclude=exclude),
+        outcome_large,
+        effects_large,
+        figures=lambda _d, measured: sweep_figure(
+            agent, measured, sign, ex.feature_of(agent).vector
+        ),
+        **options,
+    )
 
 
 @pytest.mark.claim(CLAIM_LARGE_POSITIVE.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_large_positive_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
-    agent = load_agent(model_id)
-    judge_sequentially(
-        judge,
-        CLAIM_LARGE_POSITIVE,
-        model_id,
-        agent,
-        lambda drawn: measure_large(agent, drawn, 1.0),
-        outcome_large,
-        effects_large,
-        # The curves stand on the first chunk's trials: every further chunk only adds rollouts.
-        figures=lambda drawn, _measured: dose_response(agent, drawn[: trials.trial_count()]),
-    )
+def test_positive_coefficients_above_ten_break_the_policy(model_id, load_agent, judge):
+    _judge_large(judge, CLAIM_LARGE_POSITIVE, model_id, load_agent(model_id), 1.0)
 
 
 @pytest.mark.claim(CLAIM_LARGE_NEGATIVE.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_large_negative_coefficients_make_the_policy_incoherent(model_id, load_agent, judge):
-    agent = load_agent(model_id)
-    judge_sequentially(
-        judge,
-        CLAIM_LARGE_NEGATIVE,
-        model_id,
-        agent,
-        lambda drawn: measure_large(agent, drawn, -1.0),
-        outcome_large,
-        effects_large,
-    )
+def test_negative_coefficients_above_ten_break_the_policy(model_id, load_agent, judge):
+    _judge_large(judge, CLAIM_LARGE_NEGATIVE, model_id, load_agent(model_id), -1.0)
 
 
 @pytest.mark.claim(CLAIM_SMALL.name)
 @pytest.mark.parametrize("model_id", model_params())
-def test_half_coefficients_do_less_than_half_of_full_ones(model_id, load_agent, judge):
+def test_half_coefficients_do_at_most_a_quarter_of_full_ones(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(
         judge,
@@ -292,4 +429,22 @@ def test_half_coefficients_do_less_than_half_of_full_ones(model_id, load_agent, 
         lambda drawn: measure_small(agent, drawn),
         outcome_small,
         effects_small,
+    )
+
+
+@pytest.mark.claim(CLAIM_TOP_RIGHT.name)
+@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+def test_top_right_coefficients_above_ten_break_the_maze_policy(model_id, load_agent, judge):
+    agent = load_agent(model_id)
+    judge_sequentially(
+        judge,
+        CLAIM_TOP_RIGHT,
+        model_id,
+        agent,
+        lambda drawn: measure_doses(agent, drawn, 1.0, corner_vectors, pull="top_right"),
+        outcome_large,
+        effects_large,
+        figures=lambda _d, measured: sweep_figure(
+            agent, measured, 1.0, "top_right", pull="top_right"
+        ),
     )

@@ -19,8 +19,10 @@ import pytest
 from avec import trials, verdicts, zoo
 from claims import (
     test_composition,
+    test_generalization,
     test_identity,
     test_same_location,
+    test_scale,
     test_specificity,
     test_subtraction,
 )
@@ -175,3 +177,88 @@ def test_claim_5d_loses_its_effect_with_a_zero_or_flipped_transferred_vector(mod
     assert results["flipped"]["verdict"] == "fails"
     assert drops["zero"] == pytest.approx(0.0, abs=1e-6)
     assert drops["flipped"] < drops["real"] - 0.05
+
+
+def _transfer_moves(measure, claim):
+    """Run a 5a-c measurement as declared, with the transferred vector zeroed and flipped;
+    return the decided results and mean kept shares, checking the informative probes (set by
+    the own vector) do not depend on the transferred one."""
+    results, kept, informative = {}, {}, None
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = measure(coefficient)
+        found = test_generalization.outcome(measured)
+        if informative is None:
+            informative = found.informative
+            assert informative.sum() >= 5
+        assert np.array_equal(found.informative, informative)
+        results[name] = _decide(claim, found)
+        kept[name] = test_generalization.effects(measured)["kept_share"].value
+    assert results["zero"]["rate"] == 0.0 and kept["zero"] == pytest.approx(0.0, abs=1e-6)
+    assert results["flipped"]["rate"] <= results["real"]["rate"]
+    assert kept["flipped"] < kept["real"] - 0.2
+    return results
+
+
+def test_claim_5a_loses_its_effect_with_a_zero_or_flipped_transferred_vector(load):
+    agent, drawn = load("fourrooms-ppo-mlp-s0")
+    results = _transfer_moves(
+        lambda c: test_generalization.measure_layouts(agent, drawn, coefficient=c),
+        test_generalization.CLAIM_LAYOUTS,
+    )
+    assert results["real"]["rate"] > 0.5
+    assert results["flipped"]["verdict"] == "fails"
+
+
+def test_claim_5b_loses_its_effect_with_a_zero_or_flipped_transferred_vector(load):
+    agent, drawn = load("doorkey8-ppo-mlp-s0")
+    _transfer_moves(
+        lambda c: test_generalization.measure_layouts(agent, drawn, 5, coefficient=c),
+        test_generalization.CLAIM_SIZES,
+    )
+
+
+def test_claim_5c_measurement_sees_a_working_transfer_and_loses_it_when_zeroed_or_flipped(load):
+    """No recipe's vectors transfer across training seeds, so the positive control is the
+    model as its own source, through 5c's code path (the transfer matrix's diagonal)."""
+    agent, drawn = load("fourrooms-ppo-mlp-s0")
+    with_source = [(layout, seed, agent.id) for layout, seed in drawn]
+    results = _transfer_moves(
+        lambda c: test_generalization.measure_seeds(
+            agent, with_source, lambda m: load(m)[0], coefficient=c
+        ),
+        test_generalization.CLAIM_SEEDS,
+    )
+    assert results["real"]["rate"] > 0.5
+
+
+def test_claim_3a_cannot_break_the_policy_with_a_zero_vector(load):
+    agent, drawn = load("doorkey5-ppo-mlp-s0")
+
+    def zeroed(agent_, layouts):
+        return [0.0 * v for v in test_subtraction.start_vectors(agent_, layouts)]
+
+    exclude = "key"
+    real = test_scale.measure_doses(agent, drawn, -1.0, exclude=exclude)
+    zero = test_scale.measure_doses(agent, drawn, -1.0, zeroed, exclude=exclude)
+    decided = {
+        name: _decide(test_scale.CLAIM_LARGE_NEGATIVE, test_scale.outcome_large(m))
+        for name, m in (("real", real), ("zero", zero))
+    }
+    assert decided["real"]["rate"] > 0.5
+    assert decided["zero"]["rate"] == 0.0 and decided["zero"]["verdict"] == "fails"
+    # Nothing along the sweep breaks either: no smallest breaking coefficient.
+    assert "smallest_breaking_coefficient" in test_scale.effects_large(real)
+    assert "smallest_breaking_coefficient" not in test_scale.effects_large(zero)
+
+
+def test_smallest_breaking_coefficient_is_the_first_dose_breaking_half_the_states():
+    doses = len(test_scale.SWEEP)
+    clusters = [f"level{i // 2}" for i in range(40)]
+    # Every state breaks from the fourth magnitude (5) on; below it none does.
+    breaks = np.tile(np.arange(doses) >= 3, (40, 1))
+    found = test_scale.smallest_breaking(breaks, clusters)
+    assert found.value == 5.0 and found.ci95 == (5.0, 5.0)
+    # A third of the levels also break at 2: still under half, so still 5.
+    breaks[:14, 2] = True
+    assert test_scale.smallest_breaking(breaks, clusters).value == 5.0
+    assert test_scale.smallest_breaking(np.zeros((40, doses), dtype=bool), clusters) is None
