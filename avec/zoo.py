@@ -13,7 +13,10 @@ the policy from the entry's recorded config (algorithm, env, wrappers, policy kw
 only the tensors of the zip's ``policy.pth`` with ``torch.load(weights_only=True)``; the
 ``data`` member is never read. The file's sha256, its parameters' shapes and the built
 policy's classes are checked against the entry, and a manifest ``file`` must lie inside the
-models folder.
+models folder. Nothing is imported by a name the manifest holds: its ``env_id`` must be one avec
+registers or MiniGrid's own (gymnasium imports the module of a ``module:id`` name), and a zip
+member is read only if its declared size is within :data:`MAX_MEMBER_BYTES` (and, compressed,
+within :data:`MAX_COMPRESSION_RATIO` of its stored size).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
@@ -61,6 +65,13 @@ _CLASSES: dict[str, type] = {
 }
 # Wrappers are imported by name: only from these packages.
 _WRAPPER_MODULES = ("minigrid.wrappers.", "gymnasium.wrappers.", "avec.")
+# Env ids are made only if gymnasium builds them from these packages' own classes.
+_ENV_PACKAGES = ("avec.", "minigrid.")
+MAX_MEMBER_BYTES = 256 << 20
+"""Largest zip member read (declared uncompressed size): avec's agents' are under 1 MB."""
+MAX_COMPRESSION_RATIO = 100
+"""Largest declared uncompressed / stored size of a compressed member over 1 MiB (a zip bomb
+declares gigabytes in a few megabytes)."""
 # Only the policy is needed to act; the training buffers are kept minimal.
 _INFERENCE_KWARGS = {"DQN": {"buffer_size": 1}}
 
@@ -178,6 +189,23 @@ def write_entries(entries: Sequence[dict[str, Any]], models_dir: Path = MODELS_D
             data["models"][entry["id"]] = entry
         data["models"] = dict(sorted(data["models"].items()))
         atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def remove_entry(model_id: str, models_dir: Path = MODELS_DIR) -> dict[str, Any]:
+    """Drop one model's entry from ``manifest.json`` atomically; returns it."""
+    models_dir = Path(models_dir)
+    entries = manifest(models_dir)
+    if model_id not in entries:
+        raise CheckpointError(
+            f"no model {model_id!r} in {models_dir / 'manifest.json'}; known: {sorted(entries)}"
+        )
+    path = models_dir / "manifest.json"
+    with open(models_dir / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text())
+        entry = data["models"].pop(model_id)
+        atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+    return entry
 
 
 def checkpoint_path(models_dir: Path, file: str) -> Path:
@@ -353,18 +381,49 @@ def read_optimizer_state(path: Path) -> dict[str, Any]:
 def _read_member(path: Path, member: str, what: str) -> Any:
     """One ``.pth`` member of an SB3 zip, read with ``weights_only=True`` (torch's restricted
     unpickler: tensors and plain containers, never code)."""
+    raw = read_zip_member(path, member, what)
     try:
-        with zipfile.ZipFile(path) as archive:
-            raw = archive.read(member)
         return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
+    except (EOFError, RuntimeError, OSError) as error:
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: {error}"
-        ) from error
+            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: "
+            f"{_first_line(error)}"
+        ) from None
     except Exception as error:  # torch's restricted unpickler refusing a global
         raise CheckpointError(
-            f"checkpoint {path} holds more than tensors in {member} and is refused: {error}"
-        ) from error
+            f"checkpoint {path} holds more than tensors in {member} and is refused: "
+            f"{_first_line(error)}"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """torch's ``weights_only`` refusals run to a page; their first line names the cause."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+
+
+def read_zip_member(path: Path, member: str, what: str = "an SB3 checkpoint") -> bytes:
+    """The bytes of one member of a zip, refused before reading if its declared size exceeds
+    :data:`MAX_MEMBER_BYTES` or its compression ratio :data:`MAX_COMPRESSION_RATIO`.
+
+    ``zipfile`` never returns more than a member's declared size, so checking the declaration
+    bounds what is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(member)
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > MAX_MEMBER_BYTES or (
+                info.file_size > 1 << 20 and ratio > MAX_COMPRESSION_RATIO
+            ):
+                raise CheckpointError(
+                    f"checkpoint {path}: member {member} declares {info.file_size} bytes "
+                    f"({ratio:.0f}x its stored size); avec reads at most {MAX_MEMBER_BYTES} "
+                    f"bytes at most {MAX_COMPRESSION_RATIO}x compressed"
+                )
+            return archive.read(info)
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: {error}"
+        ) from None
 
 
 def build(entry: dict[str, Any]) -> BaseAlgorithm:
@@ -379,7 +438,10 @@ def build(entry: dict[str, Any]) -> BaseAlgorithm:
     unsafe = [w for w in entry["observation_wrappers"] if not w.startswith(_WRAPPER_MODULES)]
     if unsafe:
         raise CheckpointError(f"observation wrappers {unsafe} are not from {_WRAPPER_MODULES}")
+    check_env_id(entry["env_id"])
     env = envs.make(entry["env_id"], entry["observation_wrappers"])
+    if entry.get("observation_space"):
+        env = _TrainedSpace(env, observation_space(entry["observation_space"], env))
     kwargs = dict(_INFERENCE_KWARGS.get(algo, {}))
     use_sde = entry.get("config", {}).get("hyperparameters", {}).get("use_sde")
     if use_sde:
@@ -391,6 +453,52 @@ def build(entry: dict[str, Any]) -> BaseAlgorithm:
         device="cpu",
         **kwargs,
     )
+
+
+def check_env_id(env_id: str) -> None:
+    """Refuse an env id gymnasium would build from code outside avec and MiniGrid (a
+    ``module:id`` name makes gymnasium import ``module``)."""
+    spec = None if ":" in env_id else gym.registry.get(env_id)
+    entry_point = getattr(spec, "entry_point", None)
+    if not (isinstance(entry_point, str) and entry_point.startswith(_ENV_PACKAGES)):
+        raise CheckpointError(
+            f"env id {env_id!r} is refused: only ids avec registers (avec/...) or MiniGrid's own "
+            "(MiniGrid-...) are made"
+        )
+
+
+def observation_space(recorded: dict[str, Any], env: gym.Env) -> gym.spaces.Box:
+    """The Box a policy was trained on (``{"shape", "dtype"}``, read from its checkpoint):
+    the wrappers' observations, as the agent's VecNormalize handed them over (float32, not
+    transposed: SB3 transposes only uint8 images). Refused if the shapes differ."""
+    shape, dtype = tuple(recorded["shape"]), np.dtype(recorded["dtype"])
+    own = env.observation_space
+    if (
+        isinstance(own, gym.spaces.Box)
+        and is_image_space(own)
+        and dtype == own.dtype
+        and shape == (own.shape[-1], *own.shape[:-1])
+    ):
+        return own  # a uint8 image SB3 transposed in training, and will transpose again
+    if not isinstance(own, gym.spaces.Box) or tuple(own.shape) != shape:
+        raise CheckpointError(
+            f"the agent was trained on observations of shape {list(shape)}; its wrappers give "
+            f"{list(getattr(own, 'shape', ()) or ())}: not the wrappers it was trained with"
+        )
+    if dtype == own.dtype:
+        return own
+    return gym.spaces.Box(-np.inf, np.inf, shape, dtype)
+
+
+class _TrainedSpace(gym.ObservationWrapper):
+    """Declares the observation space the policy was trained on (dtype only; same shape)."""
+
+    def __init__(self, env: gym.Env, space: gym.spaces.Box) -> None:
+        super().__init__(env)
+        self.observation_space = space
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation.astype(self.observation_space.dtype)
 
 
 def _refuse_architecture(path: Path, found: dict, recorded: dict) -> None:
@@ -409,13 +517,17 @@ __all__ = [
     "CheckpointError",
     "architecture",
     "build",
+    "check_env_id",
     "checkpoint_path",
     "load",
     "load_checkpoint",
     "manifest",
     "model_ids",
+    "observation_space",
     "policy_kwargs",
     "read_policy_tensors",
+    "read_zip_member",
+    "remove_entry",
     "sha256",
     "write_entries",
     "write_entry",
