@@ -50,7 +50,7 @@ import numpy as np
 import torch
 import yaml
 
-from avec import atomic, envs, families, rollouts, training, zoo
+from avec import atomic, engine, envs, families, rollouts, training, zoo
 
 ALGOS = ("PPO", "A2C", "DQN")
 """Algorithms avec judges: discrete-action agents (SAC, TD3, DDPG act continuously)."""
@@ -341,8 +341,15 @@ def add(
 ) -> dict[str, Any]:
     """Validate a checkpoint (safe reading, observation fidelity, evaluation), then copy it into
     ``models_dir`` and write its manifest entry; nothing is written unless all of it passes."""
-    checkpoint, recipe, args, wrappers, normalization = read_run(path, env_id, wrappers)
     family, size, avec_env = family_of(env_id)
+    checkpoint, recipe, args, wrappers, normalization = read_run(path, env_id, wrappers)
+    if engine.backend() == "engine":
+        try:
+            engine.view_of(wrappers)
+        except ValueError as error:
+            raise zoo.CheckpointError(
+                f"{error}; set AVEC_BACKEND=minigrid to play them in MiniGrid itself (slower)"
+            ) from None
     model_id = model_id_of(args, env_id, model_id)
     models_dir = Path(models_dir)
     existing = zoo.manifest(models_dir) if (models_dir / "manifest.json").is_file() else {}
@@ -450,8 +457,6 @@ def sb3_probabilities(agent: zoo.Agent, checkpoint: Path, raw: np.ndarray) -> np
         obs = np.clip(
             (obs - mean) / np.sqrt(var + norm["epsilon"]), -norm["clip"], norm["clip"]
         ).astype(np.float32)
-    if dtype == np.uint8:
-        obs = raw  # SB3 hands uint8 images over as they are (and transposes them itself)
     with torch.no_grad():
         obs_t, _ = policy.obs_to_tensor(obs)
         if hasattr(policy, "get_distribution"):

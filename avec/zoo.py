@@ -345,14 +345,17 @@ def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -
             f"checkpoint {path}: observation normalisation of shape {mean.shape} does not fit "
             f"observations of shape {target}"
         )
-    mean_t = torch.tensor(mean, dtype=torch.float32)
-    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float32) + float(recorded["epsilon"]))
+    # In float64, as VecNormalize computes: where a feature never varied in training (var ~ 0,
+    # e.g. FlatObsWrapper's constant mission), float32 rounding would be amplified 1e4-fold.
+    mean_t = torch.tensor(mean, dtype=torch.float64)
+    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float64) + float(recorded["epsilon"]))
     clip = float(recorded["clip"])
     scale = 255.0 if policy.normalize_images and is_image_space(policy.observation_space) else 1.0
 
     def normalize(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple:
-        raw = args[0] * scale
-        return (torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale, *args[1:])
+        raw = args[0].double() * scale
+        normalized = torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale
+        return (normalized.to(args[0].dtype), *args[1:])
 
     extractors = {
         id(m): m for m in policy.modules() if isinstance(m, torch_layers.BaseFeaturesExtractor)
