@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--wrapper", default=IMAGE, choices=[IMAGE, FLAT])
     ns = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as the test suite runs: one intra-op thread
     print(write_run(ns.root, ns.steps, ns.seed, ns.wrapper))
 
 
