@@ -2,18 +2,10 @@
 
 A researcher's own agent -- saved by their SB3 script, or by rl-baselines3-zoo -- becomes a
 manifest entry like the zoo's own: sha256, architecture, held-out evaluation, and the config
-needed to rebuild it. Nothing in the files is unpickled as code:
-
-* the policy's class and kwargs are read from the *readable* part of the zip's ``data``
-  member (SB3 writes a JSON object whose unpicklable values come with their ``repr``), parsed
-  with :func:`ast.literal_eval` and an allow-list of classes (:mod:`avec.zoo`);
-* rl-baselines3-zoo's ``config.yml`` / ``args.yml`` are YAML dumps of ``OrderedDict``: read by
-  a safe loader that knows only that one Python tag;
-* its ``vecnormalize.pkl`` (a pickled ``VecNormalize``) is read by an unpickler whose
-  ``find_class`` allows numpy's array reconstruction and a few inert state holders, so only
-  the running mean and variance come out; the entry records them and :func:`avec.zoo.load`
-  normalises observations as the agent was trained. A seeded VecEnv pickles its spaces'
-  ``Generator(PCG64)``: bit generators and seed sequences are inert state and allowed.
+needed to rebuild it. Nothing in the files is unpickled as code: they are read by
+:mod:`avec.rlzoo` (the zip's readable ``data`` JSON, safe YAML, an allow-list unpickler for
+``vecnormalize.pkl``) and :mod:`avec.zoo` (tensors only); the entry records the observation
+normalisation and :func:`avec.zoo.load` applies it as the agent was trained.
 
 Observation fidelity: the zip's ``data`` records the observation space the policy was trained
 on (after ``VecNormalize`` it is float32 and *not* transposed; a uint8 image SB3 transposes to
@@ -26,21 +18,11 @@ Ids are ``<name>-s<seed>`` (the claims read a training seed from the suffix): de
 ``args.yml``'s ``algo``, ``env`` and ``seed``, or given with ``--id``. An id already in the
 manifest is replaced only with ``force``; everything is validated before the checkpoint and
 entry are written (each atomically).
-
-rl-baselines3-zoo's folder layout, e.g. ``logs/ppo/MiniGrid-DoorKey-5x5-v0_1/``::
-
-    MiniGrid-DoorKey-5x5-v0.zip
-    MiniGrid-DoorKey-5x5-v0/config.yml
-    MiniGrid-DoorKey-5x5-v0/args.yml
-    MiniGrid-DoorKey-5x5-v0/vecnormalize.pkl     (where normalisation was used)
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
-import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -48,19 +30,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import yaml
 
 from avec import atomic, engine, envs, families, rollouts, training, zoo
+from avec.rlzoo import read_run
 
-ALGOS = ("PPO", "A2C", "DQN")
-"""Algorithms avec judges: discrete-action agents (SAC, TD3, DDPG act continuously)."""
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*-s[0-9]+$")
 FIDELITY_TOLERANCE = 1e-5
 """Largest difference in any action probability between avec's agent and SB3's (float32
 rounding of the same computation in another order)."""
 FIDELITY_OBSERVATIONS = 32
-# Kwargs of training only: the optimizer does not act, so its class is recorded, not built.
-_TRAINING_KWARGS = ("optimizer_class", "optimizer_kwargs")
 
 
 def minigrid_ids() -> dict[str, tuple[str, int]]:
@@ -70,156 +48,6 @@ def minigrid_ids() -> dict[str, tuple[str, int]]:
         for name, spec in families.FAMILIES.items()
         for size in spec.sizes
         if spec.minigrid_id(size) is not None
-    }
-
-
-class _OrderedDictLoader(yaml.SafeLoader):
-    """YAML's safe loader plus rl-baselines3-zoo's one Python tag (an ``OrderedDict``)."""
-
-
-def _ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    (pairs,) = loader.construct_sequence(node, deep=True)
-    return {key: value for key, value in pairs}
-
-
-_OrderedDictLoader.add_constructor(
-    "tag:yaml.org,2002:python/object/apply:collections.OrderedDict", _ordered_dict
-)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """An rl-baselines3-zoo ``config.yml`` or ``args.yml`` as a dict, read safely."""
-    try:
-        data = yaml.load(path.read_text(), Loader=_OrderedDictLoader)
-    except yaml.YAMLError as error:
-        problem = " ".join(str(getattr(error, "problem", None) or error).split())
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise zoo.CheckpointError(
-            f"{path} is not YAML avec can read safely{where}: {problem}"
-        ) from None
-    if not isinstance(data, dict):
-        raise zoo.CheckpointError(f"{path} is not a mapping of hyperparameters")
-    return data
-
-
-class _State:
-    """Stands in for an allowed class while unpickling: keeps its state, runs nothing."""
-
-    def __init__(self, *args: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-try:
-    from numpy._core import multiarray as _multiarray
-except ImportError:  # numpy < 2
-    from numpy.core import multiarray as _multiarray
-
-# A pickle written under numpy 1 names numpy.core, under numpy 2 numpy._core.
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
-_STATE_HOLDERS = {
-    ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"),
-    ("stable_baselines3.common.running_mean_std", "RunningMeanStd"),
-    ("gymnasium.spaces.box", "Box"),
-    ("gymnasium.spaces.discrete", "Discrete"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("collections", "OrderedDict"),
-    # A seeded space's Generator: bit-generator state and seed sequences are plain numbers.
-    ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random._pcg64", "PCG64DXSM"),
-    ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._philox", "Philox"),
-    ("numpy.random._sfc64", "SFC64"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-}
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _NUMPY_GLOBALS:
-            return _NUMPY_GLOBALS[module, name]
-        if (module, name) in _STATE_HOLDERS:
-            return _State
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a vecnormalize.pkl")
-
-
-def read_vecnormalize(path: Path) -> dict[str, Any]:
-    """The observation normalisation a ``vecnormalize.pkl`` holds, without running its code:
-    ``{"mean", "var", "epsilon", "clip"}`` (lists and floats), or ``{}`` if observations were
-    not normalised."""
-    try:
-        with open(path, "rb") as f:
-            saved = _Unpickler(f).load()
-        state = saved.state
-        rms = state["obs_rms"].state
-        normalised = bool(state.get("norm_obs", True))
-        result = {
-            "mean": np.asarray(rms["mean"], dtype=np.float64).tolist(),
-            "var": np.asarray(rms["var"], dtype=np.float64).tolist(),
-            "epsilon": float(state["epsilon"]),
-            "clip": float(state["clip_obs"]),
-        }
-    except (pickle.UnpicklingError, AttributeError, KeyError, TypeError, EOFError) as error:
-        raise zoo.CheckpointError(f"{path} is refused: {error}") from None
-    return result if normalised else {}
-
-
-def _readable(value: Any) -> Any:
-    """A value of SB3's ``data`` JSON: as is, or literal-evaluated from its repr."""
-    if not isinstance(value, str):
-        return value
-    if value.startswith("<class '") and value.endswith("'>"):
-        return value[len("<class '") : -2]
-    return ast.literal_eval(value)
-
-
-def checkpoint_recipe(path: Path) -> dict[str, Any]:
-    """Algorithm, policy kind and policy kwargs of an SB3 zip, from its ``data`` JSON only."""
-    try:
-        data = json.loads(zoo.read_zip_member(path, "data"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise zoo.CheckpointError(f"{path} is not an SB3 checkpoint: {error}") from None
-    if not isinstance(data, dict):
-        raise zoo.CheckpointError(f"{path} is not an SB3 checkpoint: its data is not an object")
-    policy_class = data.get("policy_class", {})
-    init = policy_class.get("__init__", "") if isinstance(policy_class, dict) else ""
-    policy = "cnn" if "Cnn" in init else "mlp"
-    raw = data.get("policy_kwargs", {})
-    try:
-        kwargs = {key: _readable(value) for key, value in raw.items() if not key.startswith(":")}
-    except (ValueError, SyntaxError) as error:
-        raise zoo.CheckpointError(f"{path}: unreadable policy kwargs: {error}") from None
-    training_only = {key: str(kwargs.pop(key)) for key in _TRAINING_KWARGS if key in kwargs}
-    space = data.get("observation_space", {})
-    if not (isinstance(space, dict) and "_shape" in space and "dtype" in space):
-        raise zoo.CheckpointError(f"{path}: its data records no observation shape and dtype")
-    if "clip_range" in data:
-        algo = "PPO"
-    elif "target_update_interval" in data:
-        algo = "DQN"
-    elif "n_steps" in data:
-        algo = "A2C"
-    else:
-        raise zoo.CheckpointError(f"{path}: cannot tell its algorithm (PPO, A2C or DQN)")
-    return {
-        "algo": algo,
-        "policy": policy,
-        "policy_kwargs": kwargs,
-        "training_kwargs": training_only,
-        "observation_space": {"shape": list(space["_shape"]), "dtype": str(space["dtype"])},
     }
 
 
@@ -241,21 +69,6 @@ def family_of(env_id: str) -> tuple[str, int, str]:
             f"({', '.join(sorted(known))})"
         )
     return family, int(env.unwrapped.width), env_id
-
-
-def find_files(path: Path, env_id: str) -> tuple[Path, Path | None]:
-    """The checkpoint and (rl-baselines3-zoo layout) its hyperparameter folder."""
-    path = Path(path)
-    if path.is_file():
-        return path, None
-    if not path.is_dir():
-        raise zoo.CheckpointError(f"{path} does not exist")
-    zips = [path / f"{env_id}.zip", path / "best_model.zip"]
-    found = next((z for z in zips if z.is_file()), None)
-    if found is None:
-        raise zoo.CheckpointError(f"{path} holds neither {env_id}.zip nor best_model.zip")
-    params = path / env_id
-    return found, params if params.is_dir() else None
 
 
 def recipe_bar(family: str, size: int) -> float | None:
@@ -288,45 +101,59 @@ def model_id_of(args: dict[str, Any], env_id: str, given: str | None) -> str:
     return given
 
 
-def read_run(
-    path: Path, env_id: str, wrappers: list[str] | None
-) -> tuple[Path, dict[str, Any], dict[str, Any], list[str], dict[str, Any]]:
-    """Checkpoint, recipe (:func:`checkpoint_recipe`), args.yml, wrappers and normalisation of
-    an SB3 zip or rl-zoo run folder; a bare zip needs its wrappers given."""
-    checkpoint, params = find_files(Path(path), env_id)
-    recipe = checkpoint_recipe(checkpoint)
-    args: dict[str, Any] = {}
-    normalization: dict[str, Any] = {}
-    if params is None and wrappers is None:
-        raise zoo.CheckpointError(
-            f"{checkpoint} is a bare checkpoint: give its observation wrappers with --wrappers "
-            "(e.g. minigrid.wrappers.ImgObsWrapper)"
-        )
-    if params is not None:
-        args = read_yaml(params / "args.yml") if (params / "args.yml").is_file() else {}
-        config = read_yaml(params / "config.yml") if (params / "config.yml").is_file() else {}
-        if args.get("algo"):
-            algo = str(args["algo"]).upper()
-            if algo not in ALGOS:
-                raise zoo.CheckpointError(
-                    f"{params / 'args.yml'}: algo {args['algo']!r} is not judged by avec; valid: "
-                    f"{', '.join(a.lower() for a in ALGOS)} (MiniGrid's actions are discrete)"
-                )
-            recipe["algo"] = algo
-        if wrappers is None:
-            listed = config.get("env_wrapper") or []
-            wrappers = [listed] if isinstance(listed, str) else list(listed)
-        pkl = params / "vecnormalize.pkl"
-        if config.get("normalize") and not pkl.is_file():
+def inspect(
+    path: Path,
+    env_id: str,
+    wrappers: list[str] | None = None,
+    model_id: str | None = None,
+    bar: float | None = None,
+    file: str | None = None,
+) -> zoo.Agent:
+    """The agent of an SB3 zip or rl-zoo run folder with its manifest entry built in memory
+    (no evaluation), loaded safely and checked for observation fidelity; nothing is written.
+    ``bar`` None: no success bar recorded (a one-off look, :func:`avec.zoo.load` of a path)."""
+    family, size, avec_env = family_of(env_id)
+    checkpoint, recipe, args, wrappers, normalization = read_run(path, env_id, wrappers)
+    if engine.backend() == "engine":
+        try:
+            engine.view_of(wrappers)
+        except ValueError as error:
             raise zoo.CheckpointError(
-                f"{params / 'config.yml'} says normalize but {pkl} is missing"
-            )
-        if pkl.is_file():
-            normalization = read_vecnormalize(pkl)
-    wrappers = list(wrappers or [])
-    if not all(isinstance(w, str) for w in wrappers):
-        raise zoo.CheckpointError(f"wrappers must be dotted names without arguments: {wrappers}")
-    return checkpoint, recipe, args, wrappers, normalization
+                f"{error}; set AVEC_BACKEND=minigrid to play them in MiniGrid itself (slower)"
+            ) from None
+    if model_id is None:
+        seeded = isinstance(args.get("seed"), int)
+        model_id = model_id_of(args, env_id, None) if seeded else Path(path).stem
+    config: dict[str, Any] = {
+        "family": family,
+        "size": size,
+        "source": str(Path(path).resolve()),
+        "training_kwargs": recipe["training_kwargs"],
+    }
+    if bar is not None:
+        config["success_bar"] = bar
+    if ID_PATTERN.match(model_id):
+        config["seed"] = int(model_id.rsplit("-s", 1)[1])
+    entry: dict[str, Any] = {
+        "id": model_id,
+        "file": file or checkpoint.name,
+        "sha256": zoo.sha256(checkpoint),
+        "env_id": avec_env,
+        "minigrid_env_id": env_id if env_id != avec_env else None,
+        "observation_wrappers": wrappers,
+        "observation_space": recipe["observation_space"],
+        "algo": recipe["algo"],
+        "policy": recipe["policy"],
+        "policy_kwargs": recipe["policy_kwargs"],
+        "config": config,
+        "versions": training.versions(),
+    }
+    if normalization:
+        entry["observation_normalization"] = normalization
+    entry["architecture"] = zoo.architecture(zoo.build(entry))
+    agent = zoo.Agent(model_id, entry, zoo.load_checkpoint(checkpoint, entry))
+    check_fidelity(agent, checkpoint, env_id)
+    return agent
 
 
 def add(
@@ -341,15 +168,8 @@ def add(
 ) -> dict[str, Any]:
     """Validate a checkpoint (safe reading, observation fidelity, evaluation), then copy it into
     ``models_dir`` and write its manifest entry; nothing is written unless all of it passes."""
-    family, size, avec_env = family_of(env_id)
-    checkpoint, recipe, args, wrappers, normalization = read_run(path, env_id, wrappers)
-    if engine.backend() == "engine":
-        try:
-            engine.view_of(wrappers)
-        except ValueError as error:
-            raise zoo.CheckpointError(
-                f"{error}; set AVEC_BACKEND=minigrid to play them in MiniGrid itself (slower)"
-            ) from None
+    family, size, _ = family_of(env_id)
+    checkpoint, _, args, _, _ = read_run(path, env_id, wrappers)
     model_id = model_id_of(args, env_id, model_id)
     models_dir = Path(models_dir)
     existing = zoo.manifest(models_dir) if (models_dir / "manifest.json").is_file() else {}
@@ -368,32 +188,8 @@ def add(
     if not 0.0 <= bar <= 1.0:
         raise zoo.CheckpointError(f"--bar must be a success rate in [0, 1], got {bar}")
     target = zoo.checkpoint_path(models_dir, f"{model_id}.zip")
-    entry: dict[str, Any] = {
-        "id": model_id,
-        "file": target.name,
-        "sha256": zoo.sha256(checkpoint),
-        "env_id": avec_env,
-        "minigrid_env_id": env_id if env_id != avec_env else None,
-        "observation_wrappers": wrappers,
-        "observation_space": recipe["observation_space"],
-        "algo": recipe["algo"],
-        "policy": recipe["policy"],
-        "policy_kwargs": recipe["policy_kwargs"],
-        "config": {
-            "family": family,
-            "size": size,
-            "success_bar": bar,
-            "seed": int(model_id.rsplit("-s", 1)[1]),
-            "source": str(Path(path).resolve()),
-            "training_kwargs": recipe["training_kwargs"],
-        },
-        "versions": training.versions(),
-    }
-    if normalization:
-        entry["observation_normalization"] = normalization
-    entry["architecture"] = zoo.architecture(zoo.build(entry))
-    agent = zoo.Agent(model_id, entry, zoo.load_checkpoint(checkpoint, entry))
-    check_fidelity(agent, checkpoint, env_id)
+    agent = inspect(path, env_id, wrappers, model_id, bar, file=target.name)
+    entry = agent.entry
     entry["evaluation"] = training.evaluate(agent.model, agent, episodes)
     entry["meets_bar"] = entry["evaluation"]["held_out"]["success_rate"] >= bar
     data = checkpoint.read_bytes()
@@ -484,15 +280,11 @@ def check_fidelity(agent: zoo.Agent, checkpoint: Path, env_id: str) -> float:
 
 
 __all__ = [
-    "ALGOS",
     "add",
     "check_fidelity",
-    "checkpoint_recipe",
     "family_of",
+    "inspect",
     "model_id_of",
-    "read_run",
-    "read_vecnormalize",
-    "read_yaml",
     "recipe_bar",
     "remove",
 ]

@@ -15,17 +15,14 @@ only the tensors of the zip's ``policy.pth`` with ``torch.load(weights_only=True
 policy's classes are checked against the entry, and a manifest ``file`` must lie inside the
 models folder. Nothing is imported by a name the manifest holds: its ``env_id`` must be one avec
 registers or MiniGrid's own (gymnasium imports the module of a ``module:id`` name), and a zip
-member is read only if its declared size is within :data:`MAX_MEMBER_BYTES` (and, compressed,
-within :data:`MAX_COMPRESSION_RATIO` of its stored size).
+member is read only within size caps (:mod:`avec.checkpoints`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +37,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 
 from avec import atomic, envs, policies
+from avec.checkpoints import (
+    CheckpointError,
+    read_policy_tensors,
+    read_zip_member,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "fixtures" / "models"
@@ -67,17 +69,8 @@ _CLASSES: dict[str, type] = {
 _WRAPPER_MODULES = ("minigrid.wrappers.", "gymnasium.wrappers.", "avec.")
 # Env ids are made only if gymnasium builds them from these packages' own classes.
 _ENV_PACKAGES = ("avec.", "minigrid.")
-MAX_MEMBER_BYTES = 256 << 20
-"""Largest zip member read (declared uncompressed size): avec's agents' are under 1 MB."""
-MAX_COMPRESSION_RATIO = 100
-"""Largest declared uncompressed / stored size of a compressed member over 1 MiB (a zip bomb
-declares gigabytes in a few megabytes)."""
 # Only the policy is needed to act; the training buffers are kept minimal.
 _INFERENCE_KWARGS = {"DQN": {"buffer_size": 1}}
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint or manifest is missing, corrupt, unsafe, or does not match its entry."""
 
 
 @dataclass(frozen=True)
@@ -282,8 +275,24 @@ def _recorded_policy_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
 # -- loading --------------------------------------------------------------------------------
 
 
-def load(model_id: str, models_dir: Path = MODELS_DIR) -> Agent:
-    """Load a model of ``models_dir`` after checking its file against the manifest."""
+def load(
+    model_id: str | Path,
+    models_dir: Path = MODELS_DIR,
+    env: str | None = None,
+    wrappers: Sequence[str] | None = None,
+) -> Agent:
+    """Load a model of ``models_dir`` after checking its file against the manifest.
+
+    With ``env`` (the env id it was trained on), ``model_id`` is instead the path of an SB3 zip
+    or rl-baselines3-zoo run folder, for a one-off look in a notebook: the same safe loader on a
+    manifest entry built in memory, observation fidelity checked, nothing written
+    (:func:`avec.register.inspect`; a bare zip needs its ``wrappers``).
+    """
+    if env is not None:
+        from avec import register  # it builds entries from this module: imported on use
+
+        return register.inspect(Path(model_id), env, None if wrappers is None else list(wrappers))
+    model_id = str(model_id)
     entries = manifest(models_dir)
     if model_id not in entries:
         raise CheckpointError(
@@ -362,71 +371,6 @@ def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -
     }
     for module in extractors.values():
         module.register_forward_pre_hook(normalize)
-
-
-def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tensor]:
-    """The policy's state dict from an SB3 zip's ``policy.pth``, read as tensors only."""
-    state = _read_member(path, "policy.pth", f"a {algo} model")
-    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
-        raise CheckpointError(f"checkpoint {path}: policy.pth is not a dict of tensors")
-    return dict(state)
-
-
-def read_optimizer_state(path: Path) -> dict[str, Any]:
-    """The optimizer's state dict from an SB3 zip's ``policy.optimizer.pth`` (to continue
-    training a committed agent), read with ``weights_only=True``: nothing in the file is run."""
-    state = _read_member(path, "policy.optimizer.pth", "a model with its optimizer state")
-    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
-        raise CheckpointError(f"checkpoint {path}: policy.optimizer.pth is not an optimizer state")
-    return dict(state)
-
-
-def _read_member(path: Path, member: str, what: str) -> Any:
-    """One ``.pth`` member of an SB3 zip, read with ``weights_only=True`` (torch's restricted
-    unpickler: tensors and plain containers, never code)."""
-    raw = read_zip_member(path, member, what)
-    try:
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (EOFError, RuntimeError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: "
-            f"{_first_line(error)}"
-        ) from None
-    except Exception as error:  # torch's restricted unpickler refusing a global
-        raise CheckpointError(
-            f"checkpoint {path} holds more than tensors in {member} and is refused: "
-            f"{_first_line(error)}"
-        ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    """torch's ``weights_only`` refusals run to a page; their first line names the cause."""
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-
-
-def read_zip_member(path: Path, member: str, what: str = "an SB3 checkpoint") -> bytes:
-    """The bytes of one member of a zip, refused before reading if its declared size exceeds
-    :data:`MAX_MEMBER_BYTES` or its compression ratio :data:`MAX_COMPRESSION_RATIO`.
-
-    ``zipfile`` never returns more than a member's declared size, so checking the declaration
-    bounds what is read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo(member)
-            ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MAX_MEMBER_BYTES or (
-                info.file_size > 1 << 20 and ratio > MAX_COMPRESSION_RATIO
-            ):
-                raise CheckpointError(
-                    f"checkpoint {path}: member {member} declares {info.file_size} bytes "
-                    f"({ratio:.0f}x its stored size); avec reads at most {MAX_MEMBER_BYTES} "
-                    f"bytes at most {MAX_COMPRESSION_RATIO}x compressed"
-                )
-            return archive.read(info)
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: {error}"
-        ) from None
 
 
 def build(entry: dict[str, Any]) -> BaseAlgorithm:

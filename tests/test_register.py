@@ -22,7 +22,7 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from avec import cli, envs, families, register, rollouts, zoo
+from avec import cli, envs, families, register, rlzoo, rollouts, zoo
 
 ENV = rl_zoo_run.ENV
 MODEL_ID = "ppo-doorkey-5x5-v0-s0"
@@ -174,7 +174,7 @@ def test_zoo_remove_drops_the_entry_and_its_checkpoint(image_run, tmp_path, caps
 def test_a_seeded_vecnormalize_is_read_without_running_it(image_run):
     raw = (image_run / ENV / "vecnormalize.pkl").read_bytes()
     assert b"PCG64" in raw and b"SeedSequence" in raw
-    read = register.read_vecnormalize(image_run / ENV / "vecnormalize.pkl")
+    read = rlzoo.read_vecnormalize(image_run / ENV / "vecnormalize.pkl")
     saved = VecNormalize.load(
         str(image_run / ENV / "vecnormalize.pkl"),
         DummyVecEnv([lambda: envs.make(ENV, [rl_zoo_run.IMAGE])]),
@@ -326,7 +326,22 @@ def test_the_generated_folder_is_laid_out_as_rl_zoo_saves_it(image_run):
         f"{ENV}.zip",
         *(f"{ENV}/{n}" for n in ("args.yml", "config.yml", "vecnormalize.pkl")),
     ]
-    config = register.read_yaml(image_run / ENV / "config.yml")
+    config = rlzoo.read_yaml(image_run / ENV / "config.yml")
     assert config["normalize"] is True and config["n_envs"] == 8
     assert json.loads(zipfile.ZipFile(image_run / f"{ENV}.zip").read("data"))["n_envs"] == 8
     assert gym.registry[ENV].entry_point.startswith("minigrid.")
+
+
+def test_zoo_load_of_a_path_is_a_one_off_look_that_writes_nothing(image_run, tmp_path):
+    before = sorted(image_run.rglob("*"))
+    agent = zoo.load(image_run, env=ENV)
+    assert agent.id == MODEL_ID and "evaluation" not in agent.entry
+    obs = minigrid_observations(rl_zoo_run.IMAGE)
+    np.testing.assert_allclose(
+        rollouts.action_probabilities(agent, obs),
+        sb3_own_probabilities(image_run, rl_zoo_run.IMAGE, obs),
+        atol=1e-6,
+    )
+    bare = zoo.load(image_run / f"{ENV}.zip", env=ENV, wrappers=[rl_zoo_run.IMAGE])
+    assert bare.id == ENV and "observation_normalization" not in bare.entry
+    assert sorted(image_run.rglob("*")) == before

@@ -22,6 +22,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
+import avec.checkpoints
 from avec import envs, families, generators, rollouts, stats, training, zoo
 from avec.zoo import CheckpointError
 
@@ -464,10 +465,10 @@ def test_a_member_declaring_more_than_the_cap_is_refused_before_reading(
     path, entry = checkpoints["wide"]
     models_dir = _models_dir(tmp_path, entry, path.read_bytes())
     size = zipfile.ZipFile(path).getinfo("policy.pth").file_size
-    monkeypatch.setattr(zoo, "MAX_MEMBER_BYTES", size - 1)
+    monkeypatch.setattr(avec.checkpoints, "MAX_MEMBER_BYTES", size - 1)
     with pytest.raises(CheckpointError, match=f"member policy.pth declares {size} bytes"):
         zoo.load("wide", models_dir=models_dir)
-    monkeypatch.setattr(zoo, "MAX_MEMBER_BYTES", size)
+    monkeypatch.setattr(avec.checkpoints, "MAX_MEMBER_BYTES", size)
     zoo.load("wide", models_dir=models_dir)
 
 
