@@ -42,7 +42,12 @@ def _seed(text: str) -> int:
 def cmd_train(ns: argparse.Namespace) -> int:
     from avec import scheduling
 
-    configs = training.load_zoo_config(Path(ns.config))
+    try:
+        configs = training.load_zoo_config(Path(ns.config))
+    except KeyError as error:
+        raise ValueError(
+            f"{ns.config} lacks {error}: a train config has [recipes.NAME] tables"
+        ) from None
     if ns.all:
         chosen = list(configs.values())
     else:
@@ -215,6 +220,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
     if ns.history is not None:
         from avec import history, plots
 
+        if ns.history.startswith("-"):
+            # git would read it as an option (--output=FILE writes a file)
+            raise ValueError(f"--history takes a git revision range, not {ns.history!r}")
+
         revs, table = history.history(Path(ns.repo), ns.history or None)
         print("\n".join(history.lines(revs, table)))
         print(f"figure: {plots.draw_history(Path(ns.output), revs, table)}")
@@ -224,6 +233,8 @@ def cmd_report(ns: argparse.Namespace) -> int:
     if ns.readme is not None:
         path = Path(ns.readme)
         built = _read_json(Path(ns.report))
+        if not (isinstance(built, dict) and {"results", "aggregates"} <= set(built)):
+            raise ValueError(f"{ns.report} is not an avec report (no results and aggregates)")
         atomic.write_text(path, report.fill_readme(path.read_text(), built))
         print(f"{path}: verdict tables rewritten from {ns.report}")
         return 0
