@@ -39,6 +39,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from avec import atomic, envs, policies
 from avec.checkpoints import (
     CheckpointError,
+    read_optimizer_state,
     read_policy_tensors,
     read_zip_member,
 )
@@ -472,6 +473,7 @@ __all__ = [
     "model_ids",
     "observation_space",
     "policy_kwargs",
+    "read_optimizer_state",
     "read_policy_tensors",
     "read_zip_member",
     "remove_entry",
