@@ -164,11 +164,14 @@ def zoo_table(entries: dict) -> str:
     ]
     for name, group in recipes.items():
         rates = ", ".join(f"{e['evaluation']['held_out']['success_rate']:.3f}" for e in group)
-        seconds = sum(e["train_seconds"] for e in group) / len(group)
         returns = sum(e["evaluation"]["held_out"]["mean_return"] for e in group) / len(group)
+        # Agents added with `avec zoo add` were not trained here: no steps or seconds.
+        trained = all("train_seconds" in e for e in group)
+        seconds = f"{sum(e['train_seconds'] for e in group) / len(group):.0f}" if trained else "-"
+        steps = f"{group[0]['timesteps']:,}" if "timesteps" in group[0] else "-"
         lines.append(
-            f"| {name} | {group[0]['env_id']} | {len(group)} | {group[0]['timesteps']:,} | "
-            f"{seconds:.0f} | {rates} | {returns:.3f} | {group[0]['config']['success_bar']} |"
+            f"| {name} | {group[0]['env_id']} | {len(group)} | {steps} | "
+            f"{seconds} | {rates} | {returns:.3f} | {group[0]['config']['success_bar']} |"
         )
     return "\n".join(lines)
 

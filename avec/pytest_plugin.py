@@ -574,7 +574,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                     )
                     return
                 old = verdicts.load_expected(run.record_path)
-                verdicts.write_expected(run.record_path, run.results, old, run.not_applicable)
+                verdicts.write_expected(
+                    run.record_path, run.results, old, run.not_applicable, run.command
+                )
         except OSError as error:
             _fail(session, run, f"cannot write {run.record_path}: {error.strerror or error}")
             return

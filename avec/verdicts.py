@@ -564,6 +564,7 @@ def write_expected(
     results: Sequence[Mapping[str, Any]],
     old: Mapping[tuple[str, str], Mapping[str, str]],
     not_applicable: Mapping[str, str] | None = None,
+    command: str = "pytest claims/",
 ) -> None:
     """Rewrite the record from ``results``, keeping the reason of every unchanged verdict that
     someone wrote; a reason that is a measured line (:func:`measured`) is measured again.
@@ -582,7 +583,7 @@ def write_expected(
     lines = [
         "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",
         "# A run whose verdicts differ from these fails; update on purpose with",
-        "# `pytest claims/ --update-expected`.",
+        f"# `{command} --update-expected`.",
         "",
     ]
     for claim in sorted({c for c, _ in record}):
