@@ -23,7 +23,9 @@ entry are written (each atomically).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from avec import atomic, engine, envs, families, rollouts, training, zoo
+from avec import engine, envs, families, rollouts, training, zoo
 from avec.rlzoo import read_run
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*-s[0-9]+$")
@@ -192,14 +194,30 @@ def add(
     entry = agent.entry
     entry["evaluation"] = training.evaluate(agent.model, agent, episodes)
     entry["meets_bar"] = entry["evaluation"]["held_out"]["success_rate"] >= bar
-    data = checkpoint.read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise zoo.CheckpointError(f"{checkpoint} changed while it was being registered")
     models_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint.resolve() != target.resolve():
-        atomic.write_bytes(target, data)
+        _copy_checked(checkpoint, target, entry["sha256"])
     zoo.write_entry(entry, models_dir)
     return entry
+
+
+def _copy_checked(source: Path, target: Path, digest: str) -> None:
+    """Copy ``source`` to ``target`` in chunks (a temporary file renamed into place), refused
+    if the bytes copied are not the ones validated (sha256 ``digest``)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        sha = hashlib.sha256()
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                sha.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if sha.hexdigest() != digest:
+            raise zoo.CheckpointError(f"{source} changed while it was being registered")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def remove(model_id: str, models_dir: Path) -> dict[str, Any]:
