@@ -103,7 +103,7 @@ def model_id_of(args: dict[str, Any], env_id: str, given: str | None) -> str:
     return given
 
 
-def inspect(
+def load_run(
     path: Path,
     env_id: str,
     wrappers: list[str] | None = None,
@@ -190,7 +190,7 @@ def add(
     if not 0.0 <= bar <= 1.0:
         raise zoo.CheckpointError(f"--bar must be a success rate in [0, 1], got {bar}")
     target = zoo.checkpoint_path(models_dir, f"{model_id}.zip")
-    agent = inspect(path, env_id, wrappers, model_id, bar, file=target.name)
+    agent = load_run(path, env_id, wrappers, model_id, bar, file=target.name)
     entry = agent.entry
     entry["evaluation"] = training.evaluate(agent.model, agent, episodes)
     entry["meets_bar"] = entry["evaluation"]["held_out"]["success_rate"] >= bar
@@ -301,7 +301,7 @@ __all__ = [
     "add",
     "check_fidelity",
     "family_of",
-    "inspect",
+    "load_run",
     "model_id_of",
     "recipe_bar",
     "remove",

@@ -287,12 +287,12 @@ def load(
     With ``env`` (the env id it was trained on), ``model_id`` is instead the path of an SB3 zip
     or rl-baselines3-zoo run folder, for a one-off look in a notebook: the same safe loader on a
     manifest entry built in memory, observation fidelity checked, nothing written
-    (:func:`avec.register.inspect`; a bare zip needs its ``wrappers``).
+    (:func:`avec.register.load_run`; a bare zip needs its ``wrappers``).
     """
     if env is not None:
         from avec import register  # it builds entries from this module: imported on use
 
-        return register.inspect(Path(model_id), env, None if wrappers is None else list(wrappers))
+        return register.load_run(Path(model_id), env, None if wrappers is None else list(wrappers))
     model_id = str(model_id)
     entries = manifest(models_dir)
     if model_id not in entries:
