@@ -231,7 +231,7 @@ def test_a_bare_zip_without_wrappers_is_one_line_exit_2(image_run, tmp_path, cap
 
 def test_an_algorithm_avec_does_not_judge_is_one_line_exit_2(image_run, tmp_path, capsys):
     run = copy_run(image_run, tmp_path)
-    args = yaml.load((run / ENV / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
+    args = rlzoo.read_yaml(run / ENV / "args.yml")
     args["algo"] = "sac"
     (run / ENV / "args.yml").write_text(yaml.dump(args))
     argv = ["zoo", "add", str(run), "--env", ENV, "--models-dir", str(tmp_path / "m")]
