@@ -4,6 +4,7 @@ avec train doorkey5-ppo-mlp-s0     # one model of fixtures/zoo.toml
 avec train --all                    # the whole zoo, one Ray task per agent
 avec zoo                            # the committed models and how well they play
 avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
+avec zoo remove ID --models-dir DIR  # drop an agent (entry and checkpoint)
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
 avec field doorkey5-ppo-mlp-s0 --seed 3 --vector key --coef -1 -o field.png  # vector fields
 avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
@@ -41,7 +42,12 @@ def _seed(text: str) -> int:
 def cmd_train(ns: argparse.Namespace) -> int:
     from avec import scheduling
 
-    configs = training.load_zoo_config(Path(ns.config))
+    try:
+        configs = training.load_zoo_config(Path(ns.config))
+    except KeyError as error:
+        raise ValueError(
+            f"{ns.config} lacks {error}: a train config has [recipes.NAME] tables"
+        ) from None
     if ns.all:
         chosen = list(configs.values())
     else:
@@ -89,15 +95,33 @@ def cmd_zoo_add(ns: argparse.Namespace) -> int:
         raise ValueError(f"--episodes must be at least 1, got {ns.episodes}")
     models_dir = Path(ns.add_models_dir or ns.models_dir)
     entry = register.add(
-        Path(ns.path), ns.env, ns.wrappers, models_dir, model_id=ns.id, episodes=ns.episodes
+        Path(ns.path),
+        ns.env,
+        ns.wrappers,
+        models_dir,
+        model_id=ns.id,
+        episodes=ns.episodes,
+        bar=ns.bar,
+        force=ns.force,
     )
     held = entry["evaluation"]["held_out"]
     lo, hi = held["success_ci95"]
+    bar = entry["config"]["success_bar"]
+    judged = "judged by the claims" if entry["meets_bar"] else "BELOW BAR: listed, not judged"
     print(
         f"{entry['id']}: {entry['algo']} {entry['policy']} on {entry['env_id']}, success "
-        f"{held['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] on {held['episodes']} held-out layouts; "
-        f"registered in {models_dir / 'manifest.json'}"
+        f"{held['success_rate']:.3f} [{lo:.3f}, {hi:.3f}] on {held['episodes']} held-out layouts "
+        f"(bar {bar}: {judged}); registered in {models_dir / 'manifest.json'}"
     )
+    return 0
+
+
+def cmd_zoo_remove(ns: argparse.Namespace) -> int:
+    from avec import register
+
+    models_dir = Path(ns.remove_models_dir or ns.models_dir)
+    entry = register.remove(ns.model_id, models_dir)
+    print(f"{ns.model_id}: removed from {models_dir / 'manifest.json'} with {entry['file']}")
     return 0
 
 
@@ -107,12 +131,23 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
         print(zoo_table(entries))
         return 0
     print(f"{'model':32} {'steps':>9} {'secs':>6} {'success':>8}  95% CI          bar")
+    if not entries:
+        print(f"no models in {Path(ns.models_dir) / 'manifest.json'}", file=sys.stderr)
+        return 2
     for model_id, entry in entries.items():
-        held = entry["evaluation"]["held_out"]
+        held = entry.get("evaluation", {}).get("held_out")
+        if held is None:
+            print(f"{model_id:32} (no evaluation recorded)")
+            continue
         lo, hi = held["success_ci95"]
+        # Agents added with `avec zoo add` were not trained here: no steps or seconds.
+        steps, secs = entry.get("timesteps", "-"), entry.get("train_seconds")
+        secs = "-" if secs is None else f"{secs:.0f}"
+        bar = entry.get("config", {}).get("success_bar", "-")
+        below = "" if entry.get("meets_bar", True) else "  below bar: not judged"
         print(
-            f"{model_id:32} {entry['timesteps']:>9} {entry['train_seconds']:>6.0f} "
-            f"{held['success_rate']:>8.3f}  [{lo:.3f}, {hi:.3f}]  {entry['config']['success_bar']}"
+            f"{model_id:32} {steps:>9} {secs:>6} {held['success_rate']:>8.3f}  "
+            f"[{lo:.3f}, {hi:.3f}]  {bar}{below}"
         )
     return 0
 
@@ -129,11 +164,14 @@ def zoo_table(entries: dict) -> str:
     ]
     for name, group in recipes.items():
         rates = ", ".join(f"{e['evaluation']['held_out']['success_rate']:.3f}" for e in group)
-        seconds = sum(e["train_seconds"] for e in group) / len(group)
         returns = sum(e["evaluation"]["held_out"]["mean_return"] for e in group) / len(group)
+        # Agents added with `avec zoo add` were not trained here: no steps or seconds.
+        trained = all("train_seconds" in e for e in group)
+        seconds = f"{sum(e['train_seconds'] for e in group) / len(group):.0f}" if trained else "-"
+        steps = f"{group[0]['timesteps']:,}" if "timesteps" in group[0] else "-"
         lines.append(
-            f"| {name} | {group[0]['env_id']} | {len(group)} | {group[0]['timesteps']:,} | "
-            f"{seconds:.0f} | {rates} | {returns:.3f} | {group[0]['config']['success_bar']} |"
+            f"| {name} | {group[0]['env_id']} | {len(group)} | {steps} | "
+            f"{seconds} | {rates} | {returns:.3f} | {group[0]['config']['success_bar']} |"
         )
     return "\n".join(lines)
 
@@ -185,6 +223,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
     if ns.history is not None:
         from avec import history, plots
 
+        if ns.history.startswith("-"):
+            # git would read it as an option (--output=FILE writes a file)
+            raise ValueError(f"--history takes a git revision range, not {ns.history!r}")
+
         revs, table = history.history(Path(ns.repo), ns.history or None)
         print("\n".join(history.lines(revs, table)))
         print(f"figure: {plots.draw_history(Path(ns.output), revs, table)}")
@@ -194,6 +236,8 @@ def cmd_report(ns: argparse.Namespace) -> int:
     if ns.readme is not None:
         path = Path(ns.readme)
         built = _read_json(Path(ns.report))
+        if not (isinstance(built, dict) and {"results", "aggregates"} <= set(built)):
+            raise ValueError(f"{ns.report} is not an avec report (no results and aggregates)")
         atomic.write_text(path, report.fill_readme(path.read_text(), built))
         print(f"{path}: verdict tables rewritten from {ns.report}")
         return 0
@@ -233,10 +277,26 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("path", help="an SB3 .zip, or an rl-baselines3-zoo run folder")
     add.add_argument("--env", required=True, help="env id it was trained on")
     add.add_argument("--wrappers", nargs="*", default=None, help="observation wrappers, dotted")
-    add.add_argument("--id", default=None, help="model id (default: the file or folder name)")
+    add.add_argument(
+        "--id",
+        default=None,
+        help="model id NAME-s<SEED> (default: from args.yml's algo, env and seed)",
+    )
     add.add_argument("--episodes", type=int, default=200, help="held-out evaluation episodes")
+    add.add_argument(
+        "--bar",
+        type=float,
+        default=None,
+        help="held-out success the agent must reach to be judged (default: the bar of avec's "
+        "own recipes for the same levels)",
+    )
+    add.add_argument("--force", action="store_true", help="replace a model of the same id")
     add.add_argument("--models-dir", dest="add_models_dir", default=None)
     add.set_defaults(func=cmd_zoo_add)
+    remove = zoo_sub.add_parser("remove", help="drop a model's entry and checkpoint")
+    remove.add_argument("model_id")
+    remove.add_argument("--models-dir", dest="remove_models_dir", default=None)
+    remove.set_defaults(func=cmd_zoo_remove)
 
     layout = sub.add_parser("layout", help="print a generated layout as ASCII")
     layout.add_argument("family", choices=sorted(families.FAMILIES))

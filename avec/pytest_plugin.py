@@ -15,7 +15,12 @@ its own agents. It is inert unless a run collects from the claims folder (ini op
   recorded as not holding is ``xfail(strict=True)``. Under any other profile verdicts are
   reported, not gated. ``--update-expected`` writes the run's verdicts into the record -- only
   under ``ci``, and only when every test it ran reached its verdict (a selection updates the
-  entries it judged).
+  entries it judged). The record is written under a lock, and only if no other run rewrote it
+  since this one started (two runs at once: the later is refused, not silently kept).
+* **Not applicable.** A claim with no model of the folder to judge (a maze claim and no maze
+  agent, a claim across training seeds and one seed per recipe) is *not applicable*: its test
+  is skipped, recorded as such (``[claim] "*" = { verdict = "not applicable" }``) and gated like
+  a verdict. Every hint names the command run, with its ``--avec-models DIR``.
 * **The report.** Results and figures go to the ``report`` fixture; xdist workers hand theirs
   to the controller. ``reports/latest.*`` (for ``--avec-models DIR``: ``DIR/reports/latest.*``)
   is written only by a *complete* run: the whole claims folder, nothing deselected, no ``-x``,
@@ -31,7 +36,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,13 +46,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import settings
 
 import avec
 from avec import report as report_mod
 from avec import training, verdicts, zoo
+from avec.judging import Judge, Report
 
 GATED_PROFILE = "ci"
 """The profile whose verdicts are the committed record."""
@@ -73,6 +80,12 @@ class _Run:
     errors: set[str] = field(default_factory=set)
     crashed: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
+    command: str = "pytest claims/"
+    """The command of this run, as a hint to re-record repeats it."""
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    """Claims with no model of the folder to judge, and why."""
+    record_seen: bytes | None = None
+    """The record's bytes when the run started (None: no record), to refuse a lost update."""
 
     @property
     def gating(self) -> bool:
@@ -82,6 +95,8 @@ class _Run:
 _RUN = pytest.StashKey[_Run]()
 _OUTER = pytest.StashKey["_Run | None"]()
 _REACHED = ("avec_verdict", "reached")
+_NOT_APPLICABLE = "avec_not_applicable"
+_NA_ITEM = pytest.StashKey[tuple[str, str]]()
 _current: _Run | None = None
 """The run of this process, for ``model_params`` (called while claim modules are imported)."""
 
@@ -128,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
         active,
         recording=bool(config.getoption("--update-expected")),
         worker=hasattr(config, "workerinput"),
+        command="pytest claims/" + (f" --avec-models {option}" if option else ""),
     )
     config.stash[_RUN] = run
     # A pytest run inside a pytest run (pytester) restores the outer run when it ends.
@@ -153,9 +169,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         models = set(zoo.model_ids(run.models_dir))
         record = verdicts.load_expected(run.record_path)
+        run.record_seen = run.record_path.read_bytes() if run.record_path.exists() else None
     except (zoo.CheckpointError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
-    unknown = verdicts.unknown_entries(record, None, models)
+    except OSError as error:
+        raise pytest.UsageError(
+            f"cannot read the record {run.record_path}: {error.strerror or error}"
+        ) from None
+    if not models:
+        raise pytest.UsageError(
+            f"{run.models_dir / 'manifest.json'} lists no models; add one with "
+            f"`avec zoo add RUN_DIR --env ENV_ID --models-dir {run.models_dir}`"
+        )
+    unknown = verdicts.unknown_entries(record, None, models | {verdicts.NO_MODEL})
     if unknown:
         raise pytest.UsageError(
             f"{run.record_path} has entries for models not in "
@@ -179,8 +205,28 @@ def models_dir() -> Path:
     return _current.models_dir if _current else zoo.MODELS_DIR
 
 
+def _mark_not_applicable(run: _Run, items: list[pytest.Item]) -> None:
+    """A claim test parametrized over no model (pytest's "empty parameter set") is not
+    applicable to the folder: skipped with that reason, reported as such to the controller."""
+    for item in items:
+        claim = item.get_closest_marker("claim")
+        empty = [
+            m
+            for m in getattr(item, "own_markers", [])
+            if m.name == "skip" and str(m.kwargs.get("reason", "")).startswith("got empty")
+        ]
+        if claim is None or not empty:
+            continue
+        why = f"no model of {run.models_dir} meets what this claim judges (family, seeds, bar)"
+        item.own_markers = [m for m in item.own_markers if m not in empty]
+        item.add_marker(pytest.mark.skip(reason=f"{verdicts.NOT_APPLICABLE}: {why}"))
+        item.stash[_NA_ITEM] = (claim.args[0], why)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[_RUN]
+    if run.active:
+        _mark_not_applicable(run, items)
     if not run.active or not run.gating or run.recording:
         return
     record = verdicts.load_expected(run.record_path)
@@ -218,6 +264,8 @@ def _short_repr(item: pytest.Item, expected: type[BaseException]) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if call.when == "setup" and _NA_ITEM in item.stash:
+        report.user_properties.append((_NOT_APPLICABLE, json.dumps(item.stash[_NA_ITEM])))
     # Marked here, where the exception is at hand; the controller reads the mark.
     if (
         item.config.stash[_RUN].active
@@ -234,47 +282,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if report.when == "setup":
         run.started.add(report.nodeid)
+        for name, value in report.user_properties:
+            if name == _NOT_APPLICABLE:
+                claim, why = json.loads(value)
+                run.not_applicable[claim] = why
+                run.reached.add(report.nodeid)
     if report.when == "call" and any(tuple(p) == _REACHED for p in report.user_properties):
         run.reached.add(report.nodeid)
     elif report.failed:
         run.errors.add(report.nodeid)
-
-
-class Report:
-    """Where a claim test puts its result and figures."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.record = verdicts.load_expected(run.record_path)
-
-    def expected(self, claim: str, model: str) -> str | None:
-        entry = self.record.get((claim, model))
-        return None if entry is None else entry["verdict"]
-
-    def add(
-        self,
-        claim: verdicts.Claim,
-        result: dict[str, Any],
-        figures: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        self.run.results.append(json.loads(json.dumps(result)))
-        self.run.claim_texts[claim.name] = claim.text()
-        for name, spec in (figures or {}).items():
-            self._store(name, spec)
-
-    def figure(self, name: str, kind: str, data: dict[str, Any]) -> None:
-        self._store(name, {"kind": kind, "data": data})
-
-    def _store(self, name: str, spec: dict[str, Any]) -> None:
-        spec = json.loads(json.dumps(spec))
-        self.run.figures[name] = spec
-        self.run.drawn.pop(name, None)
-        if self.run.worker:
-            # An xdist worker draws its figures as they come, while the others still run
-            # tests, instead of leaving them all to the controller at the end. One that cannot
-            # be drawn is left to the controller, whose report.write says why.
-            with contextlib.suppress(Exception):
-                self.run.drawn[name] = report_mod.draw(spec)
 
 
 @pytest.fixture(scope="session")
@@ -282,72 +298,10 @@ def report(pytestconfig: pytest.Config) -> Report:
     return Report(pytestconfig.stash[_RUN])
 
 
-class Judge:
-    """Runs one claim on one model: measure the trials, decide, shrink, record, check.
-
-    A claim module draws its trials (:mod:`avec.trials`: held-out levels in seed order) and
-    supplies three functions: ``measure(trials) -> dict of arrays`` (one batched pass),
-    ``outcome(measured) -> verdicts.Outcome`` (per judged unit: passed, informative, the
-    layout it is on, reference arms) and ``effects(measured) -> {name: Estimate}``. With
-    ``shrink_with`` (a structural Hypothesis strategy of single trials) a failing informative
-    trial is shrunk to a minimal counterexample by re-measuring single trials.
-    """
-
-    def __init__(self, report: Report, recording: bool, gating: bool = True) -> None:
-        self.report = report
-        self.recording = recording
-        self.gating = gating
-
-    def __call__(
-        self,
-        claim: verdicts.Claim,
-        model_id: str,
-        trials: list[Any],
-        measure: Callable[[list[Any]], dict[str, Any]],
-        outcome: Callable[[dict[str, Any]], verdicts.Outcome],
-        effects: Callable[[dict[str, Any]], dict[str, Any]],
-        shrink_with: Any = None,
-        figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
-        notes: str | None = None,
-    ) -> dict[str, Any]:
-        measured = measure(trials)
-        found = outcome(measured)
-        failed = found.failed()
-        example = None
-        if failed.any():
-            minimal = None
-            if shrink_with is not None:
-                minimal = verdicts.shrink(
-                    shrink_with, lambda t: bool(outcome(measure([t])).failed().any())
-                )
-            if minimal is None:
-                minimal = trials[found.trial_of(int(np.flatnonzero(failed)[0]))]
-            stem = f"counterexample-{claim.name}-{model_id}"
-            example = verdicts.counterexample(minimal, figure=f"{stem}.png")
-            self.report.figure(
-                stem, "layout", {"title": f"{claim.name}: {model_id}", "ascii": example["ascii"]}
-            )
-        result = verdicts.decide(
-            claim,
-            model_id,
-            found.passed,
-            found.informative,
-            found.clusters,
-            found.references,
-            effects(measured),
-            example,
-            self.report.expected(claim.name, model_id),
-            notes,
-        )
-        self.report.add(claim, result, figures(trials, measured) if figures else None)
-        verdicts.check(result, recording=self.recording, gating=self.gating)
-        return result
-
-
 @pytest.fixture(scope="session")
 def judge(report: Report, pytestconfig: pytest.Config) -> Judge:
     run = pytestconfig.stash[_RUN]
-    return Judge(report, recording=run.recording, gating=run.gating)
+    return Judge(report, recording=run.recording, gating=run.gating, command=run.command)
 
 
 @pytest.fixture(scope="session")
@@ -434,13 +388,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     selection, faults = _incomplete(session, run, exitstatus)
     reasons = selection + faults
+    record = verdicts.load_expected(run.record_path)
+    if run.gating and not run.recording:
+        unrecorded = [
+            claim
+            for claim in sorted(run.not_applicable)
+            if record.get((claim, verdicts.NO_MODEL), {}).get("verdict") != verdicts.NOT_APPLICABLE
+        ]
+        if unrecorded:
+            _fail(
+                session,
+                run,
+                f"{', '.join(unrecorded)}: not applicable to {run.models_dir}, which "
+                f"{run.record_path} does not record; run {run.command} --update-expected",
+            )
     if not reasons:
         judged = {r["claim"] for r in run.results}
+        models = {r["model"] for r in run.results}
         unknown = verdicts.unknown_entries(
-            verdicts.load_expected(run.record_path), judged, {r["model"] for r in run.results}
-        )
+            {k: v for k, v in record.items() if k[1] != verdicts.NO_MODEL}, judged, models
+        ) + [
+            f"[{claim}] {model} (now judged)"
+            for claim, model in sorted(record)
+            if model == verdicts.NO_MODEL and claim in judged and not run.recording
+        ]
         if unknown:
-            _fail(session, run, f"{run.record_path} has entries no claim test judged: {unknown}")
+            _fail(
+                session,
+                run,
+                f"{run.record_path} has entries no claim test judged: {unknown}; "
+                f"run {run.command} --update-expected",
+            )
             reasons.append("the record names unknown claims or models")
     if not run.gating:
         reasons.append(f"profile {run.profile!r}, not {GATED_PROFILE!r}")
@@ -459,6 +437,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "python_platform": platform.machine(),
         "models": sorted({r["model"] for r in run.results}),
         "not_judged": zoo.below_bar(zoo.manifest(run.models_dir)),
+        "not_applicable": dict(sorted(run.not_applicable.items())),
     }
     try:
         report_mod.write(out, results, run.figures, generated_by, run.claim_texts, run.drawn)
@@ -481,13 +460,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             message = f"--update-expected: {'; '.join(faults)}; {run.record_path} untouched"
             _fail(session, run, message)
             return
-        old = verdicts.load_expected(run.record_path)
         try:
-            verdicts.write_expected(run.record_path, run.results, old)
+            with _record_lock(run.record_path):
+                now = run.record_path.read_bytes() if run.record_path.exists() else None
+                if now != run.record_seen:
+                    _fail(
+                        session,
+                        run,
+                        f"{run.record_path} was rewritten by another run while this one ran; "
+                        f"not overwritten: run {run.command} --update-expected again",
+                    )
+                    return
+                old = verdicts.load_expected(run.record_path)
+                verdicts.write_expected(
+                    run.record_path, run.results, old, run.not_applicable, run.command
+                )
         except OSError as error:
             _fail(session, run, f"cannot write {run.record_path}: {error.strerror or error}")
             return
         run.summary.append(f"record updated: {run.record_path}")
+
+
+@contextlib.contextmanager
+def _record_lock(path: Path) -> Any:
+    """An exclusive lock on the record's folder while the record is compared and rewritten
+    (``flock`` on the folder itself: no lock file is left beside the record)."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _fail(session: pytest.Session, run: _Run, message: str) -> None:

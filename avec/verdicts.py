@@ -52,6 +52,10 @@ from avec.layouts import Layout
 T = TypeVar("T")
 
 VERDICTS = ("holds", "fails", "inconclusive")
+NOT_APPLICABLE = "not applicable"
+"""What the record says of a claim no model of the folder can be judged on (no maze agent for
+a maze claim, one training seed for a claim across seeds); recorded under :data:`NO_MODEL`."""
+NO_MODEL = "*"
 
 
 class ClaimFails(AssertionError):
@@ -522,14 +526,20 @@ class VerdictChanged(AssertionError):
 UPDATE_HINT = "if this change is intended, run pytest claims/ --update-expected"
 
 
-def check(result: Mapping[str, Any], recording: bool = False, gating: bool = True) -> None:
+def check(
+    result: Mapping[str, Any],
+    recording: bool = False,
+    gating: bool = True,
+    command: str = "pytest claims/",
+) -> None:
     """Hold a result to the committed record (``result["expected"]``).
 
     * not ``gating`` (a profile other than ``ci``) or ``recording`` (``--update-expected``):
       never raises -- the verdict is reported, the record is not consulted;
     * no recorded verdict: :class:`ClaimUnrecorded`;
     * a verdict other than the recorded one: :class:`VerdictChanged`, saying both, the pass
-      rate, its interval and how to update the record on purpose;
+      rate, its interval and how to update the record on purpose (``command``: the run's own
+      command, e.g. with its ``--avec-models DIR``);
     * the recorded verdict: passes if it is *holds*, else raises :class:`ClaimFails` or
       :class:`ClaimInconclusive` -- the exception the suite's ``xfail`` marker expects.
     """
@@ -541,12 +551,11 @@ def check(result: Mapping[str, Any], recording: bool = False, gating: bool = Tru
     if expected is None:
         raise ClaimUnrecorded(
             f"{name}: recorded nothing, now {verdict} ({detail}); to record it, "
-            "run pytest claims/ --update-expected"
+            f"run {command} --update-expected"
         )
     if verdict != expected:
-        raise VerdictChanged(
-            f"{name}: recorded {expected}, now {verdict} ({detail}); {UPDATE_HINT}"
-        )
+        hint = UPDATE_HINT.replace("pytest claims/", command)
+        raise VerdictChanged(f"{name}: recorded {expected}, now {verdict} ({detail}); {hint}")
     if verdict == "fails":
         raise ClaimFails(f"{name}: fails as recorded ({detail})")
     if verdict == "inconclusive":
@@ -601,9 +610,10 @@ def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
             raise ValueError(f"{path}: {claim} must be a table [{claim}] of models")
         for model, entry in models.items():
             verdict = entry.get("verdict") if isinstance(entry, dict) else None
-            if verdict not in VERDICTS:
+            valid = (NOT_APPLICABLE,) if model == NO_MODEL else VERDICTS
+            if verdict not in valid:
                 raise ValueError(
-                    f"{path}: [{claim}] {model} has verdict {verdict!r}; valid: {VERDICTS}"
+                    f"{path}: [{claim}] {model} has verdict {verdict!r}; valid: {valid}"
                 )
             record[(claim, model)] = {"verdict": verdict, "reason": entry.get("reason", "")}
     return record
@@ -629,10 +639,17 @@ def write_expected(
     path: Path,
     results: Sequence[Mapping[str, Any]],
     old: Mapping[tuple[str, str], Mapping[str, str]],
+    not_applicable: Mapping[str, str] | None = None,
+    command: str = "pytest claims/",
 ) -> None:
     """Rewrite the record from ``results``, keeping the reason of every unchanged verdict that
-    someone wrote; a reason that is a measured line (:func:`measured`) is measured again."""
-    record = dict(old)
+    someone wrote; a reason that is a measured line (:func:`measured`) is measured again.
+    ``not_applicable``: claims no model could be judged on, with why (:data:`NOT_APPLICABLE`);
+    a claim judged now loses its not-applicable entry."""
+    judged = {r["claim"] for r in results}
+    record = {k: v for k, v in old.items() if not (k[1] == NO_MODEL and k[0] in judged)}
+    for claim, why in (not_applicable or {}).items():
+        record[(claim, NO_MODEL)] = {"verdict": NOT_APPLICABLE, "reason": why}
     for r in results:
         key = (r["claim"], r["model"])
         kept = old.get(key)
@@ -642,7 +659,7 @@ def write_expected(
     lines = [
         "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",
         "# A run whose verdicts differ from these fails; update on purpose with",
-        "# `pytest claims/ --update-expected`.",
+        f"# `{command} --update-expected`.",
         "",
     ]
     for claim in sorted({c for c, _ in record}):
@@ -659,6 +676,8 @@ def write_expected(
 
 __all__ = [
     "VERDICTS",
+    "NOT_APPLICABLE",
+    "NO_MODEL",
     "Claim",
     "ClaimFails",
     "ClaimInconclusive",

@@ -13,21 +13,22 @@ the policy from the entry's recorded config (algorithm, env, wrappers, policy kw
 only the tensors of the zip's ``policy.pth`` with ``torch.load(weights_only=True)``; the
 ``data`` member is never read. The file's sha256, its parameters' shapes and the built
 policy's classes are checked against the entry, and a manifest ``file`` must lie inside the
-models folder.
+models folder. Nothing is imported by a name the manifest holds: its ``env_id`` must be one avec
+registers or MiniGrid's own (gymnasium imports the module of a ``module:id`` name), and a zip
+member is read only within size caps (:mod:`avec.checkpoints`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
@@ -36,6 +37,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 
 from avec import atomic, envs, policies
+from avec.checkpoints import (
+    CheckpointError,
+    read_optimizer_state,
+    read_policy_tensors,
+    read_zip_member,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "fixtures" / "models"
@@ -61,12 +68,10 @@ _CLASSES: dict[str, type] = {
 }
 # Wrappers are imported by name: only from these packages.
 _WRAPPER_MODULES = ("minigrid.wrappers.", "gymnasium.wrappers.", "avec.")
+# Env ids are made only if gymnasium builds them from these packages' own classes.
+_ENV_PACKAGES = ("avec.", "minigrid.")
 # Only the policy is needed to act; the training buffers are kept minimal.
 _INFERENCE_KWARGS = {"DQN": {"buffer_size": 1}}
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint or manifest is missing, corrupt, unsafe, or does not match its entry."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,23 @@ def write_entries(entries: Sequence[dict[str, Any]], models_dir: Path = MODELS_D
         atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def remove_entry(model_id: str, models_dir: Path = MODELS_DIR) -> dict[str, Any]:
+    """Drop one model's entry from ``manifest.json`` atomically; returns it."""
+    models_dir = Path(models_dir)
+    entries = manifest(models_dir)
+    if model_id not in entries:
+        raise CheckpointError(
+            f"no model {model_id!r} in {models_dir / 'manifest.json'}; known: {sorted(entries)}"
+        )
+    path = models_dir / "manifest.json"
+    with open(models_dir / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text())
+        entry = data["models"].pop(model_id)
+        atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+    return entry
+
+
 def checkpoint_path(models_dir: Path, file: str) -> Path:
     """``models_dir / file``, refusing a name that is absolute or resolves outside the folder."""
     folder = Path(models_dir).resolve()
@@ -254,8 +276,24 @@ def _recorded_policy_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
 # -- loading --------------------------------------------------------------------------------
 
 
-def load(model_id: str, models_dir: Path = MODELS_DIR) -> Agent:
-    """Load a model of ``models_dir`` after checking its file against the manifest."""
+def load(
+    model_id: str | Path,
+    models_dir: Path = MODELS_DIR,
+    env: str | None = None,
+    wrappers: Sequence[str] | None = None,
+) -> Agent:
+    """Load a model of ``models_dir`` after checking its file against the manifest.
+
+    With ``env`` (the env id it was trained on), ``model_id`` is instead the path of an SB3 zip
+    or rl-baselines3-zoo run folder, for a one-off look in a notebook: the same safe loader on a
+    manifest entry built in memory, observation fidelity checked, nothing written
+    (:func:`avec.register.load_run`; a bare zip needs its ``wrappers``).
+    """
+    if env is not None:
+        from avec import register  # it builds entries from this module: imported on use
+
+        return register.load_run(Path(model_id), env, None if wrappers is None else list(wrappers))
+    model_id = str(model_id)
     entries = manifest(models_dir)
     if model_id not in entries:
         raise CheckpointError(
@@ -317,54 +355,23 @@ def _normalize_observations(policy: Any, recorded: dict[str, Any], path: Path) -
             f"checkpoint {path}: observation normalisation of shape {mean.shape} does not fit "
             f"observations of shape {target}"
         )
-    mean_t = torch.tensor(mean, dtype=torch.float32)
-    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float32) + float(recorded["epsilon"]))
+    # In float64, as VecNormalize computes: where a feature never varied in training (var ~ 0,
+    # e.g. FlatObsWrapper's constant mission), float32 rounding would be amplified 1e4-fold.
+    mean_t = torch.tensor(mean, dtype=torch.float64)
+    std_t = torch.sqrt(torch.tensor(var, dtype=torch.float64) + float(recorded["epsilon"]))
     clip = float(recorded["clip"])
     scale = 255.0 if policy.normalize_images and is_image_space(policy.observation_space) else 1.0
 
     def normalize(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> tuple:
-        raw = args[0] * scale
-        return (torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale, *args[1:])
+        raw = args[0].double() * scale
+        normalized = torch.clamp((raw - mean_t) / std_t, -clip, clip) / scale
+        return (normalized.to(args[0].dtype), *args[1:])
 
     extractors = {
         id(m): m for m in policy.modules() if isinstance(m, torch_layers.BaseFeaturesExtractor)
     }
     for module in extractors.values():
         module.register_forward_pre_hook(normalize)
-
-
-def read_policy_tensors(path: Path, algo: str = "model") -> dict[str, torch.Tensor]:
-    """The policy's state dict from an SB3 zip's ``policy.pth``, read as tensors only."""
-    state = _read_member(path, "policy.pth", f"a {algo} model")
-    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
-        raise CheckpointError(f"checkpoint {path}: policy.pth is not a dict of tensors")
-    return dict(state)
-
-
-def read_optimizer_state(path: Path) -> dict[str, Any]:
-    """The optimizer's state dict from an SB3 zip's ``policy.optimizer.pth`` (to continue
-    training a committed agent), read with ``weights_only=True``: nothing in the file is run."""
-    state = _read_member(path, "policy.optimizer.pth", "a model with its optimizer state")
-    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
-        raise CheckpointError(f"checkpoint {path}: policy.optimizer.pth is not an optimizer state")
-    return dict(state)
-
-
-def _read_member(path: Path, member: str, what: str) -> Any:
-    """One ``.pth`` member of an SB3 zip, read with ``weights_only=True`` (torch's restricted
-    unpickler: tensors and plain containers, never code)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            raw = archive.read(member)
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, KeyError, EOFError, RuntimeError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not {what}: {type(error).__name__}: {error}"
-        ) from error
-    except Exception as error:  # torch's restricted unpickler refusing a global
-        raise CheckpointError(
-            f"checkpoint {path} holds more than tensors in {member} and is refused: {error}"
-        ) from error
 
 
 def build(entry: dict[str, Any]) -> BaseAlgorithm:
@@ -379,7 +386,10 @@ def build(entry: dict[str, Any]) -> BaseAlgorithm:
     unsafe = [w for w in entry["observation_wrappers"] if not w.startswith(_WRAPPER_MODULES)]
     if unsafe:
         raise CheckpointError(f"observation wrappers {unsafe} are not from {_WRAPPER_MODULES}")
+    check_env_id(entry["env_id"])
     env = envs.make(entry["env_id"], entry["observation_wrappers"])
+    if entry.get("observation_space"):
+        env = _TrainedSpace(env, observation_space(entry["observation_space"], env))
     kwargs = dict(_INFERENCE_KWARGS.get(algo, {}))
     use_sde = entry.get("config", {}).get("hyperparameters", {}).get("use_sde")
     if use_sde:
@@ -391,6 +401,52 @@ def build(entry: dict[str, Any]) -> BaseAlgorithm:
         device="cpu",
         **kwargs,
     )
+
+
+def check_env_id(env_id: str) -> None:
+    """Refuse an env id gymnasium would build from code outside avec and MiniGrid (a
+    ``module:id`` name makes gymnasium import ``module``)."""
+    spec = None if ":" in env_id else gym.registry.get(env_id)
+    entry_point = getattr(spec, "entry_point", None)
+    if not (isinstance(entry_point, str) and entry_point.startswith(_ENV_PACKAGES)):
+        raise CheckpointError(
+            f"env id {env_id!r} is refused: only ids avec registers (avec/...) or MiniGrid's own "
+            "(MiniGrid-...) are made"
+        )
+
+
+def observation_space(recorded: dict[str, Any], env: gym.Env) -> gym.spaces.Box:
+    """The Box a policy was trained on (``{"shape", "dtype"}``, read from its checkpoint):
+    the wrappers' observations, as the agent's VecNormalize handed them over (float32, not
+    transposed: SB3 transposes only uint8 images). Refused if the shapes differ."""
+    shape, dtype = tuple(recorded["shape"]), np.dtype(recorded["dtype"])
+    own = env.observation_space
+    if (
+        isinstance(own, gym.spaces.Box)
+        and is_image_space(own)
+        and dtype == own.dtype
+        and shape == (own.shape[-1], *own.shape[:-1])
+    ):
+        return own  # a uint8 image SB3 transposed in training, and will transpose again
+    if not isinstance(own, gym.spaces.Box) or tuple(own.shape) != shape:
+        raise CheckpointError(
+            f"the agent was trained on observations of shape {list(shape)}; its wrappers give "
+            f"{list(getattr(own, 'shape', ()) or ())}: not the wrappers it was trained with"
+        )
+    if dtype == own.dtype:
+        return own
+    return gym.spaces.Box(-np.inf, np.inf, shape, dtype)
+
+
+class _TrainedSpace(gym.ObservationWrapper):
+    """Declares the observation space the policy was trained on (dtype only; same shape)."""
+
+    def __init__(self, env: gym.Env, space: gym.spaces.Box) -> None:
+        super().__init__(env)
+        self.observation_space = space
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation.astype(self.observation_space.dtype)
 
 
 def _refuse_architecture(path: Path, found: dict, recorded: dict) -> None:
@@ -409,13 +465,18 @@ __all__ = [
     "CheckpointError",
     "architecture",
     "build",
+    "check_env_id",
     "checkpoint_path",
     "load",
     "load_checkpoint",
     "manifest",
     "model_ids",
+    "observation_space",
     "policy_kwargs",
+    "read_optimizer_state",
     "read_policy_tensors",
+    "read_zip_member",
+    "remove_entry",
     "sha256",
     "write_entries",
     "write_entry",

@@ -68,3 +68,32 @@ def test_a_vector_of_another_shape_than_its_layer_is_refused():
     wrappers = ("minigrid.wrappers.ImgObsWrapper",)
     with pytest.raises(ValueError, match="shape"):
         rollouts.run(model, DOORKEYS, seed=0, wrappers=wrappers, steering=wrong)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--config", "{tmp}/no_recipes.toml", "x"], "a train config has [recipes.NAME]"),
+        (
+            ["report", "--readme", "{tmp}/R.md", "--report", "{tmp}/other.json"],
+            "not an avec report",
+        ),
+        (["report", "--history=--output={tmp}/written"], "takes a git revision range"),
+        (["zoo", "--models-dir", "{tmp}/empty"], "no models in"),
+    ],
+    ids=["train config without recipes", "readme from another json", "history option", "empty"],
+)
+def test_bad_cli_input_is_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
+    from avec import cli
+
+    (tmp_path / "no_recipes.toml").write_text("[other]\nx = 1\n")
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    (tmp_path / "R.md").write_text("readme\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "manifest.json").write_text('{"schema": 1, "models": {}}')
+    code = cli.main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "written").exists()
+    assert (tmp_path / "R.md").read_text() == "readme\n"

@@ -206,7 +206,7 @@ def test_a_changed_verdict_fails_saying_recorded_now_and_how_to_update(pytester,
         [
             "*VerdictChanged: c1 \u00d7 m1: recorded holds, now fails (rate 0.000 [[]0.000, *] on "
             "40 informative of 40 trials, threshold 0.5); if this change is intended, run "
-            "pytest claims/ --update-expected",
+            "pytest claims/ --avec-models models --update-expected",
             "*c2 \u00d7 m1: recorded fails, now holds*--update-expected",
         ]
     )
@@ -361,3 +361,66 @@ def test_the_plugin_is_inert_outside_the_claims_folder(pytester, suite):
     result = pytester.runpytest("-p", "avec.pytest_plugin", "test_other.py")
     result.assert_outcomes(passed=1)
     assert "avec:" not in result.stdout.str()
+
+
+MAZE_CLAIM = CLAIM.replace("model_params()", 'model_params("cheesemaze")')
+
+
+def test_a_claim_without_models_in_the_folder_is_recorded_not_applicable_and_gated(pytester, suite):
+    models = suite()
+    (pytester.path / "claims" / "test_c3.py").write_text(
+        MAZE_CLAIM.format(n=3, percent=100, extra="pass")
+    )
+    gated = run(pytester)
+    assert gated.ret == 1
+    gated.stdout.fnmatch_lines(
+        [
+            "*ERROR: c3: not applicable to *models, which *expected.toml does not record; run "
+            "pytest claims/ --avec-models models --update-expected"
+        ]
+    )
+    recorded = run(pytester, "--update-expected")
+    assert recorded.ret == 0
+    recorded.stdout.fnmatch_lines(
+        ["avec: complete run: report written to *models/reports/latest.*"]
+    )
+    text = (models / "expected.toml").read_text()
+    assert '[c3]\n"*" = { verdict = "not applicable"' in text
+    latest = json.loads((models / "reports" / "latest.json").read_text())
+    assert "c3" in latest["generated_by"]["not_applicable"]
+    result = run(pytester)
+    assert result.ret == 0
+    result.assert_outcomes(passed=2, xfailed=2, skipped=1)
+
+
+def test_an_empty_models_folder_is_refused_not_skipped(pytester, suite):
+    models = suite()
+    (models / "manifest.json").write_text(json.dumps({"schema": 1, "models": {}}))
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *manifest.json lists no models; add one with*"])
+
+
+def test_a_record_that_is_a_folder_is_refused_in_one_line(pytester, suite):
+    models = suite()
+    (models / "expected.toml").unlink()
+    (models / "expected.toml").mkdir()
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: cannot read the record *expected.toml: *"])
+    assert "INTERNALERROR" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_record_rewritten_by_another_run_meanwhile_is_not_overwritten(pytester, suite):
+    # The first claim test plays the other run: it rewrites the record while this one runs.
+    models = suite(
+        percent1=0,
+        extra1="import pathlib; f = pathlib.Path('models/expected.toml'); "
+        "f.write_text(f.read_text() + '# another run\\n') if model_id == 'm1' else None",
+    )
+    result = run(pytester, "--update-expected")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*ERROR: *expected.toml was rewritten by another run while this one ran; not overwritten*"]
+    )
+    assert (models / "expected.toml").read_text() == record() + "# another run\n"

@@ -19,10 +19,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import stable_baselines3
 import torch
 from stable_baselines3 import PPO
 
+import avec.checkpoints
 from avec import envs, families, generators, rollouts, stats, training, zoo
 from avec.zoo import CheckpointError
 
@@ -171,19 +171,14 @@ def test_every_doorkey5_model_names_minigrids_own_env(models_dir):
 
 
 @pytest.mark.zoo
-# SB3's load re-runs DQN's setup with the saved n-step replay buffer class and warns that
-# ``n_steps`` is then not set up again; the replay buffer plays no part in the policy.
-@pytest.mark.filterwarnings("ignore:`n_steps=.* is ignored because a custom:UserWarning")
-def test_model_loads_the_same_parameters_as_stable_baselines3s_own_load(model_id, models_dir):
+def test_model_loads_the_tensors_its_checkpoint_holds(model_id, models_dir):
+    # Never SB3's own (unpickling) load here: --models-dir may name anyone's folder. SB3's load
+    # is compared only on checkpoints a test writes itself (the "bad checkpoints" below).
     entry = zoo.manifest(models_dir)[model_id]
     ours = load(model_id, models_dir).model.policy.state_dict()
-    # The committed files are trusted here: SB3's unpickling load is the reference.
-    theirs = getattr(stable_baselines3, entry["algo"]).load(
-        models_dir / entry["file"], device="cpu"
-    )
-    reference = theirs.policy.state_dict()
-    assert list(ours) == list(reference)
-    for name, tensor in reference.items():
+    saved = zoo.read_policy_tensors(models_dir / entry["file"], entry["algo"])
+    assert list(ours) == list(saved)
+    for name, tensor in saved.items():
         assert torch.equal(ours[name], tensor), name
 
 
@@ -441,3 +436,55 @@ def test_a_checkpoint_of_another_architecture_is_refused(checkpoints, tmp_path):
     assert str(tmp_path / narrow_path.name) in message
     assert "does not have the architecture its manifest records" in message
     assert "parameters" in message
+
+
+def test_a_manifest_env_id_naming_a_module_is_refused_and_the_module_never_runs(
+    checkpoints, tmp_path, monkeypatch
+):
+    path, entry = checkpoints["wide"]
+    marker = tmp_path / "ran"
+    (tmp_path / "planted_env.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the models folder is importable, as a cwd is
+    for env_id in ("planted_env:avec/DoorKey-5x5-v0", "planted_env:Planted-v0"):
+        models_dir = _models_dir(tmp_path, {**entry, "env_id": env_id}, path.read_bytes())
+        with pytest.raises(CheckpointError, match="only ids avec registers"):
+            zoo.load("wide", models_dir=models_dir)
+    assert not marker.exists()
+
+
+def test_an_env_id_of_another_package_is_refused(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    models_dir = _models_dir(tmp_path, {**entry, "env_id": "CartPole-v1"}, path.read_bytes())
+    with pytest.raises(CheckpointError, match="env id 'CartPole-v1' is refused"):
+        zoo.load("wide", models_dir=models_dir)
+
+
+def test_a_member_declaring_more_than_the_cap_is_refused_before_reading(
+    checkpoints, tmp_path, monkeypatch
+):
+    path, entry = checkpoints["wide"]
+    models_dir = _models_dir(tmp_path, entry, path.read_bytes())
+    size = zipfile.ZipFile(path).getinfo("policy.pth").file_size
+    monkeypatch.setattr(avec.checkpoints, "MAX_MEMBER_BYTES", size - 1)
+    with pytest.raises(CheckpointError, match=f"member policy.pth declares {size} bytes"):
+        zoo.load("wide", models_dir=models_dir)
+    monkeypatch.setattr(avec.checkpoints, "MAX_MEMBER_BYTES", size)
+    zoo.load("wide", models_dir=models_dir)
+
+
+def test_a_zip_bomb_member_is_refused_by_its_compression_ratio(checkpoints, tmp_path):
+    path, entry = checkpoints["wide"]
+    bomb = tmp_path / "wide.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for item in src.infolist():
+            if item.filename == "policy.pth":
+                info = zipfile.ZipInfo("policy.pth")
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with dst.open(info, "w") as f:
+                    for _ in range(8):
+                        f.write(bytes(1 << 20))
+            else:
+                dst.writestr(item, src.read(item.filename))
+    models_dir = _models_dir(tmp_path, {**entry, "sha256": zoo.sha256(bomb)}, None)
+    with pytest.raises(CheckpointError, match=r"declares 8388608 bytes \(\d+x its stored size\)"):
+        zoo.load("wide", models_dir=models_dir)

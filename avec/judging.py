@@ -1,0 +1,125 @@
+"""What a claim test calls: the :class:`Judge` that measures, decides, shrinks and checks one
+claim on one model, and the :class:`Report` it puts results and figures in.
+
+The pytest plugin (:mod:`avec.pytest_plugin`) hands them out as the ``judge`` and ``report``
+session fixtures over the run's state (record, results, figures); they are a thin layer over
+:mod:`avec.verdicts` (drawing, deciding, checking) and :mod:`avec.report` (drawing figures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from avec import report as report_mod
+from avec import verdicts
+
+
+class Report:
+    """Where a claim test puts its result and figures."""
+
+    def __init__(self, run: Any) -> None:
+        """``run``: the plugin's state of this run (record path, results, figures)."""
+        self.run = run
+        self.record = verdicts.load_expected(run.record_path)
+
+    def expected(self, claim: str, model: str) -> str | None:
+        entry = self.record.get((claim, model))
+        return None if entry is None else entry["verdict"]
+
+    def add(
+        self,
+        claim: verdicts.Claim,
+        result: dict[str, Any],
+        figures: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.run.results.append(json.loads(json.dumps(result)))
+        self.run.claim_texts[claim.name] = claim.text()
+        for name, spec in (figures or {}).items():
+            self._store(name, spec)
+
+    def figure(self, name: str, kind: str, data: dict[str, Any]) -> None:
+        self._store(name, {"kind": kind, "data": data})
+
+    def _store(self, name: str, spec: dict[str, Any]) -> None:
+        spec = json.loads(json.dumps(spec))
+        self.run.figures[name] = spec
+        self.run.drawn.pop(name, None)
+        if self.run.worker:
+            # An xdist worker draws its figures as they come, while the others still run
+            # tests, instead of leaving them all to the controller at the end. One that cannot
+            # be drawn is left to the controller, whose report.write says why.
+            with contextlib.suppress(Exception):
+                self.run.drawn[name] = report_mod.draw(spec)
+
+
+class Judge:
+    """Runs one claim on one model: measure the trials, decide, shrink, record, check.
+
+    A claim module draws its trials (:mod:`avec.trials`: held-out levels in seed order) and
+    supplies three functions: ``measure(trials) -> dict of arrays`` (one batched pass),
+    ``outcome(measured) -> verdicts.Outcome`` (per judged unit: passed, informative, the
+    layout it is on, reference arms) and ``effects(measured) -> {name: Estimate}``. With
+    ``shrink_with`` (a structural Hypothesis strategy of single trials) a failing informative
+    trial is shrunk to a minimal counterexample by re-measuring single trials.
+    """
+
+    def __init__(
+        self, report: Report, recording: bool, gating: bool = True, command: str = "pytest claims/"
+    ) -> None:
+        self.report = report
+        self.recording = recording
+        self.gating = gating
+        self.command = command
+
+    def __call__(
+        self,
+        claim: verdicts.Claim,
+        model_id: str,
+        trials: list[Any],
+        measure: Callable[[list[Any]], dict[str, Any]],
+        outcome: Callable[[dict[str, Any]], verdicts.Outcome],
+        effects: Callable[[dict[str, Any]], dict[str, Any]],
+        shrink_with: Any = None,
+        figures: Callable[[list[Any], dict[str, Any]], dict[str, dict[str, Any]]] | None = None,
+        notes: str | None = None,
+    ) -> dict[str, Any]:
+        measured = measure(trials)
+        found = outcome(measured)
+        failed = found.failed()
+        example = None
+        if failed.any():
+            minimal = None
+            if shrink_with is not None:
+                minimal = verdicts.shrink(
+                    shrink_with, lambda t: bool(outcome(measure([t])).failed().any())
+                )
+            if minimal is None:
+                minimal = trials[found.trial_of(int(np.flatnonzero(failed)[0]))]
+            stem = f"counterexample-{claim.name}-{model_id}"
+            example = verdicts.counterexample(minimal, figure=f"{stem}.png")
+            self.report.figure(
+                stem, "layout", {"title": f"{claim.name}: {model_id}", "ascii": example["ascii"]}
+            )
+        result = verdicts.decide(
+            claim,
+            model_id,
+            found.passed,
+            found.informative,
+            found.clusters,
+            found.references,
+            effects(measured),
+            example,
+            self.report.expected(claim.name, model_id),
+            notes,
+        )
+        self.report.add(claim, result, figures(trials, measured) if figures else None)
+        verdicts.check(result, recording=self.recording, gating=self.gating, command=self.command)
+        return result
+
+
+__all__ = ["Judge", "Report"]
