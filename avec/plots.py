@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from avec import families, fields, history
+from avec import families, fields, history, verdict_plots
 from avec.fields import ARROW_SCALE, VectorField
 from avec.layouts import Cell, Layout, from_ascii
 
@@ -251,6 +251,8 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "image": draw_image,
     "layout": draw_layout,
     "vector_field": draw_field_data,
+    "verdict_grid": verdict_plots.draw_verdict_grid,
+    "intervals": verdict_plots.draw_intervals,
 }
 """Figure kinds the claims suite may hand the report, and how each is drawn."""
 
