@@ -353,7 +353,7 @@ def fill_readme(readme: str, report: Mapping[str, Any]) -> str:
 
 
 DIFF_LEGEND = (
-    "legend: ! verdict changed, ~ estimate or interval changed (verdict kept), "
+    "legend: ! verdict changed, ~ estimate or interval changed, "
     "+ pair only in NEW, - pair only in OLD"
 )
 
@@ -378,19 +378,20 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             a, b = before[k], after[k]
             if a["verdict"] != b["verdict"]:
                 lines.append(f"! {name}: verdict {a['verdict']} -> {b['verdict']}")
-            elif a.get("rate") != b.get("rate") or a["ci95"] != b["ci95"]:
+                counts["!"] += 1
+            if a.get("rate") != b.get("rate") or a["ci95"] != b["ci95"]:
                 lines.append(
                     f"~ {name}: {_fmt(a.get('rate'), a['ci95'])} -> "
                     f"{_fmt(b.get('rate'), b['ci95'])}"
                 )
-            else:
-                continue
+                counts["~"] += 1
+            continue
         counts[lines[-1][0]] += 1
     if not lines:
         return []
     header = (
         f"{len(before.keys() | after.keys())} claim x model pairs: {counts['!']} verdicts "
-        f"changed, {counts['~']} estimates moved with the verdict kept, {counts['+']} new, "
+        f"changed, {counts['~']} estimates or intervals moved, {counts['+']} new, "
         f"{counts['-']} removed"
     )
     return [header, DIFF_LEGEND, *lines]
