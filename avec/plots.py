@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from avec import families, fields, history, verdict_plots
+from avec import families, fields, verdict_plots
 from avec.fields import ARROW_SCALE, VectorField
 from avec.layouts import Cell, Layout, from_ascii
 
@@ -208,42 +207,6 @@ def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
     plot_fields(path, field("original"), patched, data.get("title") or None)
 
 
-_VERDICT_CODES = {"fails": 0, "inconclusive": 1, "holds": 2}
-
-
-def draw_history(
-    path: Path,
-    revs: list[history.Revision],
-    table: dict[tuple[str, str], list[history.State | None]],
-) -> Path:
-    """A grid: one row per claim x model, one column per revision, coloured by verdict and
-    labelled with the pass rate (a ``*`` marks a model checkpoint that changed)."""
-    keys = list(table)
-    figure = Figure(figsize=(4 + 0.9 * len(revs), 1.5 + 0.28 * len(keys)), layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    codes = [[-1.0] * len(revs) for _ in keys]
-    colours = ListedColormap(["#eeeeee", "#d9534f", "#f0ad4e", "#5cb85c"])
-    for row, key in enumerate(keys):
-        previous = None
-        for col, state in enumerate(table[key]):
-            if state is None:
-                continue
-            codes[row][col] = _VERDICT_CODES[state.verdict]
-            moved = previous is not None and state.model_sha256 != previous
-            label = f"{history.rate_text(state.rate)}{'*' if moved else ''}"
-            ax.text(col, row, label, ha="center", va="center", fontsize=6)
-            previous = state.model_sha256
-    ax.imshow(codes, cmap=colours, vmin=-1, vmax=2, aspect="auto")
-    ax.set_xticks(range(len(revs)), [f"{r.commit[:8]}\n{r.date}" for r in revs], fontsize=6)
-    ax.set_yticks(range(len(keys)), [f"{c} \u00d7 {m}" for c, m in keys], fontsize=6)
-    ax.set_title("verdict per revision: red fails, amber inconclusive, green holds")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    return path
-
-
 DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "dose_response": draw_dose_response,
     "matrix": draw_matrix,
@@ -261,7 +224,6 @@ __all__ = [
     "DRAWERS",
     "draw_field",
     "draw_field_data",
-    "draw_history",
     "draw_level",
     "plot_fields",
 ]

@@ -133,8 +133,8 @@ def draw_intervals(data: Mapping[str, Any], path: Path) -> None:
 
 
 def draw_history(data: Mapping[str, Any], path: Path) -> Path:
-    """Only the claim x recipe (or model) rows whose verdict changed, one column per revision
-    where some verdict changed, coloured by verdict; a row's label counts its changes.
+    """The claim x recipe rows whose verdict changed (:func:`avec.history.figure_data`), one
+    column per revision, coloured by verdict; a row's label counts its changes.
 
     ``data``: ``{"title", "columns": [label per revision], "rows": [{"name", "verdicts":
     [verdict or None per revision]}]}``.
