@@ -22,24 +22,44 @@ from avec.layouts import Cell, Layout, from_ascii
 
 
 def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
-    """Lines of a measure against the steering coefficient, one per series, with CI bands.
+    """Lines of a measure against the steering coefficient, one per series, with CI bands, on
+    a symmetric-log x axis (linear within +-1, so -2..2 is not squashed by -20..20).
 
     ``data``: ``{"title", "xlabel", "ylabel", "coefficients": [...],
-    "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``.
+    "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``, optionally
+    ``"marks": {label: [coefficient, ...]}`` (the coefficients a claim judges, drawn as
+    vertical lines), ``"thresholds": {label: value}`` (horizontal dashed lines) and
+    ``"references": {label: {"value", "ci95"}}`` (horizontal bands, e.g. removal and null).
     """
-    fig, ax = _figure((6, 4))
+    fig, ax = _figure((7, 4.2))
     x = np.asarray(data["coefficients"], dtype=float)
     for name, series in data["series"].items():
         y = np.asarray(series["value"], dtype=float)
-        ax.plot(x, y, marker="o", label=name)
+        ax.plot(x, y, marker="o", ms=4, label=name)
         if series.get("ci95"):
             ci = np.asarray(series["ci95"], dtype=float)
             ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2)
+    styles = iter(["-.", ":", (0, (5, 1)), (0, (1, 3))])
+    for label, coefficients in (data.get("marks") or {}).items():
+        style = next(styles, ":")
+        for k, c in enumerate(coefficients):
+            ax.axvline(c, color="grey", ls=style, lw=1, label=label if k == 0 else None)
+    for label, value in (data.get("thresholds") or {}).items():
+        ax.axhline(value, color="black", ls="--", lw=1, label=label)
+    for label, ref in (data.get("references") or {}).items():
+        lo, hi = ref.get("ci95") or (ref["value"], ref["value"])
+        ax.axhspan(lo, hi, color="grey", alpha=0.25, label=f"{label} (95% CI)")
+        ax.axhline(ref["value"], color="grey", lw=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xticks(x, [f"{c:g}" for c in x], fontsize=7)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set(
-        title=data["title"], xlabel=data.get("xlabel", "coefficient"), ylabel=data.get("ylabel", "")
+        title=data["title"],
+        xlabel=data.get("xlabel", "coefficient") + " (symmetric log scale)",
+        ylabel=data.get("ylabel", ""),
     )
-    ax.legend(fontsize=7)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
@@ -146,7 +166,8 @@ def draw_level(ax: Axes, layout: Layout) -> None:
 def draw_field(
     ax: Axes, field: VectorField, color: str = "black", scale: float = ARROW_SCALE
 ) -> None:
-    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_level` of its layout)."""
+    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_level` of its layout), ``scale``
+    cells long per unit of net movement; quiver draws an arrow shorter than its head as a dot."""
     xs, ys = np.array(field.cells, dtype=np.float64).T
     u, v = field.vectors.T
     # angles="xy" follows the data axes, which imshow has flipped so y grows downwards.
@@ -164,33 +185,66 @@ def draw_field(
     )
 
 
+LEGEND = (
+    "Arrow: the policy's expected next displacement from that cell, facings averaged "
+    "(avec.fields); the longest possible, (1/4, 1/4), spans 0.9 cell in the first two panels. "
+    "A dot: an arrow too short to draw. Circle: the agent's start cell. "
+    "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
+    "policy on the level without the feature, what a perfect intervention would do; both "
+    "differences share one scale."
+)
+
+
 def plot_fields(
     path: str | Path,
     original: VectorField,
     patched: VectorField | None = None,
     title: str | None = None,
+    removal: VectorField | None = None,
 ) -> Path:
     """Write a PNG: the original field, and with ``patched`` also the patched field beside it
-    and their difference (patched - original). Returns the path written."""
-    panels = [("original", original, "black")]
+    and their difference (patched - original); with ``removal`` (the original policy's field
+    on the level without the feature, same cells) also the removal difference (removal -
+    original) -- what a perfect intervention would do -- drawn on the same scale as the
+    patched difference, the scale printed. Returns the path written."""
+    panels = [("original", original, "black", ARROW_SCALE)]
     if patched is not None:
+        diffs = [("patched - original", fields.difference(original, patched))]
+        if removal is not None:
+            diffs.append(("removal - original", _difference_on(original, removal)))
+        longest = max(float(np.linalg.norm(d.vectors, axis=1).max(initial=0)) for _, d in diffs)
+        # Both differences at one scale: the longest arrow of either spans 0.9 cell.
+        scale = 0.9 / longest if longest > 0 else ARROW_SCALE
+        panels.append(("patched", patched, "tab:red", ARROW_SCALE))
         panels += [
-            ("patched", patched, "tab:red"),
-            ("patched - original", fields.difference(original, patched), "tab:purple"),
+            (f"{name}\n1 cell = {1 / scale:.3g} net movement", d, "tab:purple", scale)
+            for name, d in diffs
         ]
-    figure = Figure(figsize=(4 * len(panels), 4.4))
+    figure = Figure(figsize=(3.6 * len(panels), 4.8), layout="constrained")
     FigureCanvasAgg(figure)
     axes = np.atleast_1d(figure.subplots(1, len(panels)))
-    for ax, (name, field, color) in zip(axes, panels, strict=True):
+    for ax, (name, field, color, scale) in zip(axes, panels, strict=True):
         draw_level(ax, field.layout)
-        draw_field(ax, field, color)
-        ax.set_title(name)
-    if title is not None:
-        figure.suptitle(title)
+        draw_field(ax, field, color, scale)
+        ax.set_title(name, fontsize=9)
+    cells = len(original.cells)
+    head = f"{title}\n" if title else ""
+    few = " -- a small level: only these cells are free" if cells < 8 else ""
+    figure.suptitle(f"{head}{cells} free cells{few}", fontsize=9)
+    figure.text(0.5, 0.005, LEGEND, ha="center", va="bottom", fontsize=7, wrap=True)
+    figure.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100, metadata={"Software": None})
     return path
+
+
+def _difference_on(original: VectorField, removal: VectorField) -> VectorField:
+    """``removal - original`` drawn on the original's level (the removal field's level lacks
+    the feature; its cells are the original's)."""
+    if removal.cells != original.cells:
+        raise ValueError("the removal field must be on the original's cells")
+    return VectorField(original.layout, original.cells, removal.vectors - original.vectors, None)
 
 
 def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
@@ -199,12 +253,19 @@ def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
     layout = from_ascii(data["ascii"])
     cells = tuple((int(x), int(y)) for x, y in data["cells"])
 
-    def field(name: str) -> VectorField:
+    def field(name: str) -> VectorField | None:
+        if name not in data:
+            return None
         vectors = np.asarray(data[name], dtype=np.float64).reshape(len(cells), 2)
         return VectorField(layout, cells, vectors, None)
 
-    patched = field("patched") if "patched" in data else None
-    plot_fields(path, field("original"), patched, data.get("title") or None)
+    plot_fields(
+        path,
+        VectorField(layout, cells, np.asarray(data["original"], dtype=np.float64), None),
+        field("patched"),
+        data.get("title") or None,
+        removal=field("removal"),
+    )
 
 
 DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {

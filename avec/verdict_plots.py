@@ -60,7 +60,7 @@ def draw_verdict_grid(data: Mapping[str, Any], path: Path) -> None:
     "iqm" (float or None), "agrees" (bool or None)}]]}`` (rows = claims).
     """
     claims, recipes, cells = data["claims"], data["recipes"], data["cells"]
-    fig = _canvas((3.2 + 0.95 * len(recipes), 1.6 + 0.34 * len(claims)))
+    fig = _canvas((6.0 + 0.95 * len(recipes), 2.6 + 0.34 * len(claims)))
     ax = fig.subplots()
     names = list(VERDICT_COLOURS)
     codes = np.full((len(claims), len(recipes)), len(names), dtype=float)
@@ -99,7 +99,7 @@ def draw_intervals(data: Mapping[str, Any], path: Path) -> None:
     "ci95", "removal", "null"}]}`` (any value may be ``None``: nothing is drawn for it).
     """
     rows = data["recipes"]
-    fig = _canvas((7.0, 1.4 + 0.42 * len(rows)))
+    fig = _canvas((7.5, 2.4 + 0.42 * len(rows)))
     ax = fig.subplots()
     for y, row in enumerate(rows):
         colour = VERDICT_COLOURS.get(row["verdict"], _ABSENT)
@@ -140,7 +140,7 @@ def draw_history(data: Mapping[str, Any], path: Path) -> Path:
     [verdict or None per revision]}]}``.
     """
     columns, rows = data["columns"], data["rows"]
-    fig = _canvas((3.5 + 0.75 * max(len(columns), 1), 1.8 + 0.28 * max(len(rows), 1)))
+    fig = _canvas((6.0 + 0.75 * max(len(columns), 1), 2.6 + 0.28 * max(len(rows), 1)))
     ax = fig.subplots()
     names = list(VERDICT_COLOURS)
     codes = np.full((max(len(rows), 1), max(len(columns), 1)), len(names), dtype=float)

@@ -243,6 +243,12 @@ def dose_response(agent, drawn):
                 "ylabel": "rate / total variation",
                 "coefficients": list(DOSES),
                 "series": curves,
+                "marks": {
+                    "3a judges |c| = " + ", ".join(f"{c:g}" for c in LARGE): [
+                        c for c in DOSES if abs(c) in LARGE
+                    ],
+                    "3b judges +-0.5 and +-1": [-1.0, -0.5, 0.5, 1.0],
+                },
             },
         }
     }
