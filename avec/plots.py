@@ -64,41 +64,67 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
 
 
 def draw_matrix(data: Mapping[str, Any], path: Path) -> None:
-    """A labelled heat map, e.g. a transfer matrix (rows: vector source, columns: target).
+    """A labelled heat map, e.g. a transfer matrix (rows: vector source, columns: target), on
+    a fixed diverging colour scale (``-1`` to ``1``, white at 0; values beyond it take the end
+    colours and keep their printed number), the threshold marked on the colour bar.
 
-    ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``.
+    ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``,
+    optionally ``"xlabel"``, ``"ylabel"``, ``"threshold"`` and ``"limits": [lo, hi]``.
     """
     values = np.asarray(data["values"], dtype=float)
-    fig, ax = _figure((1.2 + 0.9 * values.shape[1], 1.0 + 0.7 * values.shape[0]))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(values.shape[1]), data["columns"], rotation=45, ha="right", fontsize=7)
+    lo, hi = data.get("limits", (-1.0, 1.0))
+    height = 2.8 + 0.55 * values.shape[0]
+    fig = Figure(figsize=(5.5 + 1.0 * values.shape[1], height), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(values, cmap="RdBu", vmin=lo, vmax=hi, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), data["columns"], rotation=35, ha="right", fontsize=7)
     ax.set_yticks(range(values.shape[0]), data["rows"], fontsize=7)
     for (i, j), v in np.ndenumerate(values):
-        ax.text(
-            j,
-            i,
-            "" if np.isnan(v) else f"{v:.2f}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white" if v < np.nanmean(values) else "black",
-        )
-    fig.colorbar(image, ax=ax, label=data.get("label", ""))
-    ax.set_title(data["title"], fontsize=9)
+        text = "n/a" if np.isnan(v) else f"{v:.2f}"
+        dark = not np.isnan(v) and abs(v) > 0.6 * max(abs(lo), abs(hi))
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "k")
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    label = data.get("label", "")
+    threshold = data.get("threshold")
+    if threshold is not None:
+        bar.ax.axhline(threshold, color="black", lw=2)
+        label += f"\nblack line: the claim's threshold {threshold:g}"
+    bar.set_label(label, fontsize=7)
+    ax.set_xlabel(data.get("xlabel", ""), fontsize=8)
+    ax.set_ylabel(data.get("ylabel", ""), fontsize=8)
+    ax.set_title(data["title"], fontsize=9, wrap=True)
     _save(fig, path)
 
 
 def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     """Bars with CI whiskers, e.g. the effect per layer of a layer sweep.
 
-    ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``.
+    ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``,
+    optionally ``"lines": {label: value}`` (horizontal lines: thresholds, references),
+    ``"markers": {label: [value or None per bar]}`` and ``"note"`` (a line under the plot).
     """
     value = np.asarray(data["value"], dtype=float)
     ci = np.asarray(data["ci95"], dtype=float)
-    fig, ax = _figure((max(4, 0.6 * len(value)), 4))
-    ax.bar(range(len(value)), value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3)
-    ax.set_xticks(range(len(value)), data["labels"], rotation=45, ha="right", fontsize=7)
+    fig = Figure(figsize=(max(6.5, 0.6 * len(value) + 3), 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    x = np.arange(len(value))
+    ax.bar(x, value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3, label="estimate")
+    styles = ["--", "-", ":", "-."]
+    for (label, level), style in zip((data.get("lines") or {}).items(), styles, strict=False):
+        ax.axhline(level, color="black" if style == "--" else "tab:green", ls=style, label=label)
+    for label, points in (data.get("markers") or {}).items():
+        shown = [(i, v) for i, v in enumerate(points) if v is not None]
+        if shown:
+            ax.plot(*zip(*shown, strict=True), "x", color="tab:red", ms=8, label=label)
+    ax.set_xticks(x, data["labels"], rotation=40, ha="right", fontsize=7)
     ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if data.get("note"):
+        fig.text(0.01, 0.0, data["note"], fontsize=7, wrap=True, va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
     _save(fig, path)
 
 
@@ -129,7 +155,8 @@ def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     # No software/date metadata, so identical data gives byte-identical PNGs.
     fig.savefig(path, dpi=100, metadata={"Software": None})
 
