@@ -7,6 +7,7 @@ rolls out or computes a statistic. :data:`DRAWERS` maps each kind to its drawer.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,39 @@ def draw_layout(data: Mapping[str, Any], path: Path) -> None:
         {"title": data.get("title", ""), "rgb": envs.render(layouts.from_ascii(data["ascii"]))},
         path,
     )
+
+
+def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
+    """A claim's minimal failing trial: its level (drawn as the vector fields draw levels)
+    and, at the failing unit, what the claim measured in each arm (unsteered, steered,
+    removal, null, ...), with the claim's pass rule under it.
+
+    ``data``: ``{"title", "ascii", "with", "arms": {name: value}, "rule"}``.
+    """
+    arms = data.get("arms") or {}
+    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    level, values = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    draw_level(level, from_ascii(data["ascii"]))
+    level.set_title("the level" + (f", trial {data['with']}" if data.get("with") else ""), size=8)
+    names = list(arms)
+    colours = [
+        "tab:blue" if n == "unsteered" else "tab:red" if n == "steered" else "grey" for n in names
+    ]
+    values.barh(range(len(names)), [arms[n] for n in names], color=colours)
+    for y, name in enumerate(names):
+        values.text(arms[name], y, f" {arms[name]:.3f}", va="center", fontsize=7)
+    values.set_yticks(range(len(names)), names, fontsize=8)
+    values.invert_yaxis()
+    values.set_xlim(min([0.0, *arms.values()]), 1.1 * max([1.05, *arms.values()]))
+    values.set_title("measured at the failing unit (probe or episode), per arm", fontsize=8)
+    if not names:
+        values.text(0.5, 0.5, "no per-probe numbers", ha="center", transform=values.transAxes)
+    fig.suptitle(data.get("title", ""), fontsize=9)
+    if data.get("rule"):
+        fig.text(0.01, 0.0, textwrap.fill(data["rule"], 150), fontsize=7, va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.12, 1, 0.88))
+    _save(fig, path)
 
 
 def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -301,6 +335,7 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "bars": draw_bars,
     "image": draw_image,
     "layout": draw_layout,
+    "counterexample": draw_counterexample,
     "vector_field": draw_field_data,
     "verdict_grid": verdict_plots.draw_verdict_grid,
     "intervals": verdict_plots.draw_intervals,

@@ -1,0 +1,74 @@
+"""Every figure kind the claims suite hands the report is drawn from plain data alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from avec import plots
+
+LEVEL = "doorkey 5x5\n#####\n#.D.#\n#>#.#\n#K#G#\n#####"
+
+KINDS = {
+    "dose_response": {
+        "title": "dose",
+        "coefficients": [-20, -1, 0, 1, 20],
+        "series": {"success": {"value": [0, 0.5, 1, 0.5, 0], "ci95": [[0, 1]] * 5}},
+        "marks": {"judged": [-20, 20]},
+        "thresholds": {"bar": 0.5},
+        "references": {"removal": {"value": 0.2, "ci95": [0.1, 0.3]}},
+    },
+    "matrix": {
+        "title": "transfer",
+        "rows": ["a", "b"],
+        "columns": ["a", "b"],
+        "values": [[1.0, None], [-2.0, 0.3]],
+        "threshold": 0.5,
+    },
+    "bars": {
+        "title": "layers",
+        "labels": ["l0", "l1"],
+        "value": [0.2, 0.6],
+        "ci95": [[0.1, 0.3], [0.5, 0.7]],
+        "lines": {"threshold": 0.5},
+        "markers": {"null": [0.1, None]},
+        "note": "(rule) and (chosen)",
+    },
+    "counterexample": {
+        "title": "1a: m",
+        "ascii": LEVEL,
+        "arms": {"unsteered": 0.9, "steered": 0.8},
+        "rule": "Passes when P falls below 0.5.",
+    },
+    "verdict_grid": {
+        "claims": ["c1", "c2"],
+        "recipes": ["r"],
+        "cells": [[{"verdict": "not applicable", "iqm": None, "agrees": None}], [None]],
+    },
+    "intervals": {
+        "threshold": 0.5,
+        "recipes": [
+            {"name": "r", "verdict": "holds", "iqm": 0.7, "ci95": [0.6, 0.8], "removal": 0.9},
+            {"name": "s", "verdict": "inconclusive", "iqm": None, "ci95": None},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_draws_a_png_from_plain_data(tmp_path, kind):
+    plots.DRAWERS[kind](KINDS[kind], tmp_path / "f.png")
+    image = imread(tmp_path / "f.png")
+    assert image.shape[0] > 100 and image[..., :3].std() > 0
+
+
+def test_the_transfer_matrix_colours_do_not_depend_on_the_data_range(tmp_path):
+    """A fixed scale: the same value gets the same colour whatever else the matrix holds."""
+    base = {"title": "t", "rows": ["a"], "columns": ["a", "b"]}
+    plots.draw_matrix({**base, "values": [[0.9, 0.0]]}, tmp_path / "one.png")
+    plots.draw_matrix({**base, "values": [[0.9, -0.9]]}, tmp_path / "two.png")
+    one, two = imread(tmp_path / "one.png"), imread(tmp_path / "two.png")
+    # The left cell's centre (value 0.9) looks the same in both.
+    y, x = one.shape[0] // 2, one.shape[1] // 4
+    assert np.allclose(one[y, x - 5 : x + 5, :3], two[y, x - 5 : x + 5, :3], atol=0.02)
