@@ -145,7 +145,9 @@ def published_table(report: Mapping[str, Any]) -> str:
     source reported and what the suite measured per recipe (interval, informative trials)."""
     rows = []
     for claim, agg in report["aggregates"].items():
-        source, said = PUBLISHED.get(claim, (None, None))
+        # 3a_..._negative and 3a_..._positive share the published 3a_... entry.
+        key = max((k for k in PUBLISHED if claim.startswith(k)), key=len, default=None)
+        source, said = PUBLISHED[key] if key else (None, None)
         for recipe, entry in agg["recipes"].items():
             members = pages.recipe_members(report, claim, recipe)
             n = sum(r["informative"] for r in members)
@@ -334,21 +336,67 @@ def _by_pair(report: Any, which: str) -> dict[tuple[str, str], Mapping[str, Any]
     return {(r["claim"], r["model"]): r for r in results}
 
 
-README_SECTIONS = {"verdicts": summary_table, "published": published_table}
-"""README.md sections regenerated from the report, each between ``<!-- NAME:begin -->`` and
-``<!-- NAME:end -->`` markers."""
+def _paragraphs(report: Mapping[str, Any], claim: str) -> tuple[str, str]:
+    """A claim's statement and its ``*Source:*`` paragraph, from the text its module declares."""
+    parts = report.get("claims", {}).get(claim, "").split("\n\n")
+    source = next((p for p in parts if p.startswith("*Source:*")), "")
+    return parts[0], source.removeprefix("*Source:*").strip()
+
+
+def claim_list(report: Mapping[str, Any]) -> str:
+    """One line per claim: its id, linked to its page of the report, and its statement."""
+    return "".join(
+        f"- [{claim}](reports/claims/{claim}.md): {_paragraphs(report, claim)[0]}\n"
+        for claim in report["aggregates"]
+    )
+
+
+def claims_table(report: Mapping[str, Any]) -> str:
+    """Per claim: what it says, the source's words (quoted in its module), what the source
+    expects and the threshold."""
+    rows = [
+        [
+            f"[{claim}](../reports/claims/{claim}.md)",
+            *_paragraphs(report, claim),
+            agg.get("source_expects"),
+            agg.get("threshold"),
+        ]
+        for claim, agg in report["aggregates"].items()
+    ]
+    header = ["claim", "statement", "source's words", "source expects", "threshold"]
+    return "\n".join(pages.table(header, rows)) + "\n"
+
+
+SECTIONS = {
+    "verdicts": summary_table,
+    "claim-list": claim_list,
+    "claims-table": claims_table,
+    "published": published_table,
+}
+"""Sections of README.md and docs/ regenerated from the report, each between
+``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers."""
+GENERATED_FILES = ("README.md", "docs/claims.md")
+"""The files whose marked sections ``avec report --readme`` rewrites by default."""
 
 
 def fill_readme(readme: str, report: Mapping[str, Any]) -> str:
-    """``readme`` with every :data:`README_SECTIONS` section rewritten from ``report``."""
-    for name, table in README_SECTIONS.items():
+    """``readme`` with every :data:`SECTIONS` section it has rewritten from ``report``; an
+    error if it has none, or a begin marker without its end."""
+    found = 0
+    for name, table in SECTIONS.items():
         begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
-        if begin not in readme or end not in readme:
-            raise ValueError(f"the README lacks the {begin.strip()} ... {end} markers")
+        if begin not in readme:
+            continue
+        if end not in readme.split(begin, 1)[1]:
+            raise ValueError(f"{begin.strip()} has no {end} after it")
+        found += 1
         head, rest = readme.split(begin, 1)
         body = table(report)
         body = "\n".join(body) + "\n" if isinstance(body, list) else body
         readme = head + begin + body + end + rest.split(end, 1)[1]
+    if not found:
+        markers = ", ".join(f"<!-- {name}:begin -->" for name in SECTIONS)
+        raise ValueError(f"no generated section to fill; markers: {markers}")
     return readme
 
 
@@ -402,7 +450,12 @@ __all__ = [
     "PUBLISHED",
     "RESULT_FIELDS",
     "SCHEMA",
+    "GENERATED_FILES",
+    "SECTIONS",
     "build",
+    "claim_list",
+    "claims_table",
+    "fill_readme",
     "draw",
     "grid_data",
     "interval_data",
