@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import declared
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from avec import plots
+from avec import from_ascii, plots, pytest_plugin, verdicts
 
 LEVEL = "doorkey 5x5\n#####\n#.D.#\n#>#.#\n#K#G#\n#####"
 
@@ -72,3 +73,27 @@ def test_the_transfer_matrix_colours_do_not_depend_on_the_data_range(tmp_path):
     # The left cell's centre (value 0.9) looks the same in both.
     y, x = one.shape[0] // 2, one.shape[1] // 4
     assert np.allclose(one[y, x - 5 : x + 5, :3], two[y, x - 5 : x + 5, :3], atol=0.02)
+
+
+def test_a_counterexample_figure_shows_what_was_measured_at_the_failing_unit():
+    """The judge re-measures the minimal trial and hands over, at its first failing unit,
+    every per-unit number and the claim's pass rule."""
+    level = from_ascii(LEVEL)
+
+    def measure(trials):
+        return {
+            "unsteered": np.array([0.9, 0.8]),
+            "steered": np.array([0.2, 0.7]),
+            "reached": np.array([True, False]),
+            "trial": np.array([0, 0]),
+        }
+
+    def outcome(measured):
+        return verdicts.outcome(measured["steered"] < 0.5, [True, True], [0, 0], [level])
+
+    claim = declared.claim(trial="A level. Passes when P falls below 0.5. More")
+    example = verdicts.counterexample(level)
+    data = pytest_plugin._counterexample_data(claim, "m", example, measure, outcome, level)
+    assert data["arms"] == {"unsteered": 0.8, "steered": 0.7, "reached (1 = yes)": 0.0}
+    assert data["rule"] == "Passes when P falls below 0.5"
+    assert data["ascii"] == level.to_ascii()
