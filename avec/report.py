@@ -147,7 +147,10 @@ def published_table(report: Mapping[str, Any]) -> str:
     for claim, agg in report["aggregates"].items():
         # 3a_..._negative and 3a_..._positive share the published 3a_... entry.
         key = max((k for k in PUBLISHED if claim.startswith(k)), key=len, default=None)
-        source, said = PUBLISHED[key] if key else (None, None)
+        # Claims without a published number show the source's words their module quotes.
+        source, said = (
+            PUBLISHED[key] if key else ("quoted in the claim", _paragraphs(report, claim)[1])
+        )
         for recipe, entry in agg["recipes"].items():
             members = pages.recipe_members(report, claim, recipe)
             n = sum(r["informative"] for r in members)
