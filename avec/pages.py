@@ -52,9 +52,16 @@ _CORE = (
 
 
 def cell(value: Any) -> str:
-    """A value as one Markdown table cell: ``-`` for missing, 3 decimals, no ``|``."""
+    """A value as one Markdown table cell: ``-`` for missing, 3 decimals, no ``|``; an
+    estimate dict (``value``, ``ci95``) as ``0.500 [0.400, 0.600]``, other dicts as
+    ``key: value`` pairs."""
     if value is None or value == "":
         return "-"
+    if isinstance(value, Mapping):
+        if "value" in value:
+            text = estimate(value["value"], value.get("ci95"))
+            return cell(text + (f" ({value['comparison']})" if value.get("comparison") else ""))
+        return "; ".join(f"{k}: {cell(v)}" for k, v in value.items()) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -205,6 +212,8 @@ def _recipe_rows(agg: Mapping[str, Any]) -> list[str]:
     extra = sorted(
         {k for e in recipes.values() for k in e}
         - {"iqm", "ci95", "verdict", "agrees_with_source", "judged", "models", "interval"}
+        # The per-model table shows each model's (Holm) verdict.
+        - {"model_verdicts"}
     )
     rows = [
         [
@@ -223,6 +232,9 @@ def _recipe_rows(agg: Mapping[str, Any]) -> list[str]:
 
 
 def _scalar(value: Any) -> bool:
+    """A field shown as a column: a scalar or an estimate dict (e.g. ``beats_null``)."""
+    if isinstance(value, Mapping):
+        return "value" in value
     return value is None or isinstance(value, str | int | float | bool)
 
 

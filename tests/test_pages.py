@@ -48,6 +48,14 @@ def _well_formed(text: str) -> None:
     assert "None" not in text and "NOTSET" not in text
 
 
+def test_an_estimate_field_shows_as_value_and_interval_with_its_comparison():
+    beats = {"value": 0.25, "ci95": [0.1, 0.4], "n": 9, "comparison": "steered - null"}
+    page = pages.claim_page(built(result("c1", "m-s0", 0.9, beats_null=beats)), "c1")
+    assert "| 0.250 [0.100, 0.400] (steered - null) |" in page
+    assert pages.cell({"a": 1.0, "b": None}) == "a: 1.000; b: -"
+    _well_formed(page)
+
+
 def test_a_new_result_field_shows_as_a_column_and_a_missing_one_as_a_dash():
     a = result("c1", "m-s0", 0.9, beats_null=True)
     b = result("c1", "m-s1", 0.2)
