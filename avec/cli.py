@@ -6,9 +6,10 @@ avec zoo                            # the committed models and how well they pla
 avec zoo add RUN_DIR --env MiniGrid-DoorKey-5x5-v0 --models-dir DIR  # register an SB3 agent
 avec zoo remove ID --models-dir DIR  # drop an agent (entry and checkpoint)
 avec layout doorkey 5 --seed 3      # print a layout as ASCII
-avec field doorkey5-ppo-mlp-s0 --seed 3 --vector key --coef -1 -o field.png  # vector fields
-avec report --diff OLD.json NEW.json  # every verdict and pass rate that changed
-avec report --history                 # how the record moved, commit by commit
+avec field MODEL_ID (--seed N | --layout FILE.txt) --vector V --coef C [--layer L] [-o PNG]
+avec report --diff OLD.json NEW.json  # every verdict and estimate that changed
+avec report --history                 # how the record's verdicts moved, commit by commit
+avec report --readme                  # rewrite README's and docs' generated tables
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-from tqdm.auto import tqdm
+from avec import families
 
-from avec import families, generators, training, zoo
+# The paths zoo.MODELS_DIR and training.ZOO_CONFIG, without importing them: both load torch,
+# which --help, `avec layout` and `avec report` never need (tests/test_cli.py checks they agree).
+_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = _ROOT / "fixtures" / "models"
+ZOO_CONFIG = _ROOT / "fixtures" / "zoo.toml"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +44,7 @@ def _seed(text: str) -> int:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from avec import scheduling
+    from avec import scheduling, training
 
     try:
         configs = training.load_zoo_config(Path(ns.config))
@@ -78,6 +82,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 
 def _print_entry(entry: dict) -> None:
+    from tqdm.auto import tqdm
+
     held_out = entry["evaluation"]["held_out"]
     lo, hi = held_out["success_ci95"]
     status = "ok" if entry["meets_bar"] else "BELOW BAR"
@@ -88,22 +94,34 @@ def _print_entry(entry: dict) -> None:
     )
 
 
-def cmd_zoo_add(ns: argparse.Namespace) -> int:
-    from avec import register
+def _stage(bar, text: str) -> None:
+    """Advance a progress bar of named stages and say which one runs now."""
+    if getattr(bar, "avec_stage", None) is not None:
+        bar.update()
+    bar.avec_stage = text
+    bar.set_description_str(text)
 
+
+def cmd_zoo_add(ns: argparse.Namespace) -> int:
     if ns.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {ns.episodes}")
     models_dir = Path(ns.add_models_dir or ns.models_dir)
-    entry = register.add(
-        Path(ns.path),
-        ns.env,
-        ns.wrappers,
-        models_dir,
-        model_id=ns.id,
-        episodes=ns.episodes,
-        bar=ns.bar,
-        force=ns.force,
-    )
+    with _stages(2) as bar:
+        _stage(bar, "loading avec and torch")
+        from avec import register
+
+        _stage(bar, f"checking, copying and evaluating on {ns.episodes} held-out layouts")
+        entry = register.add(
+            Path(ns.path),
+            ns.env,
+            ns.wrappers,
+            models_dir,
+            model_id=ns.id,
+            episodes=ns.episodes,
+            bar=ns.bar,
+            force=ns.force,
+        )
+        bar.update()
     held = entry["evaluation"]["held_out"]
     lo, hi = held["success_ci95"]
     bar = entry["config"]["success_bar"]
@@ -126,6 +144,8 @@ def cmd_zoo_remove(ns: argparse.Namespace) -> int:
 
 
 def cmd_zoo(ns: argparse.Namespace) -> int:
+    from avec import zoo
+
     entries = zoo.manifest(Path(ns.models_dir))
     if ns.markdown:
         print(zoo_table(entries))
@@ -176,9 +196,25 @@ def zoo_table(entries: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_field(ns: argparse.Namespace) -> int:
-    from avec import experiments, fields, hooks, layouts, plots, vectors
+def _stages(total: int):
+    """A progress bar over named stages, on a terminal only (stderr keeps one-line errors)."""
+    from tqdm.auto import tqdm
 
+    return tqdm(total=total, unit="stage", leave=False, disable=None)
+
+
+def cmd_field(ns: argparse.Namespace) -> int:
+    with _stages(5) as bar:
+        return _field(ns, bar)
+
+
+def _field(ns: argparse.Namespace, bar) -> int:
+    _stage(bar, "loading avec and torch")
+    import numpy as np
+
+    from avec import experiments, fields, generators, hooks, layouts, plots, vectors, zoo
+
+    _stage(bar, f"loading {ns.model_id}")
     agent = zoo.load(ns.model_id, Path(ns.models_dir))
     if ns.layout is not None:
         layout = layouts.from_ascii(Path(ns.layout).read_text())
@@ -194,12 +230,16 @@ def cmd_field(ns: argparse.Namespace) -> int:
     if layer not in valid:
         raise ValueError(f"unknown layer {layer!r}; valid: {valid}")
     feature = ns.vector.replace("-", "_")
+    _stage(bar, f"building the {ns.vector} vector at {layer}")
     vector = ns.coef * vectors.feature_vector(agent, feature, layout, layer)
+    _stage(bar, "computing the original and patched fields")
     original, patched = fields.vector_fields(
         agent, layout, agent.wrappers, lambda: hooks.patch(agent, {layer: vector})
     )
+    _stage(bar, "drawing")
     title = f"{agent.id}: {ns.coef:+g} x {ns.vector} vector at {layer}"
     path = plots.plot_fields(ns.output, original, patched, title=title)
+    bar.update()
     print(layout.to_ascii())
     change = float(np.abs(fields.difference(original, patched).vectors).sum(axis=1).max())
     print(f"{title}; largest change of an arrow {change:.3f}; drawn to {path}")
@@ -207,6 +247,8 @@ def cmd_field(ns: argparse.Namespace) -> int:
 
 
 def cmd_layout(ns: argparse.Namespace) -> int:
+    from avec import generators
+
     options = {"cheese_region": ns.cheese} if families.get(ns.family).trial_options else {}
     print(generators.generate(ns.family, ns.size, ns.seed, **options).to_ascii())
     return 0
@@ -221,30 +263,42 @@ def _read_json(path: Path) -> object:
 
 def cmd_report(ns: argparse.Namespace) -> int:
     if ns.history is not None:
-        from avec import history, plots
+        from tqdm.auto import tqdm
 
         if ns.history.startswith("-"):
             # git would read it as an option (--output=FILE writes a file)
             raise ValueError(f"--history takes a git revision range, not {ns.history!r}")
+        from avec import history, verdict_plots
 
-        revs, table = history.history(Path(ns.repo), ns.history or None)
-        print("\n".join(history.lines(revs, table)))
-        print(f"figure: {plots.draw_history(Path(ns.output), revs, table)}")
+        revs, table = history.history(
+            Path(ns.repo),
+            ns.history or None,
+            progress=lambda revs: tqdm(
+                revs, unit="revision", desc="reading", leave=False, disable=None
+            ),
+        )
+        print("\n".join(history.lines(revs, table, every=ns.all)))
+        figure = history.figure_data(revs, table)
+        print(f"figure: {verdict_plots.draw_history(figure, Path(ns.output))}")
         return 0
     from avec import atomic, report
 
     if ns.readme is not None:
-        path = Path(ns.readme)
         built = _read_json(Path(ns.report))
         if not (isinstance(built, dict) and {"results", "aggregates"} <= set(built)):
             raise ValueError(f"{ns.report} is not an avec report (no results and aggregates)")
-        atomic.write_text(path, report.fill_readme(path.read_text(), built))
-        print(f"{path}: verdict tables rewritten from {ns.report}")
+        for name in ns.readme or report.GENERATED_FILES:
+            path = Path(name)
+            atomic.write_text(path, report.fill_readme(path.read_text(), built))
+            print(f"{path}: generated tables rewritten from {ns.report}")
         return 0
     old, new = (_read_json(Path(p)) for p in ns.diff)
     changes = report.diff(old, new)
-    print("\n".join(changes) if changes else "no verdict or pass rate changed")
+    print("\n".join(changes) if changes else "no verdict, estimate or interval changed")
     return 0
+
+
+_MODELS_HELP = "models folder with a manifest.json (default: fixtures/models)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train zoo models and record them in the manifest")
     train.add_argument("ids", nargs="*", help="model ids from the zoo config")
     train.add_argument("--all", action="store_true", help="train every model of the zoo config")
-    train.add_argument("--config", default=str(training.ZOO_CONFIG), help="zoo config (TOML)")
-    train.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    train.add_argument("--config", default=str(ZOO_CONFIG), help="zoo config (TOML)")
+    train.add_argument("--models-dir", default=str(MODELS_DIR), help=_MODELS_HELP)
     train.add_argument(
         "--address",
         default=None,
@@ -269,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(func=cmd_train)
 
     zoo_cmd = sub.add_parser("zoo", help="list the committed models")
-    zoo_cmd.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    zoo_cmd.add_argument("--models-dir", default=str(MODELS_DIR), help=_MODELS_HELP)
     zoo_cmd.add_argument("--markdown", action="store_true", help="one row per recipe, as Markdown")
     zoo_cmd.set_defaults(func=cmd_zoo)
     zoo_sub = zoo_cmd.add_subparsers(dest="zoo_action")
@@ -291,7 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         "own recipes for the same levels)",
     )
     add.add_argument("--force", action="store_true", help="replace a model of the same id")
-    add.add_argument("--models-dir", dest="add_models_dir", default=None)
+    add.add_argument(
+        "--models-dir",
+        dest="add_models_dir",
+        default=None,
+        help="models folder to register into (default: zoo's --models-dir, itself "
+        "defaulting to fixtures/models)",
+    )
     add.set_defaults(func=cmd_zoo_add)
     remove = zoo_sub.add_parser("remove", help="drop a model's entry and checkpoint")
     remove.add_argument("model_id")
@@ -316,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     field.add_argument("--coef", type=float, required=True, help="coefficient of the vector")
     field.add_argument("--layer", default=None, help="layer to patch (default: the claim layer)")
     field.add_argument("-o", "--output", default="field.png", help="PNG to write")
-    field.add_argument("--models-dir", default=str(zoo.MODELS_DIR))
+    field.add_argument("--models-dir", default=str(MODELS_DIR), help=_MODELS_HELP)
     field.set_defaults(func=cmd_field)
 
     rep = sub.add_parser("report", help="compare replication reports, or follow the record")
@@ -332,19 +392,24 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         const="",
         metavar="REVISIONS",
-        help="verdicts and pass rates at every commit that changed reports/latest.json "
-        "(a git revision range; default: HEAD's history)",
+        help="the verdicts that changed between the commits that changed "
+        "reports/latest.json (a git revision range; default: HEAD's history)",
     )
     which.add_argument(
         "--readme",
-        nargs="?",
-        const="README.md",
-        metavar="README",
-        help="rewrite the README's verdict tables from the report (default README.md)",
+        nargs="*",
+        metavar="FILE",
+        help="rewrite the generated tables of FILEs (default: README.md docs/claims.md) from "
+        "the report",
     )
     rep.add_argument("--report", default="reports/latest.json", help="the report (--readme)")
     rep.add_argument("--repo", default=".", help="git repository (--history)")
     rep.add_argument("-o", "--output", default="history.png", help="figure (--history)")
+    rep.add_argument(
+        "--all",
+        action="store_true",
+        help="--history: also list estimates that moved with the verdict kept",
+    )
     rep.set_defaults(func=cmd_report)
 
     ns = parser.parse_args(argv)

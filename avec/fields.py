@@ -143,10 +143,14 @@ def difference(original: VectorField, patched: VectorField) -> VectorField:
 
 
 def field_data(
-    original: VectorField, patched: VectorField | None = None, title: str | None = None
+    original: VectorField,
+    patched: VectorField | None = None,
+    title: str | None = None,
+    removal: VectorField | None = None,
 ) -> dict[str, Any]:
-    """JSON form of a field (and its patched twin) for the report's ``vector_field`` figures:
-    ``{"title", "ascii", "cells": [[x, y], ...], "original": [[dx, dy], ...], "patched"}``.
+    """JSON form of a field (its patched twin, and the field on the level without the feature)
+    for the report's ``vector_field`` figures: ``{"title", "ascii", "cells": [[x, y], ...],
+    "original": [[dx, dy], ...], "patched", "removal"}``.
 
     The report draws it with :func:`avec.plots.draw_field_data`, never touching an agent.
     """
@@ -160,6 +164,10 @@ def field_data(
         if patched.layout != original.layout or patched.cells != original.cells:
             raise ValueError("the patched field must be on the original's layout and cells")
         data["patched"] = patched.vectors.tolist()
+    if removal is not None:
+        if removal.cells != original.cells:
+            raise ValueError("the removal field must be on the original's cells")
+        data["removal"] = removal.vectors.tolist()
     return data
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from avec.verdicts import recipe_of
 
 REPORT = "reports/latest.json"
 MANIFEST = "fixtures/models/manifest.json"
@@ -42,6 +45,9 @@ class State:
     trials (schema 2); ``None`` where a schema-2 claim had no estimate."""
     model_sha256: str | None
     """The checkpoint's sha256 in the manifest of the same commit (``None`` if absent)."""
+    recipe_verdict: str | None = None
+    """The verdict of the model's recipe (the report's aggregate over training seeds; ``None``
+    in reports without aggregates)."""
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -68,25 +74,35 @@ def _json_at(repo: Path, commit: str, path: str) -> Any:
         return None
 
 
+Table = dict[tuple[str, str], list["State | None"]]
+
+
 def history(
-    repo: Path, spec: str | None = None
-) -> tuple[list[Revision], dict[tuple[str, str], list[State | None]]]:
+    repo: Path,
+    spec: str | None = None,
+    progress: Callable[[list[Revision]], Iterable[Revision]] = iter,
+) -> tuple[list[Revision], Table]:
     """The revisions, and per (claim, model) its :class:`State` at each (``None`` where that
-    revision's report has no result for the pair)."""
+    revision's report has no result for the pair). ``progress`` wraps the loop over revisions
+    (e.g. a tqdm bar)."""
     revs = revisions(repo, spec)
     if not revs:
         raise ValueError(f"no commit in {spec or 'HEAD'} changed {REPORT}")
-    table: dict[tuple[str, str], list[State | None]] = {}
-    for i, rev in enumerate(revs):
+    table: Table = {}
+    index = {rev.commit: i for i, rev in enumerate(revs)}
+    for rev in progress(revs):
+        i = index[rev.commit]
         report = _json_at(repo, rev.commit, REPORT)
         if not isinstance(report, dict) or not isinstance(report.get("results"), list):
             raise ValueError(f"{REPORT} at {rev.commit[:8]} is not an avec report")
         manifest = _json_at(repo, rev.commit, MANIFEST) or {}
         models = manifest.get("models", {}) if isinstance(manifest, dict) else {}
+        aggregates = report.get("aggregates") or {}
         for r in report["results"]:
             states = table.setdefault((r["claim"], r["model"]), [None] * len(revs))
             sha = models.get(r["model"], {}).get("sha256")
-            states[i] = State(r["verdict"], _rate(r), sha)
+            recipe = aggregates.get(r["claim"], {}).get("recipes", {}).get(recipe_of(r["model"]))
+            states[i] = State(r["verdict"], _rate(r), sha, recipe and recipe["verdict"])
     return revs, dict(sorted(table.items()))
 
 
@@ -106,24 +122,77 @@ def _state_text(state: State | None) -> str:
     return f"{state.verdict} {rate_text(state.rate)} (model {sha})"
 
 
-def lines(revs: list[Revision], table: dict[tuple[str, str], list[State | None]]) -> list[str]:
-    """The revisions, then one line per claim x model whose state changed: each distinct state
-    with the commit it first appeared at, ``->`` between them."""
-    out = [f"{r.commit[:8]} {r.date} {r.subject}" for r in revs]
-    changed = 0
+def _moves(values: list[Any]) -> list[tuple[int, Any]]:
+    """``(index, value)`` where each new value starts; ``None`` (absent from that report) is
+    skipped, so appearing or disappearing is not a change."""
+    steps: list[tuple[int, Any]] = []
+    for i, value in enumerate(values):
+        if value is not None and (not steps or steps[-1][1] != value):
+            steps.append((i, value))
+    return steps
+
+
+def recipe_verdicts(table: Table) -> dict[tuple[str, str], list[str | None]]:
+    """Per (claim, recipe): the recipe's verdict at each revision (``None`` where absent)."""
+    out: dict[tuple[str, str], list[str | None]] = {}
     for (claim, model), states in table.items():
-        steps = []
-        for rev, state in zip(revs, states, strict=True):
-            if not steps or steps[-1][1] != state:
-                steps.append((rev, state))
+        row = out.setdefault((claim, recipe_of(model)), [None] * len(states))
+        for i, state in enumerate(states):
+            if state is not None and state.recipe_verdict is not None:
+                row[i] = state.recipe_verdict
+    return dict(sorted(out.items()))
+
+
+def lines(revs: list[Revision], table: Table, every: bool = False) -> list[str]:
+    """The revisions, then one line per claim x recipe whose verdict changed between two
+    reports that both judged it, with the number of changes; with ``every`` also one line per
+    claim x model whose verdict or estimate moved. A count closes the list."""
+    out = [f"{r.commit[:8]} {r.date} {r.subject}" for r in revs]
+    recipes = recipe_verdicts(table)
+    changed = 0
+    for (claim, recipe), verdicts in recipes.items():
+        steps = _moves(verdicts)
         if len(steps) > 1:
             changed += 1
-            moves = " -> ".join(f"{_state_text(s)} @{r.commit[:8]}" for r, s in steps)
-            out.append(f"{claim} \u00d7 {model}: {moves}")
+            moves = " -> ".join(f"{v} @{revs[i].commit[:8]}" for i, v in steps)
+            n = len(steps) - 1
+            out.append(f"{claim} \u00d7 {recipe}: {moves} ({n} change{'s' * (n != 1)})")
+    if every:
+        for (claim, model), states in table.items():
+            steps = _moves(states)
+            if len(steps) > 1:
+                moves = " -> ".join(f"{_state_text(s)} @{revs[i].commit[:8]}" for i, s in steps)
+                out.append(f"  {claim} \u00d7 {model}: {moves}")
     out.append(
-        f"{changed} of {len(table)} claim \u00d7 model pairs changed over {len(revs)} revisions"
+        f"{changed} of {len(recipes)} claim \u00d7 recipe verdicts changed over {len(revs)} "
+        "revisions (appearing or disappearing is not a change)"
     )
     return out
 
 
-__all__ = ["Revision", "State", "history", "lines", "rate_text", "revisions"]
+def figure_data(revs: list[Revision], table: Table) -> dict[str, Any]:
+    """The history figure's data (:func:`avec.verdict_plots.draw_history`): the claim x recipe
+    rows whose verdict changed, one column per revision."""
+    rows = [
+        {"name": f"{claim} \u00d7 {recipe} ({len(_moves(v)) - 1})", "verdicts": v}
+        for (claim, recipe), v in recipe_verdicts(table).items()
+        if len(_moves(v)) > 1
+    ]
+    return {
+        "title": f"claim \u00d7 recipe verdicts that changed ({len(rows)} rows; changes in "
+        "brackets)",
+        "columns": [f"{r.commit[:8]} {r.date}" for r in revs],
+        "rows": rows,
+    }
+
+
+__all__ = [
+    "Revision",
+    "State",
+    "figure_data",
+    "history",
+    "lines",
+    "rate_text",
+    "recipe_verdicts",
+    "revisions",
+]

@@ -103,7 +103,9 @@ class Judge:
             stem = f"counterexample-{claim.name}-{model_id}"
             example = verdicts.counterexample(minimal, figure=f"{stem}.png")
             self.report.figure(
-                stem, "layout", {"title": f"{claim.name}: {model_id}", "ascii": example["ascii"]}
+                stem,
+                "counterexample",
+                _counterexample_data(claim, model_id, example, measure, outcome, minimal),
             )
         result = verdicts.decide(
             claim,
@@ -120,6 +122,39 @@ class Judge:
         self.report.add(claim, result, figures(trials, measured) if figures else None)
         verdicts.check(result, recording=self.recording, gating=self.gating, command=self.command)
         return result
+
+
+def _counterexample_data(
+    claim: verdicts.Claim,
+    model_id: str,
+    example: dict[str, Any],
+    measure: Callable[[list[Any]], dict[str, Any]],
+    outcome: Callable[[dict[str, Any]], verdicts.Outcome],
+    minimal: Any,
+) -> dict[str, Any]:
+    """The ``counterexample`` figure's data: the failing trial's level and, at its first
+    failing unit, every per-unit number the claim measured (unsteered, steered, removal,
+    null, ...) and the claim's pass rule, re-measured on that one trial."""
+    measured = measure([minimal])
+    found = outcome(measured)
+    failing = np.flatnonzero(found.failed())
+    arms: dict[str, float] = {}
+    if len(failing):
+        unit, n = int(failing[0]), len(found.passed)
+        for name, values in measured.items():
+            if isinstance(values, np.ndarray) and values.shape == (n,):
+                if values.dtype.kind == "f":
+                    arms[name] = float(values[unit])
+                elif values.dtype.kind == "b":
+                    arms[f"{name} (1 = yes)"] = float(values[unit])
+    rule = next((s for s in claim.trial.split(". ") if s.startswith("Passes when")), "")
+    return {
+        "title": f"{claim.name}: {model_id}",
+        "ascii": example["ascii"],
+        "with": example.get("with", ""),
+        "arms": arms,
+        "rule": rule,
+    }
 
 
 __all__ = ["Judge", "Report"]

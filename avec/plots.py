@@ -7,6 +7,7 @@ rolls out or computes a statistic. :data:`DRAWERS` maps each kind to its drawer.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,72 +15,117 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from avec import families, fields, history
+from avec import families, fields, verdict_plots
 from avec.fields import ARROW_SCALE, VectorField
 from avec.layouts import Cell, Layout, from_ascii
 
 
 def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
-    """Lines of a measure against the steering coefficient, one per series, with CI bands.
+    """Lines of a measure against the steering coefficient, one per series, with CI bands, on
+    a symmetric-log x axis (linear within +-1, so -2..2 is not squashed by -20..20).
 
     ``data``: ``{"title", "xlabel", "ylabel", "coefficients": [...],
-    "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``.
+    "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``, optionally
+    ``"marks": {label: [coefficient, ...]}`` (the coefficients a claim judges, drawn as
+    vertical lines), ``"thresholds": {label: value}`` (horizontal dashed lines) and
+    ``"references": {label: {"value", "ci95"}}`` (horizontal bands, e.g. removal and null).
     """
-    fig, ax = _figure((6, 4))
+    fig, ax = _figure((7, 4.2))
     x = np.asarray(data["coefficients"], dtype=float)
     for name, series in data["series"].items():
         y = np.asarray(series["value"], dtype=float)
-        ax.plot(x, y, marker="o", label=name)
+        ax.plot(x, y, marker="o", ms=4, label=name)
         if series.get("ci95"):
             ci = np.asarray(series["ci95"], dtype=float)
             ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2)
+    styles = iter(["-.", ":", (0, (5, 1)), (0, (1, 3))])
+    for label, coefficients in (data.get("marks") or {}).items():
+        style = next(styles, ":")
+        for k, c in enumerate(coefficients):
+            ax.axvline(c, color="grey", ls=style, lw=1, label=label if k == 0 else None)
+    for label, value in (data.get("thresholds") or {}).items():
+        ax.axhline(value, color="black", ls="--", lw=1, label=label)
+    for label, ref in (data.get("references") or {}).items():
+        lo, hi = ref.get("ci95") or (ref["value"], ref["value"])
+        ax.axhspan(lo, hi, color="grey", alpha=0.25, label=f"{label} (95% CI)")
+        ax.axhline(ref["value"], color="grey", lw=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xticks(x, [f"{c:g}" for c in x], fontsize=7)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set(
-        title=data["title"], xlabel=data.get("xlabel", "coefficient"), ylabel=data.get("ylabel", "")
+        title=data["title"],
+        xlabel=data.get("xlabel", "coefficient") + " (symmetric log scale)",
+        ylabel=data.get("ylabel", ""),
     )
-    ax.legend(fontsize=7)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
 def draw_matrix(data: Mapping[str, Any], path: Path) -> None:
-    """A labelled heat map, e.g. a transfer matrix (rows: vector source, columns: target).
+    """A labelled heat map, e.g. a transfer matrix (rows: vector source, columns: target), on
+    a fixed diverging colour scale (``-1`` to ``1``, white at 0; values beyond it take the end
+    colours and keep their printed number), the threshold marked on the colour bar.
 
-    ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``.
+    ``data``: ``{"title", "rows": [...], "columns": [...], "values": [[...]], "label"}``,
+    optionally ``"xlabel"``, ``"ylabel"``, ``"threshold"`` and ``"limits": [lo, hi]``.
     """
     values = np.asarray(data["values"], dtype=float)
-    fig, ax = _figure((1.2 + 0.9 * values.shape[1], 1.0 + 0.7 * values.shape[0]))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(values.shape[1]), data["columns"], rotation=45, ha="right", fontsize=7)
+    lo, hi = data.get("limits", (-1.0, 1.0))
+    height = 2.8 + 0.55 * values.shape[0]
+    fig = Figure(figsize=(5.5 + 1.0 * values.shape[1], height), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(values, cmap="RdBu", vmin=lo, vmax=hi, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), data["columns"], rotation=35, ha="right", fontsize=7)
     ax.set_yticks(range(values.shape[0]), data["rows"], fontsize=7)
     for (i, j), v in np.ndenumerate(values):
-        ax.text(
-            j,
-            i,
-            "" if np.isnan(v) else f"{v:.2f}",
-            ha="center",
-            va="center",
-            fontsize=7,
-            color="white" if v < np.nanmean(values) else "black",
-        )
-    fig.colorbar(image, ax=ax, label=data.get("label", ""))
-    ax.set_title(data["title"], fontsize=9)
+        text = "n/a" if np.isnan(v) else f"{v:.2f}"
+        dark = not np.isnan(v) and abs(v) > 0.6 * max(abs(lo), abs(hi))
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "k")
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    label = data.get("label", "")
+    threshold = data.get("threshold")
+    if threshold is not None:
+        bar.ax.axhline(threshold, color="black", lw=2)
+        label += f"\nblack line: the claim's threshold {threshold:g}"
+    bar.set_label(label, fontsize=7)
+    ax.set_xlabel(data.get("xlabel", ""), fontsize=8)
+    ax.set_ylabel(data.get("ylabel", ""), fontsize=8)
+    ax.set_title(data["title"], fontsize=9, wrap=True)
     _save(fig, path)
 
 
 def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     """Bars with CI whiskers, e.g. the effect per layer of a layer sweep.
 
-    ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``.
+    ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``,
+    optionally ``"lines": {label: value}`` (horizontal lines: thresholds, references),
+    ``"markers": {label: [value or None per bar]}`` and ``"note"`` (a line under the plot).
     """
     value = np.asarray(data["value"], dtype=float)
     ci = np.asarray(data["ci95"], dtype=float)
-    fig, ax = _figure((max(4, 0.6 * len(value)), 4))
-    ax.bar(range(len(value)), value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3)
-    ax.set_xticks(range(len(value)), data["labels"], rotation=45, ha="right", fontsize=7)
+    fig = Figure(figsize=(max(6.5, 0.6 * len(value) + 3), 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    x = np.arange(len(value))
+    ax.bar(x, value, yerr=[value - ci[:, 0], ci[:, 1] - value], capsize=3, label="estimate")
+    styles = ["--", "-", ":", "-."]
+    for (label, level), style in zip((data.get("lines") or {}).items(), styles, strict=False):
+        ax.axhline(level, color="black" if style == "--" else "tab:green", ls=style, label=label)
+    for label, points in (data.get("markers") or {}).items():
+        shown = [(i, v) for i, v in enumerate(points) if v is not None]
+        if shown:
+            ax.plot(*zip(*shown, strict=True), "x", color="tab:red", ms=8, label=label)
+    ax.set_xticks(x, data["labels"], rotation=40, ha="right", fontsize=7)
     ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if data.get("note"):
+        fig.text(0.01, 0.0, data["note"], fontsize=7, wrap=True, va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
     _save(fig, path)
 
 
@@ -102,6 +148,39 @@ def draw_layout(data: Mapping[str, Any], path: Path) -> None:
     )
 
 
+def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
+    """A claim's minimal failing trial: its level (drawn as the vector fields draw levels)
+    and, at the failing unit, what the claim measured in each arm (unsteered, steered,
+    removal, null, ...), with the claim's pass rule under it.
+
+    ``data``: ``{"title", "ascii", "with", "arms": {name: value}, "rule"}``.
+    """
+    arms = data.get("arms") or {}
+    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    level, values = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    draw_level(level, from_ascii(data["ascii"]))
+    level.set_title("the level" + (f", trial {data['with']}" if data.get("with") else ""), size=8)
+    names = list(arms)
+    colours = [
+        "tab:blue" if n == "unsteered" else "tab:red" if n == "steered" else "grey" for n in names
+    ]
+    values.barh(range(len(names)), [arms[n] for n in names], color=colours)
+    for y, name in enumerate(names):
+        values.text(arms[name], y, f" {arms[name]:.3f}", va="center", fontsize=7)
+    values.set_yticks(range(len(names)), names, fontsize=8)
+    values.invert_yaxis()
+    values.set_xlim(min([0.0, *arms.values()]), 1.1 * max([1.05, *arms.values()]))
+    values.set_title("measured at the failing unit (probe or episode), per arm", fontsize=8)
+    if not names:
+        values.text(0.5, 0.5, "no per-probe numbers", ha="center", transform=values.transAxes)
+    fig.suptitle(data.get("title", ""), fontsize=9)
+    if data.get("rule"):
+        fig.text(0.01, 0.0, textwrap.fill(data["rule"], 150), fontsize=7, va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.12, 1, 0.88))
+    _save(fig, path)
+
+
 def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """A figure with one axes, on its own Agg canvas (no pyplot state)."""
     fig = Figure(figsize=figsize)
@@ -110,7 +189,8 @@ def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     # No software/date metadata, so identical data gives byte-identical PNGs.
     fig.savefig(path, dpi=100, metadata={"Software": None})
 
@@ -147,7 +227,8 @@ def draw_level(ax: Axes, layout: Layout) -> None:
 def draw_field(
     ax: Axes, field: VectorField, color: str = "black", scale: float = ARROW_SCALE
 ) -> None:
-    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_level` of its layout)."""
+    """Draw ``field``'s arrows on ``ax`` (over a :func:`draw_level` of its layout), ``scale``
+    cells long per unit of net movement; quiver draws an arrow shorter than its head as a dot."""
     xs, ys = np.array(field.cells, dtype=np.float64).T
     u, v = field.vectors.T
     # angles="xy" follows the data axes, which imshow has flipped so y grows downwards.
@@ -165,33 +246,66 @@ def draw_field(
     )
 
 
+LEGEND = (
+    "Arrow: the policy's expected next displacement from that cell, facings averaged "
+    "(avec.fields); the longest possible, (1/4, 1/4), spans 0.9 cell in the first two panels. "
+    "A dot: an arrow too short to draw. Circle: the agent's start cell. "
+    "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
+    "policy on the level without the feature, what a perfect intervention would do; both "
+    "differences share one scale."
+)
+
+
 def plot_fields(
     path: str | Path,
     original: VectorField,
     patched: VectorField | None = None,
     title: str | None = None,
+    removal: VectorField | None = None,
 ) -> Path:
     """Write a PNG: the original field, and with ``patched`` also the patched field beside it
-    and their difference (patched - original). Returns the path written."""
-    panels = [("original", original, "black")]
+    and their difference (patched - original); with ``removal`` (the original policy's field
+    on the level without the feature, same cells) also the removal difference (removal -
+    original) -- what a perfect intervention would do -- drawn on the same scale as the
+    patched difference, the scale printed. Returns the path written."""
+    panels = [("original", original, "black", ARROW_SCALE)]
     if patched is not None:
+        diffs = [("patched - original", fields.difference(original, patched))]
+        if removal is not None:
+            diffs.append(("removal - original", _difference_on(original, removal)))
+        longest = max(float(np.linalg.norm(d.vectors, axis=1).max(initial=0)) for _, d in diffs)
+        # Both differences at one scale: the longest arrow of either spans 0.9 cell.
+        scale = 0.9 / longest if longest > 0 else ARROW_SCALE
+        panels.append(("patched", patched, "tab:red", ARROW_SCALE))
         panels += [
-            ("patched", patched, "tab:red"),
-            ("patched - original", fields.difference(original, patched), "tab:purple"),
+            (f"{name}\n1 cell = {1 / scale:.3g} net movement", d, "tab:purple", scale)
+            for name, d in diffs
         ]
-    figure = Figure(figsize=(4 * len(panels), 4.4))
+    figure = Figure(figsize=(3.6 * len(panels), 4.8), layout="constrained")
     FigureCanvasAgg(figure)
     axes = np.atleast_1d(figure.subplots(1, len(panels)))
-    for ax, (name, field, color) in zip(axes, panels, strict=True):
+    for ax, (name, field, color, scale) in zip(axes, panels, strict=True):
         draw_level(ax, field.layout)
-        draw_field(ax, field, color)
-        ax.set_title(name)
-    if title is not None:
-        figure.suptitle(title)
+        draw_field(ax, field, color, scale)
+        ax.set_title(name, fontsize=9)
+    cells = len(original.cells)
+    head = f"{title}\n" if title else ""
+    few = " -- a small level: only these cells are free" if cells < 8 else ""
+    figure.suptitle(f"{head}{cells} free cells{few}", fontsize=9)
+    figure.text(0.5, 0.005, LEGEND, ha="center", va="bottom", fontsize=7, wrap=True)
+    figure.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100, metadata={"Software": None})
     return path
+
+
+def _difference_on(original: VectorField, removal: VectorField) -> VectorField:
+    """``removal - original`` drawn on the original's level (the removal field's level lacks
+    the feature; its cells are the original's)."""
+    if removal.cells != original.cells:
+        raise ValueError("the removal field must be on the original's cells")
+    return VectorField(original.layout, original.cells, removal.vectors - original.vectors, None)
 
 
 def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
@@ -200,48 +314,19 @@ def draw_field_data(data: Mapping[str, Any], path: Path) -> None:
     layout = from_ascii(data["ascii"])
     cells = tuple((int(x), int(y)) for x, y in data["cells"])
 
-    def field(name: str) -> VectorField:
+    def field(name: str) -> VectorField | None:
+        if name not in data:
+            return None
         vectors = np.asarray(data[name], dtype=np.float64).reshape(len(cells), 2)
         return VectorField(layout, cells, vectors, None)
 
-    patched = field("patched") if "patched" in data else None
-    plot_fields(path, field("original"), patched, data.get("title") or None)
-
-
-_VERDICT_CODES = {"fails": 0, "inconclusive": 1, "holds": 2}
-
-
-def draw_history(
-    path: Path,
-    revs: list[history.Revision],
-    table: dict[tuple[str, str], list[history.State | None]],
-) -> Path:
-    """A grid: one row per claim x model, one column per revision, coloured by verdict and
-    labelled with the pass rate (a ``*`` marks a model checkpoint that changed)."""
-    keys = list(table)
-    figure = Figure(figsize=(4 + 0.9 * len(revs), 1.5 + 0.28 * len(keys)), layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    codes = [[-1.0] * len(revs) for _ in keys]
-    colours = ListedColormap(["#eeeeee", "#d9534f", "#f0ad4e", "#5cb85c"])
-    for row, key in enumerate(keys):
-        previous = None
-        for col, state in enumerate(table[key]):
-            if state is None:
-                continue
-            codes[row][col] = _VERDICT_CODES[state.verdict]
-            moved = previous is not None and state.model_sha256 != previous
-            label = f"{history.rate_text(state.rate)}{'*' if moved else ''}"
-            ax.text(col, row, label, ha="center", va="center", fontsize=6)
-            previous = state.model_sha256
-    ax.imshow(codes, cmap=colours, vmin=-1, vmax=2, aspect="auto")
-    ax.set_xticks(range(len(revs)), [f"{r.commit[:8]}\n{r.date}" for r in revs], fontsize=6)
-    ax.set_yticks(range(len(keys)), [f"{c} \u00d7 {m}" for c, m in keys], fontsize=6)
-    ax.set_title("verdict per revision: red fails, amber inconclusive, green holds")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    return path
+    plot_fields(
+        path,
+        VectorField(layout, cells, np.asarray(data["original"], dtype=np.float64), None),
+        field("patched"),
+        data.get("title") or None,
+        removal=field("removal"),
+    )
 
 
 DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
@@ -250,7 +335,10 @@ DRAWERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "bars": draw_bars,
     "image": draw_image,
     "layout": draw_layout,
+    "counterexample": draw_counterexample,
     "vector_field": draw_field_data,
+    "verdict_grid": verdict_plots.draw_verdict_grid,
+    "intervals": verdict_plots.draw_intervals,
 }
 """Figure kinds the claims suite may hand the report, and how each is drawn."""
 
@@ -259,7 +347,6 @@ __all__ = [
     "DRAWERS",
     "draw_field",
     "draw_field_data",
-    "draw_history",
     "draw_level",
     "plot_fields",
 ]

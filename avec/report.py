@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import trim_mean
 
-from avec import atomic, recipes, verdicts
-from avec.plots import DRAWERS
+from avec import atomic, pages, recipes, verdicts
 
 SCHEMA = 2
 RESULT_FIELDS = (
@@ -130,151 +130,144 @@ def build(
     }
 
 
-def _fmt_ci(ci: Sequence[float] | None) -> str:
-    return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
 def _fmt(value: float | None, ci: Sequence[float] | None = None) -> str:
-    return "-" if value is None else f"{value:.3f} {_fmt_ci(ci)}".strip()
-
-
-def _agree(flag: bool | None) -> str:
-    return "-" if flag is None else "yes" if flag else "no"
+    return pages.estimate(value, ci)
 
 
 def summary_table(report: Mapping[str, Any]) -> list[str]:
-    """One row per claim and recipe: what the source expects, the recipe's aggregate over
-    training seeds (interquartile mean with its interval), its verdict, and agreement."""
-    lines = [
-        "| claim | source expects | recipe | models | estimand IQM [95% CI] | threshold | "
-        "verdict | agrees with source |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for claim, agg in report["aggregates"].items():
-        for recipe, entry in agg["recipes"].items():
-            lines.append(
-                f"| {claim} | {agg['source_expects']} | {recipe} | {entry['judged']}/"
-                f"{entry['models']} | {_fmt(entry.get('iqm'), entry.get('ci95'))} | "
-                f"{agg['threshold']} | {entry['verdict']} | {_agree(entry['agrees_with_source'])} |"
-            )
-    return lines
+    """One row per claim, one column per recipe: verdict and IQM (see
+    :func:`avec.pages.claim_matrix`), linking each claim to its page of the report."""
+    return pages.claim_matrix(report, link="reports/claims/")
 
 
 def published_table(report: Mapping[str, Any]) -> str:
     """The side-by-side with the published numbers, from the report: per claim, what the
     source reported and what the suite measured per recipe (interval, informative trials)."""
-    results = report["results"]
-    lines = [
-        "| claim | source | published | recipe | measured (estimand, 95% CI) | informative trials "
-        "| verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for claim, agg in report["aggregates"].items():
-        source, said = PUBLISHED.get(claim, ("-", "-"))
+        # 3a_..._negative and 3a_..._positive share the published 3a_... entry.
+        key = max((k for k in PUBLISHED if claim.startswith(k)), key=len, default=None)
+        # Claims without a published number show the source's words their module quotes.
+        source, said = (
+            PUBLISHED[key] if key else ("quoted in the claim", _paragraphs(report, claim)[1])
+        )
         for recipe, entry in agg["recipes"].items():
-            members = [
-                r
-                for r in results
-                if r["claim"] == claim and verdicts.recipe_of(r["model"]) == recipe
-            ]
+            members = pages.recipe_members(report, claim, recipe)
             n = sum(r["informative"] for r in members)
             total = sum(r["trials"] for r in members)
-            lines.append(
-                f"| {claim} | {source} | {said.replace('|', '&#124;')} | {recipe} | "
-                f"{_fmt(entry.get('iqm'), entry.get('ci95'))} | {n} of {total} | "
-                f"{entry['verdict']} |"
+            rows.append(
+                [
+                    claim,
+                    source,
+                    said,
+                    recipe,
+                    _fmt(entry.get("iqm"), entry.get("ci95")),
+                    f"{n} of {total}",
+                    entry["verdict"],
+                ]
             )
-    return "\n".join(lines) + "\n"
+    header = ["claim", "source", "published", "recipe", "measured (estimand, 95% CI)"]
+    return "\n".join(pages.table([*header, "informative trials", "verdict"], rows)) + "\n"
 
 
-def markdown(
-    report: Mapping[str, Any],
-    figures: Sequence[str] = (),
-    claim_texts: Mapping[str, str] | None = None,
-) -> str:
-    """The Markdown report: per-claim summary, per-model detail, published numbers, figures."""
-    claim_texts = claim_texts or report.get("claims", {})
-    results = report["results"]
-    claims = sorted({r["claim"] for r in results})
-    gen = report["generated_by"]
-    lines = [
-        "# AVEC replication report",
-        "",
-        f"Profile `{gen.get('profile')}`; "
-        + ", ".join(f"{k} {v}" for k, v in sorted(gen.get("versions", {}).items())),
-        "",
-        "A claim is judged on its *informative* trials only (those that can decide it, by a rule "
-        "declared in its module). Verdict: *holds* when the 95% interval of the estimand "
-        "clears the threshold, *fails* when it misses it, *inconclusive* otherwise, below the "
-        "claim's minimum of informative trials, or when the removal reference (the feature "
-        "deleted from the level) cannot reach the bar itself. Per recipe: the interquartile "
-        "mean over training seeds with a bootstrap interval.",
-        "",
-        "## Verdicts per claim and recipe",
-        "",
-        *summary_table(report),
-    ]
-    for claim in claims:
-        lines += ["", f"## {claim}", ""]
-        if claim in claim_texts:
-            lines += [claim_texts[claim], ""]
-        rows = [r for r in results if r["claim"] == claim]
-        holm = report["aggregates"].get(claim, {}).get("holm", {})
-        ref_names = sorted({name for r in rows for name in r["references"]})
-        effect_names = sorted({name for r in rows for name in r["effects"]})
-        lines += [
-            "| model | trials | informative | estimand [95% CI] | "
-            + "".join(f"{n} reference | " for n in ref_names)
-            + "verdict | Holm | agrees | record | "
-            + " | ".join(effect_names)
-            + " |",
-            "|---|" + "---|" * (7 + len(ref_names) + len(effect_names)),
+def grid_data(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``verdict_grid`` figure's data: claims x recipes, verdict, IQM, agreement."""
+    aggregates = report["aggregates"]
+    recipes = sorted({r for agg in aggregates.values() for r in agg["recipes"]})
+    cells = [
+        [
+            None
+            if recipe not in agg["recipes"]
+            else {
+                "verdict": agg["recipes"][recipe]["verdict"],
+                "iqm": agg["recipes"][recipe].get("iqm"),
+                "agrees": agg["recipes"][recipe].get("agrees_with_source"),
+            }
+            for recipe in recipes
         ]
-        for r in rows:
-            refs = [
-                _fmt(r["references"][n]["value"], r["references"][n]["ci95"])
-                if n in r["references"]
-                else "-"
-                for n in ref_names
-            ]
-            effects = [
-                _fmt(r["effects"][n]["value"], r["effects"][n].get("ci95"))
-                if n in r["effects"]
-                else ""
-                for n in effect_names
-            ]
-            flag = "" if r["expected"] in (None, r["verdict"]) else " !"
-            lines.append(
-                f"| {r['model']} | {r['trials']} | {r['informative']} | "
-                f"{_fmt(r['rate'], r['ci95'])} | "
-                + "".join(f"{x} | " for x in refs)
-                + f"{r['verdict']}{flag} | {holm.get(r['model'], '-')} | "
-                f"{_agree(r['agrees_with_source'])} | {r['expected']} | "
-                + " | ".join(effects)
-                + " |"
-            )
-        notes = [(r["model"], r["notes"]) for r in rows if r.get("notes")]
-        if notes:
-            lines += ["", "Where drawing stopped and why:", ""]
-            lines += [f"- {model}: {note}" for model, note in notes]
-        for r in rows:
-            example = r.get("counterexample")
-            if example:
-                extra = f" (trial parameters {example['with']})" if example.get("with") else ""
-                lines += ["", f"Minimal failing trial for {r['model']}{extra}:"]
-                for ascii_ in [example["ascii"], *example.get("more_layouts", [])]:
-                    lines += ["", "```", ascii_, "```"]
-                if example.get("figure"):
-                    lines.append(f"![counterexample {r['model']}](figures/{example['figure']})")
-    lines += ["", "## Published numbers beside ours", "", published_table(report)]
-    if figures:
-        lines += ["", "## Figures", ""]
-        lines += [f"![{name}](figures/{name})" for name in sorted(figures)]
-    return "\n".join(lines) + "\n"
+        for agg in aggregates.values()
+    ]
+    return {
+        "title": "verdict per claim and recipe (IQM of the estimand over training seeds)",
+        "claims": list(aggregates),
+        "recipes": recipes,
+        "cells": cells,
+    }
+
+
+def _reference_iqm(members: Sequence[Mapping[str, Any]], name: str) -> float | None:
+    values = [
+        r["references"][name]["value"]
+        for r in members
+        if name in (r.get("references") or {}) and r["references"][name].get("value") is not None
+    ]
+    return float(trim_mean(values, 0.25)) if values else None
+
+
+def interval_data(report: Mapping[str, Any], claim: str) -> dict[str, Any]:
+    """The ``intervals`` figure's data of one claim: per recipe its IQM, interval and verdict,
+    and the removal and null references' IQM over the same models."""
+    agg = report["aggregates"][claim]
+    rows = []
+    for recipe, entry in agg["recipes"].items():
+        members = pages.recipe_members(report, claim, recipe)
+        rows.append(
+            {
+                "name": f"{recipe} ({entry.get('judged', '-')}/{entry.get('models', '-')})",
+                "verdict": entry["verdict"],
+                "iqm": entry.get("iqm"),
+                "ci95": entry.get("ci95"),
+                "removal": _reference_iqm(members, "removal"),
+                "null": _reference_iqm(members, "null"),
+            }
+        )
+    points = [v for r in rows for v in (r["iqm"], r["removal"], r["null"]) if v is not None]
+    points += [v for r in rows if r["ci95"] for v in r["ci95"]]
+    threshold = agg.get("threshold")
+    if isinstance(threshold, int | float):
+        points.append(threshold)
+    estimand = next(
+        (r.get("estimand") for r in report["results"] if r["claim"] == claim), "estimand"
+    )
+    return {
+        "title": f"{claim}: source expects {agg.get('source_expects')}",
+        "xlabel": f"{estimand}: IQM over training seeds, 95% interval (recipe: judged/models)",
+        "threshold": threshold,
+        "xlim": [min([0.0, *points]) - 0.05, max([1.0, *points]) + 0.05],
+        "recipes": rows,
+    }
+
+
+def summary_figures(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures every report has: the verdict grid and one interval plot per claim."""
+    figures = {pages.GRID: {"kind": "verdict_grid", "data": grid_data(report)}}
+    for claim in report["aggregates"]:
+        figures[f"{pages.INTERVALS}{claim}"] = {
+            "kind": "intervals",
+            "data": interval_data(report, claim),
+        }
+    return figures
+
+
+def markdown(report: Mapping[str, Any], figures: Sequence[str] = ()) -> str:
+    """``latest.md``, the summary (:func:`avec.pages.summary`)."""
+    return pages.summary(report, figures)
+
+
+def __getattr__(name: str) -> Any:
+    # The drawers (matplotlib, and the level renderer) load on first use: a diff of two
+    # reports or a README rewrite never needs them.
+    if name == "DRAWERS":
+        from avec.plots import DRAWERS
+
+        return DRAWERS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_drawer(kind: str, drawer: Callable[[Mapping[str, Any], Path], None]) -> None:
     """Add a figure kind (e.g. vector fields, drawn by :mod:`avec.fields`)."""
+    from avec.plots import DRAWERS
+
     DRAWERS[kind] = drawer
 
 
@@ -282,6 +275,8 @@ def draw(spec: Mapping[str, Any]) -> bytes:
     """The PNG of one figure ``{"kind": one of DRAWERS, "data": {...}}``: the bytes
     :func:`write` puts in ``figures/``, so a figure can be drawn where it is made (the claims
     suite's xdist workers draw theirs while the other workers still run) and handed over."""
+    from avec.plots import DRAWERS
+
     if spec["kind"] not in DRAWERS:
         raise ValueError(f"unknown figure kind {spec['kind']!r}; known: {sorted(DRAWERS)}")
     with tempfile.TemporaryDirectory(prefix="avec-figure-") as folder:
@@ -298,19 +293,24 @@ def write(
     claim_texts: Mapping[str, str] | None = None,
     drawn: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Write ``latest.json``, ``latest.md`` and ``figures/<name>.png``; return the report.
+    """Write ``latest.json``, ``latest.md`` (the summary), ``claims/<claim>.md`` (a page per
+    claim), ``published.md`` and ``figures/<name>.png``; return the report.
 
-    ``figures`` maps a file stem to ``{"kind": one of DRAWERS, "data": {...}}``; ``drawn`` maps
-    stems to PNGs :func:`draw` already made of them (the rest are drawn here). Everything is
+    Besides the claims' ``figures``, every report draws :func:`summary_figures` (the verdict
+    grid and an interval plot per claim). ``figures`` maps a file stem to ``{"kind": one of
+    DRAWERS, "data": {...}}``; ``drawn`` maps stems to PNGs :func:`draw`
+    already made of them (the rest are drawn here). Everything is
     written into a staging folder first, then renamed into ``out_dir``
     (:func:`avec.atomic.staged`): an error or an interruption leaves the previous report whole,
     and the figures folder holds exactly this report's figures.
     """
     report = build(results, generated_by, claim_texts)
     drawn = drawn or {}
+    figures = {**figures, **summary_figures(report)}
     with atomic.staged(out_dir) as stage:
         fig_dir = stage / "figures"
         fig_dir.mkdir()
+        (stage / "claims").mkdir()
         names = []
         for stem, spec in sorted(figures.items()):
             name = f"{stem}.png"
@@ -318,7 +318,10 @@ def write(
             (fig_dir / name).write_bytes(png if png is not None else draw(spec))
             names.append(name)
         (stage / "latest.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-        (stage / "latest.md").write_text(markdown(report, names, claim_texts))
+        (stage / "latest.md").write_text(markdown(report, names))
+        for claim in report["aggregates"]:
+            page = pages.claim_page(report, claim, names, to_figures="../figures/")
+            (stage / "claims" / f"{claim}.md").write_text(page)
         (stage / "published.md").write_text(published_table(report))
     return report
 
@@ -336,32 +339,86 @@ def _by_pair(report: Any, which: str) -> dict[tuple[str, str], Mapping[str, Any]
     return {(r["claim"], r["model"]): r for r in results}
 
 
-README_SECTIONS = {"verdicts": summary_table, "published": published_table}
-"""README.md sections regenerated from the report, each between ``<!-- NAME:begin -->`` and
-``<!-- NAME:end -->`` markers."""
+def _paragraphs(report: Mapping[str, Any], claim: str) -> tuple[str, str]:
+    """A claim's statement and its ``*Source:*`` paragraph, from the text its module declares."""
+    parts = report.get("claims", {}).get(claim, "").split("\n\n")
+    source = next((p for p in parts if p.startswith("*Source:*")), "")
+    return parts[0], source.removeprefix("*Source:*").strip()
+
+
+def claim_list(report: Mapping[str, Any]) -> str:
+    """One line per claim: its id, linked to its page of the report, and its statement."""
+    return "".join(
+        f"- [{claim}](reports/claims/{claim}.md): {_paragraphs(report, claim)[0]}\n"
+        for claim in report["aggregates"]
+    )
+
+
+def claims_table(report: Mapping[str, Any]) -> str:
+    """Per claim: what it says, the source's words (quoted in its module), what the source
+    expects and the threshold."""
+    rows = [
+        [
+            f"[{claim}](../reports/claims/{claim}.md)",
+            *_paragraphs(report, claim),
+            agg.get("source_expects"),
+            agg.get("threshold"),
+        ]
+        for claim, agg in report["aggregates"].items()
+    ]
+    header = ["claim", "statement", "source's words", "source expects", "threshold"]
+    return "\n".join(pages.table(header, rows)) + "\n"
+
+
+SECTIONS = {
+    "verdicts": summary_table,
+    "claim-list": claim_list,
+    "claims-table": claims_table,
+    "published": published_table,
+}
+"""Sections of README.md and docs/ regenerated from the report, each between
+``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers."""
+GENERATED_FILES = ("README.md", "docs/claims.md")
+"""The files whose marked sections ``avec report --readme`` rewrites by default."""
 
 
 def fill_readme(readme: str, report: Mapping[str, Any]) -> str:
-    """``readme`` with every :data:`README_SECTIONS` section rewritten from ``report``."""
-    for name, table in README_SECTIONS.items():
+    """``readme`` with every :data:`SECTIONS` section it has rewritten from ``report``; an
+    error if it has none, or a begin marker without its end."""
+    found = 0
+    for name, table in SECTIONS.items():
         begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
-        if begin not in readme or end not in readme:
-            raise ValueError(f"the README lacks the {begin.strip()} ... {end} markers")
+        if begin not in readme:
+            continue
+        if end not in readme.split(begin, 1)[1]:
+            raise ValueError(f"{begin.strip()} has no {end} after it")
+        found += 1
         head, rest = readme.split(begin, 1)
         body = table(report)
         body = "\n".join(body) + "\n" if isinstance(body, list) else body
         readme = head + begin + body + end + rest.split(end, 1)[1]
+    if not found:
+        markers = ", ".join(f"<!-- {name}:begin -->" for name in SECTIONS)
+        raise ValueError(f"no generated section to fill; markers: {markers}")
     return readme
 
 
+DIFF_LEGEND = (
+    "legend: ! verdict changed, ~ estimate or interval changed, "
+    "+ pair only in NEW, - pair only in OLD"
+)
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Every verdict, pass rate and interval that changed between two reports, one line each.
+    """Every verdict, estimate and interval that changed between two reports, one line each,
+    under a header that counts them and a legend of the marks.
 
     Raises :class:`ValueError` if either is not a report (a ``results`` list of results with
-    claim, model, verdict, pass rate and interval).
+    claim, model, verdict, estimate and interval).
     """
     before, after = _by_pair(old, "old"), _by_pair(new, "new")
     lines = []
+    counts = dict.fromkeys("!~+-", 0)
     for k in sorted(before.keys() | after.keys()):
         name = f"{k[0]} / {k[1]}"
         if k not in after:
@@ -372,21 +429,40 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             a, b = before[k], after[k]
             if a["verdict"] != b["verdict"]:
                 lines.append(f"! {name}: verdict {a['verdict']} -> {b['verdict']}")
+                counts["!"] += 1
             if a.get("rate") != b.get("rate") or a["ci95"] != b["ci95"]:
                 lines.append(
                     f"~ {name}: {_fmt(a.get('rate'), a['ci95'])} -> "
                     f"{_fmt(b.get('rate'), b['ci95'])}"
                 )
-    return lines
+                counts["~"] += 1
+            continue
+        counts[lines[-1][0]] += 1
+    if not lines:
+        return []
+    header = (
+        f"{len(before.keys() | after.keys())} claim x model pairs: {counts['!']} verdicts "
+        f"changed, {counts['~']} estimates or intervals moved, {counts['+']} new, "
+        f"{counts['-']} removed"
+    )
+    return [header, DIFF_LEGEND, *lines]
 
 
 __all__ = [
-    "DRAWERS",
+    "DIFF_LEGEND",
     "PUBLISHED",
     "RESULT_FIELDS",
     "SCHEMA",
+    "GENERATED_FILES",
+    "SECTIONS",
     "build",
+    "claim_list",
+    "claims_table",
+    "fill_readme",
     "draw",
+    "grid_data",
+    "interval_data",
+    "summary_figures",
     "published_table",
     "summary_table",
     "diff",

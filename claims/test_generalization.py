@@ -297,11 +297,18 @@ def transfer_matrix(agents, layouts) -> dict:
     return {
         "kind": "matrix",
         "data": {
-            "title": f"5c transfer across training seeds: {verdicts.recipe_of(ids[0])}",
+            "title": (
+                f"5c transfer across training seeds: {verdicts.recipe_of(ids[0])}\n"
+                "diagonal: a model's own vector averaged over the levels, against its "
+                "per-level vectors"
+            ),
             "rows": [f"vector from {i}" for i in ids],
             "columns": ids,
             "values": values,
             "label": f"mean kept share of the own-vector drop ({len(layouts)} layouts)",
+            "xlabel": "target model (the vector subtracted from it)",
+            "ylabel": "source model (its vector, averaged over the levels)",
+            "threshold": CLAIM_SEEDS.threshold,
         },
     }
 

@@ -134,19 +134,28 @@ def effects(measured):
     return found
 
 
-def rate_at(agent, drawn, layer, probes):
-    found = outcome(measure_at(agent, drawn, layer, probes))
-    useful = found.informative
-    flags = found.passed[useful]
+def _rate(flags):
     return stats.proportion(flags) if len(flags) else stats.Estimate(0.0, (0.0, 1.0), 0, "none")
 
 
-def bars(model_id, layers, rates, rule, chosen, n):
-    """The ``bars`` figure: 1a rate per layer on the choosing levels, with Wilson CIs."""
+def rate_at(agent, drawn, layer, probes):
+    """The 1a rate at ``layer`` among informative probes, and the removal and null
+    references' rates on the same probes."""
+    found = outcome(measure_at(agent, drawn, layer, probes))
+    useful = found.informative
+    references = {name: _rate(arm[useful]) for name, arm in found.references.items()}
+    return _rate(found.passed[useful]), references
+
+
+def bars(model_id, layers, rates, rule, chosen, n, references):
+    """The ``bars`` figure: 1a rate per layer on the choosing levels, with Wilson CIs, the
+    removal reference (the same at every layer) as a line, the null's rate per layer as
+    markers, and the threshold."""
     labels = [
         name + (" (rule)" if name == rule else "") + (" (chosen)" if name == chosen else "")
         for name in layers
     ]
+    removal = [r["removal"].value for r in references if "removal" in r]
     return {
         f"layer_sweep-{model_id}": {
             "kind": "bars",
@@ -156,6 +165,19 @@ def bars(model_id, layers, rates, rule, chosen, n):
                 "value": [r.value for r in rates],
                 "ci95": [list(r.ci95) for r in rates],
                 "ylabel": "1a rate among informative probes",
+                "lines": {
+                    f"threshold {CLAIM.threshold:g}": CLAIM.threshold,
+                    **({"removal reference": removal[0]} if removal else {}),
+                },
+                "markers": {
+                    "null reference": [r["null"].value if "null" in r else None for r in references]
+                },
+                "note": (
+                    "(rule): the layer every other claim patches (experiments.claim_layer, the "
+                    "middle activation on the action path), fixed before any data. (chosen): "
+                    "the layer with the highest rate on these levels, which claim 9 then "
+                    "judges on levels drawn after them."
+                ),
             },
         }
     }
@@ -170,7 +192,8 @@ def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id,
     choosing = subtraction.trials_of(agent, per_trial)[:half]
     layers = ex.action_path_layers(agent)
     probes = trials.probe_states(agent, [t[0] for t in choosing], [t[1] for t in choosing])
-    rates = [rate_at(agent, choosing, layer, probes) for layer in layers]
+    swept = [rate_at(agent, choosing, layer, probes) for layer in layers]
+    rates, references = [r for r, _ in swept], [refs for _, refs in swept]
     chosen = layers[int(np.argmax([r.value for r in rates]))]
     rule = ex.claim_layer(agent)
     notes = (
@@ -188,6 +211,6 @@ def test_subtracting_the_feature_vector_removes_its_pull_at_some_layer(model_id,
         effects,
         per_trial=per_trial,
         first=half,
-        figures=lambda _t, _m: bars(model_id, layers, rates, rule, chosen, half),
+        figures=lambda _t, _m: bars(model_id, layers, rates, rule, chosen, half, references),
         notes=notes,
     )

@@ -335,6 +335,11 @@ def sweep_figure(agent, measured, sign, vector, pull=None):
                 "ylabel": "rate / probability",
                 "coefficients": [0.0, *(sign * c for c in SWEEP)],
                 "series": series,
+                "marks": {
+                    "judged (|c| " + ", ".join(f"{c:g}" for c in LARGE) + ")": [
+                        sign * c for c in LARGE
+                    ]
+                },
             },
         }
     }

@@ -363,6 +363,7 @@ def dose_figure(agent, drawn):
                     "mean P(top-right | decision square)": _series(found["p_top_right"]),
                     "top-right corner reached": _series(found["corner"]),
                 },
+                "marks": {"8a judges": list(COEFFICIENTS)},
             },
         }
     }

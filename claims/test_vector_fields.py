@@ -84,6 +84,9 @@ def test_subtracting_the_feature_vector_redraws_the_vector_field(
         else:
             assert moved == 0, f"a zero vector changed the field of {model_id} by {moved}"
 
+        # What a perfect intervention does: the same policy on the level without the feature.
+        without = vectors.FEATURES[feature.vector](layout)[1]
+        removal = fields.vector_field(agent, without, agent.wrappers, cells=original.cells)
         stem = f"vector_field-{model_id}-{i}"
         data = json.loads(
             json.dumps(
@@ -94,6 +97,7 @@ def test_subtracting_the_feature_vector_redraws_the_vector_field(
                         f"{model_id}: -1 x {feature.vector} vector at {layer} "
                         f"(norm {vector.norm:.3g})"
                     ),
+                    removal=removal,
                 )
             )
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -162,3 +164,37 @@ def test_field_of_an_unknown_model_is_one_line(avec):
     code, _, err = avec("field", "nope-s0", "--seed", "1", "--vector", "key", "--coef", "1")
     assert code == 2
     assert "no model 'nope-s0'" in one_line(err)
+
+
+def test_the_command_agrees_with_the_zoo_on_its_default_paths():
+    from avec import training, zoo
+
+    assert cli.MODELS_DIR == zoo.MODELS_DIR
+    assert cli.ZOO_CONFIG == training.ZOO_CONFIG
+
+
+HEAVY = ("torch", "stable_baselines3", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["layout", "doorkey", "5", "--seed", "3"], ["report", "--diff", "A", "B"]],
+    ids=" ".join,
+)
+def test_help_layout_and_diff_never_import_torch(tmp_path, args):
+    """A fresh interpreter runs the command, then lists the heavy packages it loaded."""
+    for name in ("A", "B"):
+        (tmp_path / name).write_text(json.dumps(report()))
+    code = (
+        "import sys\n"
+        "from avec import cli\n"
+        "try:\n"
+        f"    cli.main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []", done.stdout[-500:]

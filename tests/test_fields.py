@@ -1,6 +1,7 @@
 """Vector fields: known arrows on a corridor from a hand-made policy, and a real agent's field."""
 
 import contextlib
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from matplotlib.image import imread
 from minigrid.core.constants import OBJECT_TO_IDX
 from stable_baselines3.common.policies import ActorCriticPolicy
 
@@ -146,3 +148,17 @@ def test_trained_agent_field_is_unchanged_by_a_zero_patch_and_changed_by_a_large
         agent, layout, agent.wrappers, lambda: hooks.patch(agent, {layer: ones})
     )
     assert np.abs(changed.probs - original.probs).max() > 0.01
+
+
+def test_the_removal_difference_is_drawn_as_a_fourth_panel_on_the_patched_scale(tmp_path):
+    stub = WalkToColumn(3)
+    original, patched = fields.vector_fields(stub, CORRIDOR, MAZE_WRAPPERS, stub.reversed)
+    data = fields.field_data(original, patched, "stub", removal=patched)
+    assert data["removal"] == data["patched"]
+    plots.draw_field_data(json.loads(json.dumps(data)), tmp_path / "four.png")
+    plots.draw_field_data({k: v for k, v in data.items() if k != "removal"}, tmp_path / "three.png")
+    four, three = imread(tmp_path / "four.png"), imread(tmp_path / "three.png")
+    assert four.shape[1] > three.shape[1]
+    elsewhere = fields.VectorField(CORRIDOR, original.cells[:-1], original.vectors[:-1], None)
+    with pytest.raises(ValueError, match="the removal field must be on the original's cells"):
+        fields.field_data(original, patched, removal=elsewhere)

@@ -32,12 +32,13 @@ def commit(repo: Path, message: str, files: dict[str, object]) -> str:
 
 
 def report(**pairs: tuple[str, float]) -> dict:
-    return {
-        "results": [
-            {"claim": key.split("__")[0], "model": key.split("__")[1], "verdict": v, "pass_rate": r}
-            for key, (v, r) in pairs.items()
-        ]
-    }
+    """A report whose recipe verdicts (``aggregates``) are those of its one model each."""
+    results = [
+        {"claim": key.split("__")[0], "model": key.split("__")[1], "verdict": v, "pass_rate": r}
+        for key, (v, r) in pairs.items()
+    ]
+    aggregates = {r["claim"]: {"recipes": {r["model"]: {"verdict": r["verdict"]}}} for r in results}
+    return {"results": results, "aggregates": aggregates}
 
 
 def manifest(sha: str) -> dict:
@@ -47,7 +48,8 @@ def manifest(sha: str) -> dict:
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, list[str]]:
     """Three report revisions and one unrelated commit: c1 x m1 goes fails -> fails (new
-    model) -> holds; c2 x m1 keeps its verdict and pass rate, on the new model."""
+    model) -> holds; c2 x m1 keeps its verdict and pass rate, on the new model; c3 x m1 is
+    judged in the second report only."""
     git(tmp_path, "init", "-q")
     commits = [
         commit(
@@ -62,7 +64,9 @@ def repo(tmp_path: Path) -> tuple[Path, list[str]]:
             tmp_path,
             "retrain m1",
             {
-                history.REPORT: report(c1__m1=("fails", 0.3), c2__m1=("holds", 0.9)),
+                history.REPORT: report(
+                    c1__m1=("fails", 0.3), c2__m1=("holds", 0.9), c3__m1=("fails", 0.1)
+                ),
                 history.MANIFEST: manifest("b" * 64),
             },
         ),
@@ -84,22 +88,38 @@ def test_history_follows_each_pair_across_the_commits_that_changed_the_report(re
     assert [r.commit for r in revs] == commits
     assert [r.subject for r in revs] == ["first record", "retrain m1", "new code"]
     assert table[("c1", "m1")] == [
-        history.State("fails", 0.2, "a" * 64),
-        history.State("fails", 0.3, "b" * 64),
-        history.State("holds", 0.8, "b" * 64),
+        history.State("fails", 0.2, "a" * 64, "fails"),
+        history.State("fails", 0.3, "b" * 64, "fails"),
+        history.State("holds", 0.8, "b" * 64, "holds"),
     ]
+    assert table[("c3", "m1")][0] is None and table[("c3", "m1")][2] is None
+
+
+def test_history_lists_verdict_changes_only_and_absence_is_no_change(repo):
+    path, commits = repo
+    revs, table = history.history(path)
     text = history.lines(revs, table)
-    moves = [line for line in text if line.startswith("c1 \u00d7 m1")]
-    assert moves == [
-        f"c1 \u00d7 m1: fails 0.20 (model aaaaaaaa) @{commits[0][:8]} -> fails 0.30 (model "
-        f"bbbbbbbb) @{commits[1][:8]} -> holds 0.80 (model bbbbbbbb) @{commits[2][:8]}"
+    assert text[3:] == [
+        f"c1 \u00d7 m1: fails @{commits[0][:8]} -> holds @{commits[2][:8]} (1 change)",
+        "1 of 3 claim \u00d7 recipe verdicts changed over 3 revisions (appearing or "
+        "disappearing is not a change)",
     ]
-    # The verdict stayed, the model judged did not: that is a move too.
-    assert [line for line in text if line.startswith("c2")] == [
-        f"c2 \u00d7 m1: holds 0.90 (model aaaaaaaa) @{commits[0][:8]} -> holds 0.90 (model "
+    data = history.figure_data(revs, table)
+    assert [row["name"] for row in data["rows"]] == ["c1 \u00d7 m1 (1)"]
+    assert data["rows"][0]["verdicts"] == ["fails", "fails", "holds"]
+
+
+def test_history_with_every_lists_the_models_whose_estimate_or_checkpoint_moved(repo):
+    path, commits = repo
+    revs, table = history.history(path)
+    text = history.lines(revs, table, every=True)
+    # The verdict stayed, the model judged did not: that is a move of the model's row.
+    moved = (
+        f"  c2 \u00d7 m1: holds 0.90 (model aaaaaaaa) @{commits[0][:8]} -> holds 0.90 (model "
         f"bbbbbbbb) @{commits[1][:8]}"
-    ]
-    assert text[-1] == "2 of 2 claim \u00d7 model pairs changed over 3 revisions"
+    )
+    assert moved in text
+    assert not any(line.lstrip().startswith("c3") for line in text)
 
 
 def test_history_takes_a_revision_range(repo):
@@ -113,7 +133,7 @@ def test_the_command_prints_the_moves_and_draws_the_figure(repo, tmp_path, capsy
     figure = tmp_path / "out" / "history.png"
     assert cli.main(["report", "--history", "--repo", str(path), "-o", str(figure)]) == 0
     out = capsys.readouterr().out
-    assert "c1 \u00d7 m1: fails 0.20" in out
+    assert "c1 \u00d7 m1: fails @" in out and "(1 change)" in out
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

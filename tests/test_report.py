@@ -44,13 +44,15 @@ def test_write_gives_json_markdown_and_exactly_this_reports_figures(tmp_path):
     data = json.loads((tmp_path / "latest.json").read_text())
     assert [(r["claim"], r["verdict"]) for r in data["results"]] == [("c1", "fails")]
     assert "c1" in (tmp_path / "latest.md").read_text()
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["one.png"]
+    assert (tmp_path / "claims" / "c1.md").is_file()
+    drawn = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert drawn == ["intervals-c1.png", "one.png", "verdicts.png"]
 
 
 def test_the_markdown_says_where_drawing_stopped_for_each_model(tmp_path):
     noted = {**result("c1", "m1", "fails", 0.2), "notes": "stopped: level space used up"}
     report.write(tmp_path, [noted, result("c1", "m2", "holds", 0.9)], {}, GENERATED_BY)
-    text = (tmp_path / "latest.md").read_text()
+    text = (tmp_path / "claims" / "c1.md").read_text()
     assert "Where drawing stopped and why:\n\n- m1: stopped: level space used up\n" in text
     assert "- m2:" not in text
 
@@ -84,6 +86,9 @@ def test_diff_lists_changed_verdicts_rates_and_new_and_removed_pairs():
     new = {"results": [result("c1", "m1", "holds", 0.8), result("c3", "m1", "fails", 0.1)]}
     (a_lo, a_hi), (b_lo, b_hi) = old["results"][0]["ci95"], new["results"][0]["ci95"]
     assert report.diff(old, new) == [
+        "3 claim x model pairs: 1 verdicts changed, 1 estimates or intervals moved, 1 new, "
+        "1 removed",
+        report.DIFF_LEGEND,
         "! c1 / m1: verdict fails -> holds",
         f"~ c1 / m1: 0.200 [{a_lo:.3f}, {a_hi:.3f}] -> 0.800 [{b_lo:.3f}, {b_hi:.3f}]",
         "- c2 / m1: removed (was holds)",

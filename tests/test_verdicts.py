@@ -135,7 +135,7 @@ def test_aggregate_gives_a_recipe_iqm_and_holm_verdicts():
     assert agg["holm"]["r-s0"] == "fails" and agg["holm"]["r-s1"] == "holds"
     built = report.build(results, {"versions": {}})
     assert built["schema"] == 2 and "x_claim" in built["aggregates"]
-    assert "| x_claim | holds |" in report.summary_table(built)[2]
+    assert "| [x_claim](reports/claims/x_claim.md) | holds |" in report.summary_table(built)[2]
 
 
 def _recipe_row(results: list[dict]) -> dict:

@@ -135,14 +135,12 @@ def from_layouts(layouts: Sequence[Any], max_steps: int | Sequence[int] | None =
     """Levels at their start state, as a MiniGrid ``LayoutEnv`` resets onto them.
 
     ``max_steps``: one limit for all, one per layout, or (default) each layout's family default
-    (:func:`avec.envs.default_max_steps`), as ``LayoutEnv`` uses.
+    (:attr:`avec.families.Family.max_steps`), as ``LayoutEnv`` uses.
     """
-    from avec.envs import default_max_steps
-
     if not layouts:
         raise ValueError("a batch needs at least one layout")
     if max_steps is None:
-        limits = [default_max_steps(lay.family, lay.width) for lay in layouts]
+        limits = [families.get(lay.family).max_steps(lay.width) for lay in layouts]
     elif isinstance(max_steps, (int, np.integer)):
         limits = [int(max_steps)] * len(layouts)
     else:
