@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import trim_mean
 
-from avec import atomic, pages, recipes, verdicts
+from avec import atomic, pages, recipes
 
 SCHEMA = 2
 RESULT_FIELDS = (

@@ -57,14 +57,14 @@ def test_an_estimate_field_shows_as_value_and_interval_with_its_comparison():
 
 
 def test_a_new_result_field_shows_as_a_column_and_a_missing_one_as_a_dash():
-    a = result("c1", "m-s0", 0.9, beats_null=True)
+    a = result("c1", "m-s0", 0.9, probes_skipped=True)
     b = result("c1", "m-s1", 0.2)
     page = pages.claim_page(built(a, b), "c1")
     header = next(t for t in _tables(page) if t[0].startswith("| model"))
     columns = [c.strip() for c in header[0].strip("|").split("|")]
     row_b = [c.strip() for c in header[3].strip("|").split("|")]
-    assert "beats null" in columns
-    assert row_b[columns.index("beats null")] == "-"
+    assert "probes skipped" in columns
+    assert row_b[columns.index("probes skipped")] == "-"
     _well_formed(page)
 
 
