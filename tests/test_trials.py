@@ -157,19 +157,23 @@ def test_walking_onto_lava_is_read_on_the_levels_lava_cells():
     assert not trials.steps_on_feature(around, here, lava_agent)
 
 
-def test_episodes_of_an_avoided_feature_pass_when_the_steered_agent_walks_onto_it():
-    flags = np.array([True, False, False, True])
+def test_episodes_score_net_prevention_and_an_avoided_feature_turns_the_signs():
     measured = {
-        "layouts": [from_ascii(LAVA)] * 4,
-        "reached": np.array([False, False, True, False]),
-        "reached_steered": flags,
-        "reached_removal": np.array([True, True, True, False]),
-        "reached_null": np.zeros(4, dtype=bool),
+        "layouts": [from_ascii(LAVA)] * 5,
+        "reached": np.array([False, False, True, False, False]),
+        "reached_steered": np.array([True, False, False, True, False]),
+        "reached_removal": np.array([True, True, True, False, False]),
+        "reached_null": np.array([False, False, True, False, False]),
     }
-    avoided = test_subtraction.outcome_episodes({**measured, "avoided": True})
-    assert list(avoided.informative) == [True, True, False, True]
-    assert list(avoided.passed) == list(flags)
-    assert list(avoided.references["removal"]) == [True, True, True, False]
+    # Heading for the feature: +1 where the arm stops a reach, -1 where it makes one.
     approached = test_subtraction.outcome_episodes({**measured, "avoided": False})
-    assert list(approached.informative) == [False, False, True, False]
-    assert list(approached.passed) == list(~flags)
+    assert list(approached.passed) == [-1, 0, 1, -1, 0]
+    assert list(approached.references["removal"]) == [-1, -1, 0, 0, 0]
+    assert list(approached.references["null"]) == [0, 0, 0, 0, 0]
+    # Only the last episode reaches in no arm: it scores 0 everywhere and is not judged.
+    assert list(approached.informative) == [True, True, True, True, False]
+    # Lava: +1 where the arm walks onto it and the unsteered agent does not.
+    avoided = test_subtraction.outcome_episodes({**measured, "avoided": True})
+    assert list(avoided.passed) == [1, 0, -1, 1, 0]
+    assert list(avoided.references["removal"]) == [1, 1, 0, 0, 0]
+    assert list(avoided.informative) == list(approached.informative)
