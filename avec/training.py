@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import platform
 import time
 import tomllib
@@ -29,13 +30,13 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import atomic, engine, envs, families, generators, rollouts, stats, zoo
+from avec import atomic, cloning, engine, envs, families, generators, rollouts, stats, zoo
 from avec.zoo import MODELS_DIR, ROOT
 
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
 
 ALGORITHMS = {"PPO": PPO, "A2C": A2C, "DQN": DQN}
-POLICIES = ("mlp", "cnn")
+POLICIES = ("mlp", "cnn", "impala")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class TrainConfig:
     algo: str = "PPO"
     """stable-baselines3 algorithm name; one of :data:`ALGORITHMS`."""
     policy: str = "mlp"
-    """``mlp`` (flattened observation) or ``cnn`` (:class:`avec.policies.GridCNN`)."""
+    """``mlp`` (flattened observation), ``cnn`` (:class:`avec.policies.GridCNN`) or ``impala``
+    (:class:`avec.policies.ImpalaCNN`, the maze paper's residual network)."""
     net_arch: tuple[int, ...] = (64, 64)
     """Hidden sizes of the policy and value MLP heads."""
     features_dim: int = 128
@@ -70,6 +72,9 @@ class TrainConfig:
     """Success rate on held-out layouts (stochastic policy) this recipe must reach."""
     eval_episodes: int = 200
     """Held-out layouts evaluated after training."""
+    warm_start: cloning.CloneConfig | None = None
+    """Behaviour cloning of the shortest-path move before RL (:mod:`avec.cloning`); ``None``:
+    RL from a random initialisation."""
 
     def __post_init__(self) -> None:
         generators.check_family_size(self.family, self.size)
@@ -77,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}; valid: {sorted(ALGORITHMS)}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {POLICIES}")
+        if self.warm_start is not None and families.get(self.family).top_right_region is None:
+            raise ValueError(f"warm_start clones the way to the cheese; {self.family} has none")
 
     @property
     def wrappers(self) -> tuple[str, ...]:
@@ -109,6 +116,8 @@ def load_zoo_config(path: Path = ZOO_CONFIG) -> dict[str, TrainConfig]:
         family, size = fields.pop("family"), int(fields.pop("size"))
         if "net_arch" in fields:
             fields["net_arch"] = tuple(fields["net_arch"])
+        if "warm_start" in fields:
+            fields["warm_start"] = cloning.CloneConfig(**fields["warm_start"])
         for seed in seeds:
             model_id = f"{name}-s{seed}"
             configs[model_id] = TrainConfig(
@@ -321,7 +330,10 @@ def train(
     torch.set_num_threads(1)
     start = time.perf_counter()
     resumed = model is not None
-    model = model if resumed else learner(config)
+    if not resumed:
+        model = learner(config)
+        if config.warm_start is not None:
+            warm_start(model, config, checkpoints)
     callbacks: list[BaseCallback] = []
     if progress:
         callbacks.append(_ProgressBar(config.total_timesteps, config.id, position))
@@ -333,6 +345,35 @@ def train(
         reset_num_timesteps=not resumed,
     )
     return record(model, config, models_dir, seconds_before + time.perf_counter() - start)
+
+
+WARM_START_FILE = "warm_start.json"
+"""What cloning did (:func:`avec.cloning.clone`), kept in a run's checkpoint folder."""
+
+
+def warm_start(model: Any, config: TrainConfig, checkpoints: Path | None) -> dict[str, Any]:
+    """Clone the shortest-path move into a fresh ``model`` (:mod:`avec.cloning`). With a
+    checkpoint folder, the clone is saved there as the checkpoint at 0 steps (a learning curve
+    starts from it; a run stopped before its first PPO checkpoint resumes from it) and what
+    cloning did as :data:`WARM_START_FILE`."""
+    done = cloning.clone(model, config.family, config.size, config.warm_start, config.seed)
+    if checkpoints is not None:
+        atomic.write_text(checkpoints / WARM_START_FILE, json.dumps(done, indent=2) + "\n")
+        policy = model.policy
+        save_checkpoint(checkpoints, 0, policy.state_dict(), policy.optimizer.state_dict())
+    return done
+
+
+def made_by(config: TrainConfig) -> str:
+    """One line on how an agent of ``config`` was made, for the manifest and README."""
+    rl = f"{config.algo} for {config.total_timesteps:,} steps"
+    if config.warm_start is None:
+        return f"{rl} from a random initialisation"
+    clone = config.warm_start
+    return (
+        f"behaviour cloning of the shortest-path move to the cheese on {clone.states:,} states "
+        f"of training levels ({clone.epochs} epochs), then {rl}"
+    )
 
 
 def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: float) -> dict:
@@ -357,6 +398,7 @@ def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: flo
         "seed": config.seed,
         "timesteps": int(model.num_timesteps),
         "config": config.to_dict(),
+        "made_by": made_by(config),
         "train_seconds": round(train_seconds, 1),
         "versions": versions(),
         "evaluation": evaluate(model, config, config.eval_episodes),
@@ -416,6 +458,8 @@ __all__ = [
     "held_out_layouts",
     "load_zoo_config",
     "train",
+    "made_by",
     "untrained",
     "vec_env",
+    "warm_start",
 ]
