@@ -6,7 +6,9 @@ mazes (seeds from :data:`avec.generators.HELD_OUT_SEED_START`, never drawn in tr
 each parameter checkpoint a training run saved (``params-<steps>.pt``, see
 :func:`avec.training.train`'s ``checkpoints``):
 
-* ``success`` -- episodes that reach the cheese, with the cheese where training puts it;
+* ``success`` -- episodes that reach the cheese, with the cheese where training puts it, with
+  ``random_success`` beside it (the uniform-random policy on the same mazes,
+  :func:`avec.training.against_random`) and both by maze size (``by_maze_size``);
 * ``p_cheese`` / ``heads_for_cheese`` -- with the cheese outside the maze's top-right region,
   at decision squares that are not the start cell (:func:`avec.metrics.decision_state`): the
   mean P(next step toward the cheese) and the share of mazes where it exceeds 0.5 (the paper's
@@ -33,6 +35,10 @@ committed. Two more commands carry a run across machines through the zoo::
     python -m avec.curves unpack paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
         --config fixtures/zoo.toml                   # committed agent -> a checkpoint to continue
 
+``measure`` also keeps the curve as ``fixtures/curves/MODEL_ID.json`` (``--curves``), committed
+while a run is still going or never packaged; ``table`` reads those when no agent of the recipe
+is in the zoo.
+
 ``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
 entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
 from the run's ``started`` marker to the checkpoint); ``unpack`` writes a committed agent's
@@ -56,11 +62,15 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from avec import edits, envs, families, metrics, rollouts, stats, training, zoo
+from avec import atomic, edits, envs, families, metrics, rollouts, stats, training, zoo
 from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import CheeseMazeLayout
 
 CHECKPOINT = re.compile(r"params-(\d+)\.pt")
+
+CURVES_DIR = zoo.ROOT / "fixtures" / "curves"
+"""Learning curves of runs in progress or never packaged, one ``MODEL_ID.json`` each (the
+``curve.json`` of the run), committed so they can be read without the run folder."""
 
 
 def load_parameters(config: training.TrainConfig, path: Path) -> PPO:
@@ -126,8 +136,12 @@ def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str,
     wander = rollouts.run(
         model, empty, seed=seeds, wrappers=config.wrappers, max_steps=config.size**2
     )
+    success = np.array([t.success for t in played])
+    chance = training.against_random(trained, success)
     return {
-        "success": stats.proportion(np.array([t.success for t in played])).to_dict(),
+        "success": stats.proportion(success).to_dict(),
+        "random_success": chance["random_success_rate"],
+        "by_maze_size": chance["by_maze_size"],
         "p_cheese": _mean(p_cheese),
         "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
         "top_right_without_cheese": stats.proportion(
@@ -157,8 +171,10 @@ def _row(steps: int, point: dict[str, Any]) -> str:
             return "n/a" if value is None else f"{value:.3f}"
         return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
+    chance = point.get("random_success")
     return (
-        f"| {steps:,} | {rate('success')} | {rate('p_cheese')} | {rate('heads_for_cheese')} "
+        f"| {steps:,} | {rate('success')} | {'-' if chance is None else f'{chance:.3f}'} | "
+        f"{rate('p_cheese')} | {rate('heads_for_cheese')} "
         f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} |"
     )
 
@@ -251,6 +267,7 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
     steps = sorted({int(k) for curve in curves_ for k in curve})
     names = (
         ("success", "success, cheese in training region"),
+        ("random_success", "uniform-random policy"),
         ("p_cheese", "mean P(cheese \\| DS)"),
         ("heads_for_cheese", "share P(cheese \\| DS) > 0.5"),
         ("top_right_without_cheese", "top-right reached, no cheese"),
@@ -263,10 +280,15 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
     for step in steps:
         cells = []
         for name, _ in names:
-            values = [curve.get(str(step), {}).get(name, {}).get("value") for curve in curves_]
+            values = [_value(curve.get(str(step), {}).get(name)) for curve in curves_]
             cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in values))
         lines.append(f"| {step:,} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def _value(found: Any) -> float | None:
+    """A measurement's value: an estimate's, or a plain number (the random policy's rate)."""
+    return found.get("value") if isinstance(found, dict) else found
 
 
 def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
@@ -275,6 +297,15 @@ def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     if found is None:
         return 2
     entries = [e for i, e in sorted(found.items()) if i.rsplit("-s", 1)[0] == recipe]
+    if not entries:
+        # Not packaged (yet): the curves kept by measure, with the seed from the file name.
+        entries = [
+            {
+                "seed": int(path.stem.rsplit("-s", 1)[1]),
+                "learning_curve": json.loads(path.read_text()),
+            }
+            for path in sorted(ns.curves.glob(f"{recipe}-s*.json"))
+        ]
     if not any("learning_curve" in entry for entry in entries):
         print(f"no entry of {recipe} in {ns.models_dir} has a learning curve", file=sys.stderr)
         return 2
@@ -330,11 +361,15 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
             continue
         model = load_parameters(config, path)
         curve[str(steps)] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2))
-        os.replace(tmp, out)
-    print("| steps | success | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 | top-right, empty |")
-    print("|---|---|---|---|---|")
+        text = json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2)
+        atomic.write_text(out, text + "\n")
+        ns.curves.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(ns.curves / f"{config.id}.json", text + "\n")
+    print(
+        "| steps | success | random policy | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 "
+        "| top-right, empty |"
+    )
+    print("|---|---|---|---|---|---|")
     for steps in sorted(curve, key=int):
         print(_row(int(steps), curve[steps]))
     return 0
@@ -351,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="package: the checkpoint to package")
     parser.add_argument(
         "--models-dir", type=Path, default=zoo.MODELS_DIR, help="package/unpack: the zoo folder"
+    )
+    parser.add_argument(
+        "--curves",
+        type=Path,
+        default=CURVES_DIR,
+        help="measure: also keep the curve here as MODEL_ID.json (committed); table: read it",
     )
     ns = parser.parse_args(argv)
     if ns.run is None and ns.command != "table":

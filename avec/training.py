@@ -14,7 +14,7 @@ import json
 import platform
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,10 +223,14 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
     ``config``: anything with ``family``, ``size`` and ``wrappers`` (a :class:`TrainConfig`, a
     :class:`avec.zoo.Agent`). Success rates come with their 95% Wilson intervals.
     """
-    played = rollouts.run(model, held_out_layouts(config, n), seed=seed, wrappers=config.wrappers)
+    layouts = held_out_layouts(config, n)
+    played = rollouts.run(model, layouts, seed=seed, wrappers=config.wrappers)
     result: dict[str, Any] = {"held_out": _summary(played)}
     region = families.get(config.family).top_right_region
     if region is not None:
+        result["held_out"].update(
+            against_random(layouts, np.array([t.success for t in played]), seed)
+        )
         elsewhere = [
             lay
             for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
@@ -244,6 +248,55 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
             "top_right_first_ci95": list(corner.ci95),
         }
     return result
+
+
+RANDOM_EPISODES = 10
+"""Episodes of the uniform-random policy per held-out level behind its success rate."""
+
+
+def maze_size(layout: Any) -> int:
+    """Side of a maze, its outer wall included (a padded maze's own, not its canvas's)."""
+    return int(getattr(layout, "maze_size", layout.width))
+
+
+def random_successes(layouts: Sequence[Any], episodes: int, seed: int) -> np.ndarray:
+    """``(len(layouts), episodes)`` bools: whether the uniform-random policy over the family's
+    actions reaches the goal on each level within the family's episode cap (engine rollouts;
+    actions from ``np.random.default_rng(seed)``).
+
+    With a 676-step cap, wandering at random solves many small mazes: success means little
+    without this beside it (SCIENCE.md, "what the second record taught us").
+    """
+    n_actions = families.of(layouts[0]).n_actions
+    state = engine.from_layouts([lay for lay in layouts for _ in range(episodes)])
+    rng = np.random.default_rng(seed)
+    reached = np.zeros(len(state), dtype=bool)
+    live = np.arange(len(state))
+    while live.size:
+        reward, terminated, truncated = engine.step(
+            state, rng.integers(n_actions, size=live.size), live
+        )
+        reached[live[terminated & (reward > 0)]] = True
+        live = live[~(terminated | truncated)]
+    return reached.reshape(len(layouts), episodes)
+
+
+def against_random(layouts: Sequence[Any], success: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """The uniform-random policy's success rate on the same levels, overall and by maze size
+    beside the agent's ``(n,)`` successes (:data:`RANDOM_EPISODES` random episodes a level)."""
+    chance = random_successes(layouts, RANDOM_EPISODES, seed)
+    sizes = np.array([maze_size(lay) for lay in layouts])
+    by_size = {}
+    for size in sorted(set(sizes.tolist())):
+        mine = sizes == size
+        agent = stats.proportion(success[mine])
+        by_size[str(size)] = {
+            "episodes": int(mine.sum()),
+            "success_rate": agent.value,
+            "success_ci95": list(agent.ci95),
+            "random_success_rate": float(chance[mine].mean()),
+        }
+    return {"random_success_rate": float(chance.mean()), "by_maze_size": by_size}
 
 
 def _summary(played: list[rollouts.Trajectory]) -> dict[str, Any]:
@@ -358,6 +411,7 @@ def warm_start(model: Any, config: TrainConfig, checkpoints: Path | None) -> dic
     cloning did as :data:`WARM_START_FILE`."""
     done = cloning.clone(model, config.family, config.size, config.warm_start, config.seed)
     if checkpoints is not None:
+        checkpoints.mkdir(parents=True, exist_ok=True)
         atomic.write_text(checkpoints / WARM_START_FILE, json.dumps(done, indent=2) + "\n")
         policy = model.policy
         save_checkpoint(checkpoints, 0, policy.state_dict(), policy.optimizer.state_dict())
@@ -454,11 +508,14 @@ __all__ = [
     "MODELS_DIR",
     "ZOO_CONFIG",
     "TrainConfig",
+    "against_random",
     "evaluate",
     "held_out_layouts",
     "load_zoo_config",
     "train",
     "made_by",
+    "maze_size",
+    "random_successes",
     "untrained",
     "vec_env",
     "warm_start",

@@ -146,6 +146,7 @@ def test_the_zoo_config_names_every_recipe_seed_and_builds_valid_configs():
         assert config.eval_episodes >= 200
     families = {config.family for config in configs.values()}
     assert families == {"doorkey", "fourrooms", "cheesemaze", "lavagap", "paddedmaze"}
+    assert training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")
 
 
 def test_config_round_trips_through_its_dict():
