@@ -37,7 +37,9 @@ committed. Two more commands carry a run across machines through the zoo::
 
 ``measure`` also keeps the curve as ``fixtures/curves/MODEL_ID.json`` (``--curves``), committed
 while a run is still going or never packaged; ``table`` reads those when no agent of the recipe
-is in the zoo.
+is in the zoo. ``evaluate MODEL_ID --config fixtures/zoo.toml`` evaluates a committed agent
+again and rewrites its manifest entry's evaluation (the held-out success must come out as
+recorded): how older entries gain success by maze size with the random policy's beside it.
 
 ``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
 entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
@@ -349,6 +351,38 @@ def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     return 0
 
 
+def _evaluate(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    """Evaluate a committed agent again (:func:`avec.training.evaluate`: the same held-out
+    levels and seed, so the same episodes) and replace its manifest entry's evaluation, adding
+    what newer evaluations report (success by maze size, the random policy's beside it). The
+    held-out success must come out as recorded, or nothing is written."""
+    found = _manifest(ns.models_dir)
+    if found is None or config.id not in found:
+        print(f"{config.id} is not in {ns.models_dir / 'manifest.json'}", file=sys.stderr)
+        return 2
+    entry = found[config.id]
+    agent = zoo.load(config.id, ns.models_dir)
+    evaluation = training.evaluate(agent.model, agent, entry["evaluation"]["held_out"]["episodes"])
+    before = entry["evaluation"]["held_out"]["success_rate"]
+    if evaluation["held_out"]["success_rate"] != before:
+        print(
+            f"{config.id}: held-out success {evaluation['held_out']['success_rate']} differs "
+            f"from the recorded {before}; the manifest is left as it is",
+            file=sys.stderr,
+        )
+        return 1
+    zoo.write_entry({**entry, "evaluation": evaluation}, ns.models_dir)
+    sizes = evaluation["held_out"].get("by_maze_size", {})
+    print(
+        f"{config.id}: "
+        + "; ".join(
+            f"{n}: {v['success_rate']:.3f} (random {v['random_success_rate']:.3f})"
+            for n, v in sizes.items()
+        )
+    )
+    return 0
+
+
 def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     run = ns.run / config.id
     if not run.is_dir():
@@ -377,7 +411,9 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
-    parser.add_argument("command", choices=("train", "measure", "package", "unpack", "table"))
+    parser.add_argument(
+        "command", choices=("train", "measure", "package", "unpack", "table", "evaluate")
+    )
     parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
     parser.add_argument("--run", type=Path, help="folder of runs (RUN/MODEL_ID); not for table")
     parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
@@ -394,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure: also keep the curve here as MODEL_ID.json (committed); table: read it",
     )
     ns = parser.parse_args(argv)
-    if ns.run is None and ns.command != "table":
+    if ns.run is None and ns.command not in ("table", "evaluate"):
         print(f"{ns.command} needs --run, the folder of runs (RUN/MODEL_ID)", file=sys.stderr)
         return 2
     configs = training.load_zoo_config(ns.config)
@@ -412,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "package": _package,
         "unpack": _unpack,
         "table": _table,
+        "evaluate": _evaluate,
     }
     return commands[ns.command](ns, config)
 

@@ -98,6 +98,9 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["net_arch"] = list(self.net_arch)
         data["hyperparameters"] = dict(self.hyperparameters)
+        if self.warm_start is None:
+            # Agents trained before warm starts existed record configs without the field.
+            del data["warm_start"]
         return data
 
 

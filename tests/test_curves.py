@@ -156,7 +156,7 @@ def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(t
         == 0
     )
     printed = capsys.readouterr().out.splitlines()
-    assert printed[2:] == ["| 0 | 0.25 | 0.50 | - | - |", "| 64 | 0.25 | 0.50 | - | - |"]
+    assert printed[2:] == ["| 0 | 0.25 | - | 0.50 | - | - |", "| 64 | 0.25 | - | 0.50 | - | - |"]
     loaded = zoo.load(config.id, models).model.policy.state_dict()
     for name, tensor in model.policy.state_dict().items():
         assert torch.equal(loaded[name], tensor)
