@@ -92,6 +92,8 @@ HEADLINE = verdicts.Claim(
     ),
     lifetime="one state: the start-state vector applied at the decision square.",
     min_informative=20,
+    max_chunks=1,
+    max_chunks_reason="a fixed set, the paper's mazes 0-99: nothing is drawn beyond it",
 )
 
 
