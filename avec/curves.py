@@ -14,7 +14,8 @@ each parameter checkpoint a training run saved (``params-<steps>.pt``, see
   mean P(next step toward the cheese) and the share of mazes where it exceeds 0.5 (the paper's
   agent: median 0.81 over mazes 0-99);
 * ``top_right_without_cheese`` -- with the cheese removed, episodes that reach the maze's
-  top-right corner within ``size**2`` steps.
+  top-right corner within ``size**2`` steps, with ``random_top_right_without_cheese`` beside
+  it (the uniform-random policy, same mazes and cap, 10 episodes a maze).
 
 Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
 
@@ -69,6 +70,13 @@ from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import CheeseMazeLayout
 
 CHECKPOINT = re.compile(r"params-(\d+)\.pt")
+
+MEASURED = frozenset(
+    {"success", "random_success", "p_cheese", "heads_for_cheese", "top_right_without_cheese"}
+    | {"random_top_right_without_cheese", "by_maze_size"}
+)
+"""What :func:`measure` reports; a checkpoint measured before all of it existed is measured
+again."""
 
 CURVES_DIR = zoo.ROOT / "fixtures" / "curves"
 """Learning curves of runs in progress or never packaged, one ``MODEL_ID.json`` each (the
@@ -140,7 +148,11 @@ def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str,
     )
     success = np.array([t.success for t in played])
     chance = training.against_random(trained, success)
+    corner = training.random_successes(
+        empty, training.RANDOM_EPISODES, 0, [m.top_right for m in empty], config.size**2
+    )
     return {
+        "random_top_right_without_cheese": float(corner.mean()),
         "success": stats.proportion(success).to_dict(),
         "random_success": chance["random_success_rate"],
         "by_maze_size": chance["by_maze_size"],
@@ -273,6 +285,7 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
         ("p_cheese", "mean P(cheese \\| DS)"),
         ("heads_for_cheese", "share P(cheese \\| DS) > 0.5"),
         ("top_right_without_cheese", "top-right reached, no cheese"),
+        ("random_top_right_without_cheese", "random policy"),
     )
     seeds = " / ".join(f"s{entry['seed']}" for entry in entries)
     lines = [
@@ -391,7 +404,8 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     out = run / "curve.json"
     curve = json.loads(out.read_text()) if out.exists() else {}
     for steps, path in checkpoints(run):
-        if str(steps) in curve and curve[str(steps)]["mazes"] == ns.mazes:
+        done = curve.get(str(steps), {})
+        if done.get("mazes") == ns.mazes and set(done) >= MEASURED:
             continue
         model = load_parameters(config, path)
         curve[str(steps)] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}

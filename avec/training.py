@@ -262,16 +262,25 @@ def maze_size(layout: Any) -> int:
     return int(getattr(layout, "maze_size", layout.width))
 
 
-def random_successes(layouts: Sequence[Any], episodes: int, seed: int) -> np.ndarray:
+def random_successes(
+    layouts: Sequence[Any],
+    episodes: int,
+    seed: int,
+    cells: Sequence[tuple[int, int]] | None = None,
+    max_steps: int | None = None,
+) -> np.ndarray:
     """``(len(layouts), episodes)`` bools: whether the uniform-random policy over the family's
     actions reaches the goal on each level within the family's episode cap (engine rollouts;
-    actions from ``np.random.default_rng(seed)``).
+    actions from ``np.random.default_rng(seed)``). With ``cells`` (one per layout): whether it
+    stands on that cell at some step instead (e.g. the top-right corner of a maze without
+    cheese), within ``max_steps`` if given.
 
     With a 676-step cap, wandering at random solves many small mazes: success means little
     without this beside it (SCIENCE.md, "what the second record taught us").
     """
     n_actions = families.of(layouts[0]).n_actions
-    state = engine.from_layouts([lay for lay in layouts for _ in range(episodes)])
+    state = engine.from_layouts([lay for lay in layouts for _ in range(episodes)], max_steps)
+    goal = None if cells is None else np.repeat(np.asarray(cells, dtype=np.int64), episodes, 0)
     rng = np.random.default_rng(seed)
     reached = np.zeros(len(state), dtype=bool)
     live = np.arange(len(state))
@@ -279,7 +288,10 @@ def random_successes(layouts: Sequence[Any], episodes: int, seed: int) -> np.nda
         reward, terminated, truncated = engine.step(
             state, rng.integers(n_actions, size=live.size), live
         )
-        reached[live[terminated & (reward > 0)]] = True
+        if goal is None:
+            reached[live[terminated & (reward > 0)]] = True
+        else:
+            reached[live[(state.pos[live] == goal[live]).all(axis=1)]] = True
         live = live[~(terminated | truncated)]
     return reached.reshape(len(layouts), episodes)
 

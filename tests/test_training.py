@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from avec import envs, generators, training, zoo
+from avec import edits, envs, generators, training, zoo
 from avec.generators import HELD_OUT_SEED_START
 from avec.training import TrainConfig
 
@@ -214,3 +214,15 @@ def test_success_by_maze_size_sits_beside_the_random_policys_on_the_same_levels(
     assert by_size["5"]["random_success_rate"] == 1.0 > 0.5 > by_size["13"]["random_success_rate"]
     assert found == training.against_random(layouts, sizes == 5, seed=0)
     assert found != training.against_random(layouts, sizes == 5, seed=1)
+
+
+def test_the_random_policy_reaches_a_cell_only_when_the_cap_lets_it():
+    small = [
+        edits.remove(lay, "cheese")
+        for seed in range(40)
+        if training.maze_size(lay := generators.generate("procmaze", 13, seed)) == 5
+    ]
+    corners = [lay.top_right for lay in small]
+    # The corner is four moves from the start in a 3x3 interior: never within three steps.
+    assert not training.random_successes(small, 5, 0, corners, max_steps=3).any()
+    assert training.random_successes(small, 5, 0, corners, max_steps=169).mean() > 0.9
