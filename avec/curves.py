@@ -185,11 +185,14 @@ def _row(steps: int, point: dict[str, Any]) -> str:
             return "n/a" if value is None else f"{value:.3f}"
         return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
-    chance = point.get("random_success")
+    def plain(name: str) -> str:
+        return "-" if point.get(name) is None else f"{point[name]:.3f}"
+
     return (
-        f"| {steps:,} | {rate('success')} | {'-' if chance is None else f'{chance:.3f}'} | "
+        f"| {steps:,} | {rate('success')} | {plain('random_success')} | "
         f"{rate('p_cheese')} | {rate('heads_for_cheese')} "
-        f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} |"
+        f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} | "
+        f"{plain('random_top_right_without_cheese')} |"
     )
 
 
@@ -415,9 +418,9 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
         atomic.write_text(ns.curves / f"{config.id}.json", text + "\n")
     print(
         "| steps | success | random policy | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 "
-        "| top-right, empty |"
+        "| top-right, empty | random policy |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for steps in sorted(curve, key=int):
         print(_row(int(steps), curve[steps]))
     return 0
