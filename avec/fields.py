@@ -79,6 +79,12 @@ class VectorField:
             raise KeyError(f"{cell} has no arrow: a wall, an object or off the grid") from None
 
 
+def longest_arrow(layout: Layout) -> float:
+    """The longest arrow a policy can have on ``layout``'s family: ``hypot(1/4, 1/4)`` for
+    turn-and-forward agents, 1 for agents with absolute moves."""
+    return 1.0 if families.of(layout).absolute_moves else float(np.hypot(0.25, 0.25))
+
+
 def net_movement(probs: np.ndarray, absolute: bool = False) -> np.ndarray:
     """``(n_cells, 2)`` arrows from ``(n_cells, 4, n_actions)`` probabilities per facing
     (``absolute``: the actions are the four absolute moves)."""
@@ -183,6 +189,7 @@ __all__ = [
     "difference",
     "field_data",
     "field_from_probs",
+    "longest_arrow",
     "net_movement",
     "start_states",
     "vector_field",

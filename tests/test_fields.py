@@ -113,6 +113,11 @@ def test_absolute_moves_read_as_arrows_directly_averaged_over_facings():
         fields.net_movement(np.zeros((1, 4, 3)), absolute=True)
 
 
+def test_the_longest_arrow_follows_the_familys_moves():
+    assert fields.longest_arrow(generate("procmaze", 13, 0)) == 1.0
+    assert fields.longest_arrow(CORRIDOR) == pytest.approx(np.hypot(0.25, 0.25))
+
+
 def test_a_procgen_move_maze_field_uses_the_absolute_reading():
     maze = generate("procmaze", 13, 0)
     cells = maze.free_cells()[:2]
