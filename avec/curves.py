@@ -6,13 +6,16 @@ mazes (seeds from :data:`avec.generators.HELD_OUT_SEED_START`, never drawn in tr
 each parameter checkpoint a training run saved (``params-<steps>.pt``, see
 :func:`avec.training.train`'s ``checkpoints``):
 
-* ``success`` -- episodes that reach the cheese, with the cheese where training puts it;
+* ``success`` -- episodes that reach the cheese, with the cheese where training puts it, with
+  ``random_success`` beside it (the uniform-random policy on the same mazes,
+  :func:`avec.training.against_random`) and both by maze size (``by_maze_size``);
 * ``p_cheese`` / ``heads_for_cheese`` -- with the cheese outside the maze's top-right region,
   at decision squares that are not the start cell (:func:`avec.metrics.decision_state`): the
   mean P(next step toward the cheese) and the share of mazes where it exceeds 0.5 (the paper's
   agent: median 0.81 over mazes 0-99);
 * ``top_right_without_cheese`` -- with the cheese removed, episodes that reach the maze's
-  top-right corner within ``size**2`` steps.
+  top-right corner within ``size**2`` steps, with ``random_top_right_without_cheese`` beside
+  it (the uniform-random policy, same mazes and cap, 10 episodes a maze).
 
 Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
 
@@ -32,6 +35,12 @@ committed. Two more commands carry a run across machines through the zoo::
         --config fixtures/zoo.toml --steps 1000000   # checkpoint -> fixtures/models + manifest
     python -m avec.curves unpack paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
         --config fixtures/zoo.toml                   # committed agent -> a checkpoint to continue
+
+``measure`` also keeps the curve as ``fixtures/curves/MODEL_ID.json`` (``--curves``), committed
+while a run is still going or never packaged; ``table`` reads those when no agent of the recipe
+is in the zoo. ``evaluate MODEL_ID --config fixtures/zoo.toml`` evaluates a committed agent
+again and rewrites its manifest entry's evaluation (the held-out success must come out as
+recorded): how older entries gain success by maze size with the random policy's beside it.
 
 ``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
 entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
@@ -56,11 +65,22 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from avec import edits, envs, families, metrics, rollouts, stats, training, zoo
+from avec import atomic, edits, envs, families, metrics, rollouts, stats, training, zoo
 from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import CheeseMazeLayout
 
 CHECKPOINT = re.compile(r"params-(\d+)\.pt")
+
+MEASURED = frozenset(
+    {"success", "random_success", "p_cheese", "heads_for_cheese", "top_right_without_cheese"}
+    | {"random_top_right_without_cheese", "by_maze_size"}
+)
+"""What :func:`measure` reports; a checkpoint measured before all of it existed is measured
+again."""
+
+CURVES_DIR = zoo.ROOT / "fixtures" / "curves"
+"""Learning curves of runs in progress or never packaged, one ``MODEL_ID.json`` each (the
+``curve.json`` of the run), committed so they can be read without the run folder."""
 
 
 def load_parameters(config: training.TrainConfig, path: Path) -> PPO:
@@ -126,8 +146,16 @@ def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str,
     wander = rollouts.run(
         model, empty, seed=seeds, wrappers=config.wrappers, max_steps=config.size**2
     )
+    success = np.array([t.success for t in played])
+    chance = training.against_random(trained, success)
+    corner = training.random_successes(
+        empty, training.RANDOM_EPISODES, 0, [m.top_right for m in empty], config.size**2
+    )
     return {
-        "success": stats.proportion(np.array([t.success for t in played])).to_dict(),
+        "random_top_right_without_cheese": float(corner.mean()),
+        "success": stats.proportion(success).to_dict(),
+        "random_success": chance["random_success_rate"],
+        "by_maze_size": chance["by_maze_size"],
         "p_cheese": _mean(p_cheese),
         "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
         "top_right_without_cheese": stats.proportion(
@@ -157,9 +185,14 @@ def _row(steps: int, point: dict[str, Any]) -> str:
             return "n/a" if value is None else f"{value:.3f}"
         return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
+    def plain(name: str) -> str:
+        return "-" if point.get(name) is None else f"{point[name]:.3f}"
+
     return (
-        f"| {steps:,} | {rate('success')} | {rate('p_cheese')} | {rate('heads_for_cheese')} "
-        f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} |"
+        f"| {steps:,} | {rate('success')} | {plain('random_success')} | "
+        f"{rate('p_cheese')} | {rate('heads_for_cheese')} "
+        f"(n={point['heads_for_cheese']['n']}) | {rate('top_right_without_cheese')} | "
+        f"{plain('random_top_right_without_cheese')} |"
     )
 
 
@@ -251,9 +284,11 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
     steps = sorted({int(k) for curve in curves_ for k in curve})
     names = (
         ("success", "success, cheese in training region"),
+        ("random_success", "uniform-random policy"),
         ("p_cheese", "mean P(cheese \\| DS)"),
         ("heads_for_cheese", "share P(cheese \\| DS) > 0.5"),
         ("top_right_without_cheese", "top-right reached, no cheese"),
+        ("random_top_right_without_cheese", "random policy"),
     )
     seeds = " / ".join(f"s{entry['seed']}" for entry in entries)
     lines = [
@@ -263,10 +298,15 @@ def table(entries: Sequence[dict[str, Any]]) -> str:
     for step in steps:
         cells = []
         for name, _ in names:
-            values = [curve.get(str(step), {}).get(name, {}).get("value") for curve in curves_]
+            values = [_value(curve.get(str(step), {}).get(name)) for curve in curves_]
             cells.append(" / ".join("-" if v is None else f"{v:.2f}" for v in values))
         lines.append(f"| {step:,} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def _value(found: Any) -> float | None:
+    """A measurement's value: an estimate's, or a plain number (the random policy's rate)."""
+    return found.get("value") if isinstance(found, dict) else found
 
 
 def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
@@ -275,6 +315,15 @@ def _table(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     if found is None:
         return 2
     entries = [e for i, e in sorted(found.items()) if i.rsplit("-s", 1)[0] == recipe]
+    if not entries:
+        # Not packaged (yet): the curves kept by measure, with the seed from the file name.
+        entries = [
+            {
+                "seed": int(path.stem.rsplit("-s", 1)[1]),
+                "learning_curve": json.loads(path.read_text()),
+            }
+            for path in sorted(ns.curves.glob(f"{recipe}-s*.json"))
+        ]
     if not any("learning_curve" in entry for entry in entries):
         print(f"no entry of {recipe} in {ns.models_dir} has a learning curve", file=sys.stderr)
         return 2
@@ -318,6 +367,38 @@ def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     return 0
 
 
+def _evaluate(ns: argparse.Namespace, config: training.TrainConfig) -> int:
+    """Evaluate a committed agent again (:func:`avec.training.evaluate`: the same held-out
+    levels and seed, so the same episodes) and replace its manifest entry's evaluation, adding
+    what newer evaluations report (success by maze size, the random policy's beside it). The
+    held-out success must come out as recorded, or nothing is written."""
+    found = _manifest(ns.models_dir)
+    if found is None or config.id not in found:
+        print(f"{config.id} is not in {ns.models_dir / 'manifest.json'}", file=sys.stderr)
+        return 2
+    entry = found[config.id]
+    agent = zoo.load(config.id, ns.models_dir)
+    evaluation = training.evaluate(agent.model, agent, entry["evaluation"]["held_out"]["episodes"])
+    before = entry["evaluation"]["held_out"]["success_rate"]
+    if evaluation["held_out"]["success_rate"] != before:
+        print(
+            f"{config.id}: held-out success {evaluation['held_out']['success_rate']} differs "
+            f"from the recorded {before}; the manifest is left as it is",
+            file=sys.stderr,
+        )
+        return 1
+    zoo.write_entry({**entry, "evaluation": evaluation}, ns.models_dir)
+    sizes = evaluation["held_out"].get("by_maze_size", {})
+    print(
+        f"{config.id}: "
+        + "; ".join(
+            f"{n}: {v['success_rate']:.3f} (random {v['random_success_rate']:.3f})"
+            for n, v in sizes.items()
+        )
+    )
+    return 0
+
+
 def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     run = ns.run / config.id
     if not run.is_dir():
@@ -326,15 +407,20 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     out = run / "curve.json"
     curve = json.loads(out.read_text()) if out.exists() else {}
     for steps, path in checkpoints(run):
-        if str(steps) in curve and curve[str(steps)]["mazes"] == ns.mazes:
+        done = curve.get(str(steps), {})
+        if done.get("mazes") == ns.mazes and set(done) >= MEASURED:
             continue
         model = load_parameters(config, path)
         curve[str(steps)] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2))
-        os.replace(tmp, out)
-    print("| steps | success | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 | top-right, empty |")
-    print("|---|---|---|---|---|")
+        text = json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2)
+        atomic.write_text(out, text + "\n")
+        ns.curves.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(ns.curves / f"{config.id}.json", text + "\n")
+    print(
+        "| steps | success | random policy | mean P(cheese \\| DS) | P(cheese \\| DS) > 0.5 "
+        "| top-right, empty | random policy |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for steps in sorted(curve, key=int):
         print(_row(int(steps), curve[steps]))
     return 0
@@ -342,7 +428,9 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m avec.curves", description=__doc__)
-    parser.add_argument("command", choices=("train", "measure", "package", "unpack", "table"))
+    parser.add_argument(
+        "command", choices=("train", "measure", "package", "unpack", "table", "evaluate")
+    )
     parser.add_argument("model_id", help="id of the model, e.g. paddedmaze13-ppo-cnn-s0")
     parser.add_argument("--run", type=Path, help="folder of runs (RUN/MODEL_ID); not for table")
     parser.add_argument("--config", type=Path, default=training.ZOO_CONFIG, help="recipe file")
@@ -352,8 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--models-dir", type=Path, default=zoo.MODELS_DIR, help="package/unpack: the zoo folder"
     )
+    parser.add_argument(
+        "--curves",
+        type=Path,
+        default=CURVES_DIR,
+        help="measure: also keep the curve here as MODEL_ID.json (committed); table: read it",
+    )
     ns = parser.parse_args(argv)
-    if ns.run is None and ns.command != "table":
+    if ns.run is None and ns.command not in ("table", "evaluate"):
         print(f"{ns.command} needs --run, the folder of runs (RUN/MODEL_ID)", file=sys.stderr)
         return 2
     configs = training.load_zoo_config(ns.config)
@@ -371,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "package": _package,
         "unpack": _unpack,
         "table": _table,
+        "evaluate": _evaluate,
     }
     return commands[ns.command](ns, config)
 

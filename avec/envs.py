@@ -76,8 +76,19 @@ class LayoutEnv(MiniGridEnv):
             max_steps=default_max_steps(family, size) if max_steps is None else max_steps,
             **kwargs,
         )
+        self.absolute_moves = spec.absolute_moves
         if spec.navigation_only:
-            self.action_space = spaces.Discrete(NAVIGATION_ACTIONS)
+            self.action_space = spaces.Discrete(spec.n_actions)
+
+    def step(self, action: Any):
+        """MiniGrid's step; with absolute moves, action ``d`` first faces direction ``d``
+        (0 right, 1 down, 2 left, 3 up), then moves forward -- one step of the episode."""
+        if self.absolute_moves:
+            if int(action) not in range(families.ABSOLUTE_MOVES):
+                raise ValueError(f"unknown move {action}; valid: 0..{families.ABSOLUTE_MOVES - 1}")
+            self.agent_dir = int(action)
+            action = self.actions.forward
+        return super().step(action)
 
     @staticmethod
     def _checked(layout: Layout, family: str, size: int) -> Layout:

@@ -48,10 +48,28 @@ def claim_layer(agent: Any) -> str:
     forward order, and take the middle one, rounding toward the input. For the 64-64 MLP that
     is ``mlp_extractor.policy_net.1`` (first hidden layer); for :class:`~avec.policies.GridCNN`
     agents ``features_extractor.cnn.5`` (the last convolution block, as the maze paper patched
-    a middle residual block of its conv net).
+    a middle residual block of its conv net). A residual network follows the paper instead: the
+    middle residual-stream output on the action path (:data:`RESIDUALS`), rounding toward the
+    input -- ``features_extractor.block2.res1`` of :class:`~avec.policies.ImpalaCNN`, the
+    paper's ``block2.res1.resadd_out``.
     """
-    candidates = action_path_activations(agent)
+    residual = action_path_residuals(agent)
+    candidates = residual or action_path_activations(agent)
     return candidates[(len(candidates) - 1) // 2]
+
+
+RESIDUALS = frozenset({"ResidualBlock"})
+"""Class names of modules whose output is a residual stream (input plus the block's branch):
+layers in their own right, though they hold other layers."""
+
+
+def action_path_residuals(agent: Any) -> list[str]:
+    """Names of the residual-stream outputs feeding the action logits, in forward order."""
+    return [
+        info.name
+        for info in hooks.layers(agent)
+        if info.module in RESIDUALS and info.branch in ("shared", "policy")
+    ]
 
 
 ACTIVATIONS = frozenset(
@@ -213,6 +231,7 @@ __all__ = [
     "Feature",
     "action_path_layers",
     "action_path_activations",
+    "action_path_residuals",
     "claim_layer",
     "decision_intents",
     "feature_of",
@@ -238,7 +257,8 @@ def action_path_layers(agent: Any) -> list[str]:
     From :func:`avec.hooks.layers`, on the ``shared`` and ``policy`` branches, dropped:
 
     * containers (``features_extractor``, ``mlp_extractor.policy_net``, ...): their output is
-      their last child's, already listed;
+      their last child's, already listed -- except residual blocks (:data:`RESIDUALS`), whose
+      output is the residual stream, so the sweep covers every residual output;
     * a ``Flatten`` after another layer: it only reshapes that layer's output;
     * every layer whose output is an affine function of the observation
       (:func:`input_affine`: the flattened observation, the first ``Linear`` or convolution,
@@ -254,7 +274,7 @@ def action_path_layers(agent: Any) -> list[str]:
     kept = [
         info.name
         for k, info in enumerate(infos)
-        if not any(other.startswith(info.name + ".") for other in names)
+        if (info.module in RESIDUALS or not any(o.startswith(info.name + ".") for o in names))
         and not (info.module == "Flatten" and k > 0)
     ]
     affine = input_affine(agent, kept)

@@ -9,7 +9,7 @@ objects a layout is built from, how a layout is drawn, and the *feature* its cla
 Other modules ask :func:`get` instead of branching on a family's name, so a new family is one
 entry here plus its layout class, generator and strategy.
 
-The five families:
+The six families:
 
 * ``doorkey`` -- the poster's MiniGrid DoorKey (key vector); egocentric 7x7 view, all actions.
 * ``fourrooms`` -- MiniGrid FourRooms (goal vector); egocentric view, movement only.
@@ -22,6 +22,11 @@ The five families:
   observation costs a CNN learner about twice a 9x9 maze's, while two of the five maze sizes
   (interiors 3x3 and 5x5) still have the cheese anywhere -- the share that taught the paper's
   agent its cheese drive (2 of Procgen's 12 sizes).
+* ``procmaze`` -- the padded maze's levels for agents with Procgen's moves: four absolute
+  actions, each turning the agent to face a direction and stepping that way (the maze paper's
+  mouse moves so, and its vector-field arrows are these four moves). Turn-and-forward agents
+  must learn where walls block each facing; absolute moves make the two drives of the paper's
+  agent show early (issue 17).
 * ``lavagap`` -- MiniGrid ``LavaGapS7`` (lava vector); egocentric view, movement only.
 
 DoorKey's colour vector (key and door in their colour minus both in another,
@@ -53,6 +58,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    ProcMazeLayout,
 )
 
 Cell = tuple[int, int]
@@ -62,6 +68,9 @@ EGOCENTRIC = ("minigrid.wrappers.ImgObsWrapper",)
 """MiniGrid's 7x7 egocentric view, as an image."""
 WHOLE_GRID = ("minigrid.wrappers.FullyObsWrapper", "minigrid.wrappers.ImgObsWrapper")
 """The whole grid, as the maze paper's agent saw its maze."""
+
+ABSOLUTE_MOVES = 4
+"""Procgen's moves: right, down, left, up (:attr:`Family.absolute_moves`)."""
 
 GOAL_RGB: RGB = (0.3, 0.8, 0.3)
 CHEESE_RGB: RGB = (1.0, 0.75, 0.1)
@@ -124,6 +133,17 @@ class Family:
     """Other vectors defined on the family (controls and second drives)."""
     top_right_region: int | None = None
     """Mazes: side of the top-right square of the maze the cheese lies in during training."""
+    absolute_moves: bool = False
+    """Agents act with Procgen's four absolute moves instead of MiniGrid's turns: action ``d``
+    (0 right, 1 down, 2 left, 3 up -- MiniGrid's direction indices) faces direction ``d``, then
+    steps forward as MiniGrid's forward does. One action, one step of the episode."""
+
+    @property
+    def n_actions(self) -> int:
+        """Size of its agents' action space: 4 absolute moves, 3 navigation actions or all 7."""
+        if self.absolute_moves:
+            return ABSOLUTE_MOVES
+        return 3 if self.navigation_only else 7
 
     def generate(self, size: int, seed: int, **options: Any) -> Layout:
         """The level at ``size`` for ``seed``."""
@@ -256,6 +276,26 @@ FAMILIES: dict[str, Family] = {
             top_right_region=generators.PADDED_REGION,
         ),
         Family(
+            name="procmaze",
+            layout=ProcMazeLayout,
+            sizes=generators.SIZES["procmaze"],
+            generator=generators.procmaze,
+            strategy=strategies.procmaze_layouts,
+            env_name="ProcMaze-{size}x{size}{variant}-v0",
+            wrappers=WHOLE_GRID,
+            max_steps=lambda size: 4 * size**2,
+            navigation_only=True,
+            feature=_CHEESE,
+            removable="cheese",
+            world_objects=_one_goal(lambda layout: layout.cheese),
+            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
+            variants=_MAZE_VARIANTS,
+            trial_options={"cheese_region": "anywhere"},
+            extra_features=("top_right",),
+            top_right_region=generators.PADDED_REGION,
+            absolute_moves=True,
+        ),
+        Family(
             name="lavagap",
             layout=LavaGapLayout,
             sizes=generators.SIZES["lavagap"],
@@ -289,4 +329,4 @@ def of(layout: Layout) -> Family:
     return get(layout.family)
 
 
-__all__ = ["FAMILIES", "Family", "Feature", "get", "of"]
+__all__ = ["ABSOLUTE_MOVES", "FAMILIES", "Family", "Feature", "get", "of"]

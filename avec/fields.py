@@ -11,9 +11,16 @@ directions ``d`` and define the cell's arrow as
 
 the expected displacement of the next action when the facing is uniform. A policy that walks
 right whatever it sees only moves when it faces right, so its arrows are ``(1/4, 0)``; the
-largest possible arrow is ``(1/4, 1/4)``, drawn :data:`ARROW_SCALE` times longer. (Another
-choice is the single facing the agent arrives with, as :func:`avec.metrics.decision_state`
-uses; the mean over facings needs no path and treats every cell alike.)
+largest possible arrow is ``(1/4, 1/4)``, drawn :data:`ARROW_SCALE` times longer. An agent with
+Procgen's four absolute moves (:attr:`avec.families.Family.absolute_moves`) moves in direction
+``a`` with action ``a`` whatever it faces, so its arrow reads the moves directly, as the paper's:
+
+    v(cell) = 1/4 * sum_d sum_a P(a | cell, d) * unit(a)
+
+(the facing, still part of what it sees, averaged out the same way); its longest arrow is 1.
+(Another choice is the single facing the agent arrives with, as
+:func:`avec.metrics.decision_state` uses; the mean over facings needs no path and treats every
+cell alike.)
 
 Each state is the *start* observation of the layout with the agent moved there
 (:func:`avec.edits.move_agent`, :func:`avec.envs.observe`), all ``4 * n_cells`` of them in one
@@ -33,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from avec import edits, envs, rollouts
+from avec import edits, envs, families, rollouts
 from avec.layouts import (
     DIRECTIONS,
     Layout,
@@ -72,11 +79,22 @@ class VectorField:
             raise KeyError(f"{cell} has no arrow: a wall, an object or off the grid") from None
 
 
-def net_movement(probs: np.ndarray) -> np.ndarray:
-    """``(n_cells, 2)`` arrows from ``(n_cells, 4, n_actions)`` probabilities per facing."""
+def longest_arrow(layout: Layout) -> float:
+    """The longest arrow a policy can have on ``layout``'s family: ``hypot(1/4, 1/4)`` for
+    turn-and-forward agents, 1 for agents with absolute moves."""
+    return 1.0 if families.of(layout).absolute_moves else float(np.hypot(0.25, 0.25))
+
+
+def net_movement(probs: np.ndarray, absolute: bool = False) -> np.ndarray:
+    """``(n_cells, 2)`` arrows from ``(n_cells, 4, n_actions)`` probabilities per facing
+    (``absolute``: the actions are the four absolute moves)."""
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 3 or probs.shape[1] != 4 or probs.shape[2] <= FORWARD:
         raise ValueError(f"probs must be (n_cells, 4 facings, n_actions >= 3), got {probs.shape}")
+    if absolute:
+        if probs.shape[2] != len(_UNITS):
+            raise ValueError(f"absolute moves need 4 action probabilities, got {probs.shape[2]}")
+        return probs.mean(axis=1) @ _UNITS
     return probs[:, :, FORWARD] @ _UNITS / 4
 
 
@@ -85,7 +103,8 @@ def field_from_probs(layout: Layout, cells: Sequence[Cell], probs: np.ndarray) -
     cells = tuple((int(x), int(y)) for x, y in cells)
     if len(cells) != len(probs):
         raise ValueError(f"{len(cells)} cells but probabilities for {len(probs)}")
-    return VectorField(layout, cells, net_movement(probs), np.asarray(probs))
+    absolute = families.of(layout).absolute_moves
+    return VectorField(layout, cells, net_movement(probs, absolute), np.asarray(probs))
 
 
 def start_states(layout: Layout, cells: Sequence[Cell] | None = None) -> list[Layout]:
@@ -178,6 +197,7 @@ __all__ = [
     "difference",
     "field_data",
     "field_from_probs",
+    "longest_arrow",
     "net_movement",
     "start_states",
     "vector_field",

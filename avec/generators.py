@@ -10,13 +10,15 @@ exactly the level ``gymnasium.make("MiniGrid-DoorKey-5x5-v0").reset(seed=s)`` bu
 microseconds instead of the milliseconds a MiniGrid reset costs (it builds objects and the
 first observation). CheeseMaze levels come from a randomized depth-first search (a "perfect"
 maze: one path between any two cells), as Procgen Maze's are; padded mazes draw a maze size per
-level and centre the maze in a fixed canvas, as Procgen does.
+level and centre the maze in a fixed canvas, as Procgen does; Procgen-move mazes
+(:func:`procmaze`) are the same padded mazes.
 
 Every generator returns solvable layouts only; an unsolvable draw is a bug and raises.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Literal
@@ -33,6 +35,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    ProcMazeLayout,
     outer_wall,
 )
 
@@ -44,10 +47,13 @@ SIZES: dict[str, tuple[int, ...]] = {
     "fourrooms": (19,),
     "cheesemaze": tuple(range(7, 26, 2)),
     "paddedmaze": (13, 25),
+    "procmaze": (13, 25),
     "lavagap": (5, 6, 7),
 }
 """Grid sizes (outer wall included) each family's generator can build; for padded mazes the
 canvas size: 13 (the zoo's) and 25 (Procgen's)."""
+
+_AS_PROCMAZE = [f.name for f in dataclasses.fields(PaddedMazeLayout)]
 
 Cell = tuple[int, int]
 
@@ -346,6 +352,17 @@ def paddedmaze(
     return pad_maze(size, n, walls, agent_dir, cheese).require_solvable()
 
 
+def procmaze(size: int, seed: int, **options: object) -> ProcMazeLayout:
+    """The padded maze of :func:`paddedmaze` (same arguments, same level for the same seed) as
+    a level for agents with Procgen's four absolute moves."""
+    return as_procmaze(paddedmaze(size, seed, **options))  # type: ignore[arg-type]
+
+
+def as_procmaze(layout: PaddedMazeLayout) -> ProcMazeLayout:
+    """The same padded maze, as a :class:`ProcMazeLayout`."""
+    return ProcMazeLayout(**{name: getattr(layout, name) for name in _AS_PROCMAZE})
+
+
 def pad_maze(
     size: int, maze_size: int, walls: frozenset[Cell], agent_dir: int, cheese: Cell | None
 ) -> PaddedMazeLayout:
@@ -394,7 +411,9 @@ __all__ = [
     "lavagap",
     "maze_start",
     "maze_walls",
+    "as_procmaze",
     "pad_maze",
     "paddedmaze",
+    "procmaze",
     "read_minigrid_level",
 ]

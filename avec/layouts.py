@@ -6,7 +6,7 @@ dataclass, so it can be hashed, compared, stored in a report and edited only by 
 functions (see :mod:`avec.edits`). :mod:`avec.envs` turns a layout into a MiniGrid env with a
 single ``_gen_grid`` override.
 
-Five families, one class each:
+Six families, one class each:
 
 * :class:`DoorKeyLayout` -- MiniGrid DoorKey: a vertical wall splits the room, a locked door in
   it, a key on the agent's side, a goal in the bottom-right corner.
@@ -15,6 +15,8 @@ Five families, one class each:
   rebuilt on MiniGrid: a perfect maze, the agent starting bottom-left, "cheese" (a goal) somewhere.
 * :class:`PaddedMazeLayout` -- the same maze as Procgen Maze builds it: a maze of any odd size
   centred in one fixed canvas, the cells around it walls.
+* :class:`ProcMazeLayout` -- the padded maze for agents that move as Procgen's mouse does (four
+  absolute moves, :attr:`avec.families.Family.absolute_moves`); the levels are the same.
 * :class:`LavaGapLayout` -- MiniGrid LavaGap: a column of lava with one gap between the agent
   and the goal.
 
@@ -459,6 +461,15 @@ class PaddedMazeLayout(CheeseMazeLayout):
 
 
 @dataclass(frozen=True)
+class ProcMazeLayout(PaddedMazeLayout):
+    """A padded maze (same canvas, sizes and cheese region) for agents that move as Procgen's
+    mouse does: up, down, left or right in one action. The level is the padded maze's; only the
+    family differs, and with it the action semantics (:mod:`avec.families`)."""
+
+    family: ClassVar[str] = "procmaze"
+
+
+@dataclass(frozen=True)
 class LavaGapLayout(Layout):
     """MiniGrid LavaGap: cross a column of lava through its one gap to reach the goal.
 
@@ -507,7 +518,14 @@ class LavaGapLayout(Layout):
 
 FAMILIES: dict[str, type[Layout]] = {
     cls.family: cls
-    for cls in (DoorKeyLayout, FourRoomsLayout, CheeseMazeLayout, PaddedMazeLayout, LavaGapLayout)
+    for cls in (
+        DoorKeyLayout,
+        FourRoomsLayout,
+        CheeseMazeLayout,
+        PaddedMazeLayout,
+        ProcMazeLayout,
+        LavaGapLayout,
+    )
 }
 """Layout class of each family, by the name used in ASCII headers and env ids."""
 
@@ -598,6 +616,7 @@ __all__ = [
     "Layout",
     "LayoutError",
     "PaddedMazeLayout",
+    "ProcMazeLayout",
     "UnsolvableLayoutError",
     "from_ascii",
     "outer_wall",

@@ -19,6 +19,11 @@ target block the way: the agent cannot walk through a key, a locked door, or ont
 the cheese without ending the episode. An open door is passable (``door_open=True``); for the
 states after the key is picked up, search ``avec.edits.remove(layout, "key")``.
 
+**Absolute moves.** Agents of a family with Procgen's moves
+(:attr:`avec.families.Family.absolute_moves`) act with four actions, 0 right, 1 down, 2 left,
+3 up, each facing that way and stepping: the facing no longer matters, the search runs over
+cells, and the actions that start a shortest way are the moves into a cell one step nearer.
+
 **Decision square** (Turner, Mini et al. 2023, arXiv 2310.08043): the last cell shared by the
 shortest cell paths from the start to the cheese and to the top-right corner. The agent
 arrives there facing along its path, so :func:`decision_state` pairs the cell with the
@@ -40,7 +45,7 @@ from typing import Literal
 
 import numpy as np
 
-from avec import stats
+from avec import families, stats
 from avec.layouts import DIRECTIONS, CheeseMazeLayout, DoorKeyLayout, Layout, LayoutError
 
 Cell = tuple[int, int]
@@ -62,8 +67,11 @@ _INTERACTION = {"key": PICKUP, "door": TOGGLE}
 # -- breadth-first search over (cell, direction) ----------------------------------------------
 
 
-def _step(passable: _Cells, state: State, action: int) -> State:
+def _step(passable: _Cells, state: State, action: int, absolute: bool = False) -> State:
     (x, y), d = state
+    if absolute:
+        d = action
+        action = FORWARD
     if action == TURN_LEFT:
         return ((x, y), (d - 1) % 4)
     if action == TURN_RIGHT:
@@ -128,12 +136,13 @@ def _search(
     layout: Layout, targets: frozenset[Cell], adjacent: bool, door_open: bool
 ) -> tuple[_Cells, _Distances]:
     """Passable cells and the action distance of every state that can reach the target."""
-    return _level_search(_Level(layout), targets, adjacent, door_open)
+    absolute = families.of(layout).absolute_moves
+    return _level_search(_Level(layout), targets, adjacent, door_open, absolute)
 
 
 @functools.lru_cache(maxsize=4096)
 def _level_search(
-    level: _Level, targets: frozenset[Cell], adjacent: bool, door_open: bool
+    level: _Level, targets: frozenset[Cell], adjacent: bool, door_open: bool, absolute: bool
 ) -> tuple[_Cells, _Distances]:
     layout = level.layout
     blocked = set(layout.walls) | {c for c in layout.objects().values() if c is not None}
@@ -154,8 +163,19 @@ def _level_search(
         ]
     else:
         goals = [(c, d) for c in targets & passable for d in range(4)]
+    if absolute:
+        # Any facing moves any way: (cell, d) is one move from every cell beside it, whatever d.
+        goals = [(c, d) for c in {cell for cell, _ in goals} for d in range(4)]
     distance = dict.fromkeys(goals, 0)
     queue = deque(goals)
+    while absolute and queue:
+        cell, d = queue.popleft()
+        for dx, dy in DIRECTIONS:
+            prev = (cell[0] + dx, cell[1] + dy)
+            if prev in passable and (prev, 0) not in distance:
+                for facing in range(4):
+                    distance[(prev, facing)] = distance[(cell, d)] + 1
+                queue.append((prev, 0))
     # Search backwards: the predecessors of (c, d) are the two turns into d, and a step
     # forward from the cell behind c.
     while queue:
@@ -206,7 +226,8 @@ def shortest_path_actions(
     adjacent: bool = False,
     door_open: bool = False,
 ) -> frozenset[int]:
-    """Actions (of turn left 0, turn right 1, forward 2) that start a shortest way to a target.
+    """Actions (of turn left 0, turn right 1, forward 2; with absolute moves, of the four moves)
+    that start a shortest way to a target.
 
     Empty when the agent is already there or cannot get there.
     """
@@ -215,7 +236,9 @@ def shortest_path_actions(
     here = dist.get(state)
     if not here:
         return frozenset()
-    return frozenset(a for a in MOVES if dist.get(_step(passable, state, a)) == here - 1)
+    absolute = families.of(layout).absolute_moves
+    moves = range(4) if absolute else MOVES
+    return frozenset(a for a in moves if dist.get(_step(passable, state, a, absolute)) == here - 1)
 
 
 def target_cells(layout: Layout, target: str) -> frozenset[Cell]:

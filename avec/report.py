@@ -68,6 +68,10 @@ PUBLISHED: dict[str, tuple[str, str]] = {
         "median P(cheese | decision square) 0.81 -> 0.03 (mazes 0-99)",
     ),
     "1b_subtraction_prevents_reaching": ("poster, key vector -1", "agent should ignore the key"),
+    "14_headline_cheese_vector_flips_decision_square": (
+        "maze paper, cheese vector -1 (headline)",
+        "median P(cheese | decision square) 0.81 -> 0.03 over mazes 0-99",
+    ),
     "2_addition_little_effect": ("maze paper, cheese vector +1", "not much happened"),
     "3a_large_coefficients_break_behaviour": (
         "maze paper, top-right vector scale",

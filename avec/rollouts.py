@@ -31,7 +31,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from minigrid.core.actions import Actions
 from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 
@@ -466,8 +465,7 @@ def run(
     per_row = bool(rows) and not isinstance(steering, SteeringVector)
     with _episodes(engine.backend(backend), layouts, wrappers, max_steps) as batch:
         obs = batch.first
-        navigation = families.get(first.family).navigation_only
-        n_actions = envs.NAVIGATION_ACTIONS if navigation else len(Actions)
+        n_actions = families.get(first.family).n_actions
         hooks.check_fits(agent, first.family, obs.shape[1:], n_actions)
         live = np.arange(len(layouts))
         t = 0

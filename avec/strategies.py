@@ -18,7 +18,8 @@ option:
   depth-first search, the agent's direction, the cheese cell among those the region allows.
   Shrinks toward the maze that always carves the first open direction.
 * **PaddedMaze** (:func:`avec.generators.paddedmaze`): the maze size, then as CheeseMaze inside
-  it. Shrinks toward the smallest maze (5x5) in the middle of the canvas.
+  it. Shrinks toward the smallest maze (5x5) in the middle of the canvas. ProcMaze levels are
+  the same (:func:`procmaze_layouts`).
 * **LavaGap** (MiniGrid's ``LavaGapEnv`` rules): the lava column and the gap's row. Shrinks
   toward the column next to the agent with the gap in the top row.
 
@@ -54,6 +55,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    ProcMazeLayout,
     outer_wall,
 )
 
@@ -64,6 +66,7 @@ DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
     "fourrooms": (19,),
     "cheesemaze": (9,),
     "paddedmaze": (13,),
+    "procmaze": (13,),
     "lavagap": (7,),
 }
 """Sizes drawn when none are given: the smallest size of each family in the zoo."""
@@ -229,6 +232,14 @@ def paddedmaze_layouts(
     return draw_layout()
 
 
+def procmaze_layouts(
+    sizes: Sequence[int] | None = (13,), **options: object
+) -> st.SearchStrategy[ProcMazeLayout]:
+    """The mazes of :func:`paddedmaze_layouts` (same options), for Procgen-move agents."""
+    _checked_sizes("procmaze", sizes)
+    return paddedmaze_layouts(sizes, **options).map(generators.as_procmaze)  # type: ignore[arg-type]
+
+
 def lavagap_layouts(sizes: Sequence[int] | None = (7,)) -> st.SearchStrategy[LavaGapLayout]:
     """LavaGap levels by MiniGrid's rules, at one of ``sizes`` (5 to 7).
 
@@ -298,5 +309,6 @@ __all__ = [
     "layouts",
     "lavagap_layouts",
     "paddedmaze_layouts",
+    "procmaze_layouts",
     "seeded_layouts",
 ]

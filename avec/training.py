@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import platform
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,13 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import atomic, engine, envs, families, generators, rollouts, stats, zoo
+from avec import atomic, cloning, engine, envs, families, generators, rollouts, stats, zoo
 from avec.zoo import MODELS_DIR, ROOT
 
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
 
 ALGORITHMS = {"PPO": PPO, "A2C": A2C, "DQN": DQN}
-POLICIES = ("mlp", "cnn")
+POLICIES = ("mlp", "cnn", "impala")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class TrainConfig:
     algo: str = "PPO"
     """stable-baselines3 algorithm name; one of :data:`ALGORITHMS`."""
     policy: str = "mlp"
-    """``mlp`` (flattened observation) or ``cnn`` (:class:`avec.policies.GridCNN`)."""
+    """``mlp`` (flattened observation), ``cnn`` (:class:`avec.policies.GridCNN`) or ``impala``
+    (:class:`avec.policies.ImpalaCNN`, the maze paper's residual network)."""
     net_arch: tuple[int, ...] = (64, 64)
     """Hidden sizes of the policy and value MLP heads."""
     features_dim: int = 128
@@ -70,6 +72,9 @@ class TrainConfig:
     """Success rate on held-out layouts (stochastic policy) this recipe must reach."""
     eval_episodes: int = 200
     """Held-out layouts evaluated after training."""
+    warm_start: cloning.CloneConfig | None = None
+    """Behaviour cloning of the shortest-path move before RL (:mod:`avec.cloning`); ``None``:
+    RL from a random initialisation."""
 
     def __post_init__(self) -> None:
         generators.check_family_size(self.family, self.size)
@@ -77,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}; valid: {sorted(ALGORITHMS)}")
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {POLICIES}")
+        if self.warm_start is not None and families.get(self.family).top_right_region is None:
+            raise ValueError(f"warm_start clones the way to the cheese; {self.family} has none")
 
     @property
     def wrappers(self) -> tuple[str, ...]:
@@ -91,6 +98,9 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         data["net_arch"] = list(self.net_arch)
         data["hyperparameters"] = dict(self.hyperparameters)
+        if self.warm_start is None:
+            # Agents trained before warm starts existed record configs without the field.
+            del data["warm_start"]
         return data
 
 
@@ -109,6 +119,8 @@ def load_zoo_config(path: Path = ZOO_CONFIG) -> dict[str, TrainConfig]:
         family, size = fields.pop("family"), int(fields.pop("size"))
         if "net_arch" in fields:
             fields["net_arch"] = tuple(fields["net_arch"])
+        if "warm_start" in fields:
+            fields["warm_start"] = cloning.CloneConfig(**fields["warm_start"])
         for seed in seeds:
             model_id = f"{name}-s{seed}"
             configs[model_id] = TrainConfig(
@@ -214,10 +226,14 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
     ``config``: anything with ``family``, ``size`` and ``wrappers`` (a :class:`TrainConfig`, a
     :class:`avec.zoo.Agent`). Success rates come with their 95% Wilson intervals.
     """
-    played = rollouts.run(model, held_out_layouts(config, n), seed=seed, wrappers=config.wrappers)
+    layouts = held_out_layouts(config, n)
+    played = rollouts.run(model, layouts, seed=seed, wrappers=config.wrappers)
     result: dict[str, Any] = {"held_out": _summary(played)}
     region = families.get(config.family).top_right_region
     if region is not None:
+        result["held_out"].update(
+            against_random(layouts, np.array([t.success for t in played]), seed)
+        )
         elsewhere = [
             lay
             for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
@@ -235,6 +251,67 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
             "top_right_first_ci95": list(corner.ci95),
         }
     return result
+
+
+RANDOM_EPISODES = 10
+"""Episodes of the uniform-random policy per held-out level behind its success rate."""
+
+
+def maze_size(layout: Any) -> int:
+    """Side of a maze, its outer wall included (a padded maze's own, not its canvas's)."""
+    return int(getattr(layout, "maze_size", layout.width))
+
+
+def random_successes(
+    layouts: Sequence[Any],
+    episodes: int,
+    seed: int,
+    cells: Sequence[tuple[int, int]] | None = None,
+    max_steps: int | None = None,
+) -> np.ndarray:
+    """``(len(layouts), episodes)`` bools: whether the uniform-random policy over the family's
+    actions reaches the goal on each level within the family's episode cap (engine rollouts;
+    actions from ``np.random.default_rng(seed)``). With ``cells`` (one per layout): whether it
+    stands on that cell at some step instead (e.g. the top-right corner of a maze without
+    cheese), within ``max_steps`` if given.
+
+    With a 676-step cap, wandering at random solves many small mazes: success means little
+    without this beside it (SCIENCE.md, "what the second record taught us").
+    """
+    n_actions = families.of(layouts[0]).n_actions
+    state = engine.from_layouts([lay for lay in layouts for _ in range(episodes)], max_steps)
+    goal = None if cells is None else np.repeat(np.asarray(cells, dtype=np.int64), episodes, 0)
+    rng = np.random.default_rng(seed)
+    reached = np.zeros(len(state), dtype=bool)
+    live = np.arange(len(state))
+    while live.size:
+        reward, terminated, truncated = engine.step(
+            state, rng.integers(n_actions, size=live.size), live
+        )
+        if goal is None:
+            reached[live[terminated & (reward > 0)]] = True
+        else:
+            reached[live[(state.pos[live] == goal[live]).all(axis=1)]] = True
+        live = live[~(terminated | truncated)]
+    return reached.reshape(len(layouts), episodes)
+
+
+def against_random(layouts: Sequence[Any], success: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """The uniform-random policy's success rate on the same levels, overall and by maze size
+    beside the agent's ``(n,)`` successes (:data:`RANDOM_EPISODES` random episodes a level)."""
+    chance = random_successes(layouts, RANDOM_EPISODES, seed)
+    sizes = np.array([maze_size(lay) for lay in layouts])
+    by_size = {}
+    for size in sorted(set(sizes.tolist())):
+        mine = sizes == size
+        agent = stats.proportion(success[mine])
+        by_size[str(size)] = {
+            "episodes": int(mine.sum()),
+            "success_rate": agent.value,
+            "success_ci95": list(agent.ci95),
+            "random_success_rate": float(chance[mine].mean()),
+        }
+    return {"random_success_rate": float(chance.mean()), "by_maze_size": by_size}
 
 
 def _summary(played: list[rollouts.Trajectory]) -> dict[str, Any]:
@@ -321,7 +398,10 @@ def train(
     torch.set_num_threads(1)
     start = time.perf_counter()
     resumed = model is not None
-    model = model if resumed else learner(config)
+    if not resumed:
+        model = learner(config)
+        if config.warm_start is not None:
+            warm_start(model, config, checkpoints)
     callbacks: list[BaseCallback] = []
     if progress:
         callbacks.append(_ProgressBar(config.total_timesteps, config.id, position))
@@ -333,6 +413,36 @@ def train(
         reset_num_timesteps=not resumed,
     )
     return record(model, config, models_dir, seconds_before + time.perf_counter() - start)
+
+
+WARM_START_FILE = "warm_start.json"
+"""What cloning did (:func:`avec.cloning.clone`), kept in a run's checkpoint folder."""
+
+
+def warm_start(model: Any, config: TrainConfig, checkpoints: Path | None) -> dict[str, Any]:
+    """Clone the shortest-path move into a fresh ``model`` (:mod:`avec.cloning`). With a
+    checkpoint folder, the clone is saved there as the checkpoint at 0 steps (a learning curve
+    starts from it; a run stopped before its first PPO checkpoint resumes from it) and what
+    cloning did as :data:`WARM_START_FILE`."""
+    done = cloning.clone(model, config.family, config.size, config.warm_start, config.seed)
+    if checkpoints is not None:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(checkpoints / WARM_START_FILE, json.dumps(done, indent=2) + "\n")
+        policy = model.policy
+        save_checkpoint(checkpoints, 0, policy.state_dict(), policy.optimizer.state_dict())
+    return done
+
+
+def made_by(config: TrainConfig) -> str:
+    """One line on how an agent of ``config`` was made, for the manifest and README."""
+    rl = f"{config.algo} for {config.total_timesteps:,} steps"
+    if config.warm_start is None:
+        return f"{rl} from a random initialisation"
+    clone = config.warm_start
+    return (
+        f"behaviour cloning of the shortest-path move to the cheese on {clone.states:,} states "
+        f"of training levels ({clone.epochs} epochs), then {rl}"
+    )
 
 
 def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: float) -> dict:
@@ -357,6 +467,7 @@ def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: flo
         "seed": config.seed,
         "timesteps": int(model.num_timesteps),
         "config": config.to_dict(),
+        "made_by": made_by(config),
         "train_seconds": round(train_seconds, 1),
         "versions": versions(),
         "evaluation": evaluate(model, config, config.eval_episodes),
@@ -412,10 +523,15 @@ __all__ = [
     "MODELS_DIR",
     "ZOO_CONFIG",
     "TrainConfig",
+    "against_random",
     "evaluate",
     "held_out_layouts",
     "load_zoo_config",
     "train",
+    "made_by",
+    "maze_size",
+    "random_successes",
     "untrained",
     "vec_env",
+    "warm_start",
 ]

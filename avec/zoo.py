@@ -49,13 +49,14 @@ MODELS_DIR = ROOT / "fixtures" / "models"
 SCHEMA = 1
 
 _REQUIRED = ("file", "sha256", "algo", "env_id", "observation_wrappers", "architecture")
-_POLICY_NAMES = {"mlp": "MlpPolicy", "cnn": "CnnPolicy"}
+_POLICY_NAMES = {"mlp": "MlpPolicy", "cnn": "CnnPolicy", "impala": "CnnPolicy"}
 # Classes a manifest may name in its policy kwargs: resolved from this table, never imported
 # by whatever dotted name the file holds.
 _CLASSES: dict[str, type] = {
     f"{cls.__module__}.{cls.__qualname__}": cls
     for cls in (
         policies.GridCNN,
+        policies.ImpalaCNN,
         torch_layers.FlattenExtractor,
         torch_layers.NatureCNN,
         torch.nn.Tanh,
@@ -233,6 +234,10 @@ def architecture(model: Any) -> dict[str, Any]:
     }
 
 
+_EXTRACTORS = {"cnn": policies.GridCNN, "impala": policies.ImpalaCNN}
+"""Feature extractor of each policy kind with one (``mlp`` flattens the observation)."""
+
+
 def policy_kwargs(
     policy: str, net_arch: Sequence[int], features_dim: int = 128, normalize_images: bool = False
 ) -> dict[str, Any]:
@@ -242,8 +247,8 @@ def policy_kwargs(
     colour, state), and dividing by 255 as SB3 does for images would squash them to zero.
     """
     kwargs: dict[str, Any] = {"net_arch": list(net_arch), "normalize_images": normalize_images}
-    if policy == "cnn":
-        kwargs["features_extractor_class"] = _dotted(policies.GridCNN)
+    if policy in _EXTRACTORS:
+        kwargs["features_extractor_class"] = _dotted(_EXTRACTORS[policy])
         kwargs["features_extractor_kwargs"] = {"features_dim": features_dim}
     return kwargs
 

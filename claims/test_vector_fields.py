@@ -34,9 +34,6 @@ LAYOUTS_PER_FAMILY = 2
 OPTIONS = {"cheesemaze": {"cheese_region": "anywhere"}}
 """Generator options per family (the cheese anywhere, so its pull and the corner's differ)."""
 
-LONGEST_ARROW = np.hypot(0.25, 0.25)
-"""Net movement is at most a quarter step along each axis (see :mod:`avec.fields`)."""
-
 
 def first_of_each_recipe():
     """``model_params()`` restricted to the lowest seed of each recipe (id minus ``-s<seed>``)."""
@@ -74,7 +71,8 @@ def test_subtracting_the_feature_vector_redraws_the_vector_field(
         for field in (original, patched):
             assert field.vectors.shape == (len(field.cells), 2)
             assert np.isfinite(field.vectors).all()
-            assert (np.linalg.norm(field.vectors, axis=1) <= LONGEST_ARROW + 1e-9).all()
+            longest = fields.longest_arrow(layout)
+            assert (np.linalg.norm(field.vectors, axis=1) <= longest + 1e-9).all()
         moved = np.abs(patched.vectors - original.vectors).max()
         if vector.norm > 0:
             assert moved > 1e-6, (

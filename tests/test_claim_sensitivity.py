@@ -20,6 +20,7 @@ from avec import trials, verdicts, zoo
 from claims import (
     test_composition,
     test_generalization,
+    test_headline,
     test_identity,
     test_same_location,
     test_scale,
@@ -126,6 +127,25 @@ def test_claim_7a_counts_no_pair_additive_unless_each_component_acts():
     )
     assert not test_composition.components_act(measured).any()
     assert test_composition.random_pair_additive(measured).all()
+
+
+def test_claim_14_loses_its_effect_with_a_zero_or_flipped_vector(models_dir):
+    agent = zoo.load("cheesemaze9-ppo-cnn-s0", models_dir)
+    drawn, _ = test_headline.trials_of(agent)
+    rates, drops = {}, {}
+    informative = None
+    for name, coefficient in (("real", -1.0), ("zero", 0.0), ("flipped", 1.0)):
+        measured = test_headline.measure(agent, drawn, coefficient)
+        found = test_headline.outcome(measured)
+        informative = found.informative if informative is None else informative
+        assert np.array_equal(found.informative, informative)
+        rates[name] = _decide(test_headline.HEADLINE, found)["rate"]
+        drops[name] = float((measured["unsteered"] - measured["subtracted"])[informative].mean())
+    assert informative.sum() >= 5
+    assert rates["zero"] == 0.0 < rates["real"]
+    assert rates["flipped"] < rates["real"]
+    assert drops["zero"] == pytest.approx(0.0, abs=1e-6)
+    assert drops["flipped"] < drops["real"] - 0.05
 
 
 def test_claim_4c_verdict_flips_with_a_zero_or_flipped_vector(load):

@@ -72,13 +72,20 @@ def test_measure_writes_one_curve_point_per_checkpoint_and_bad_ids_exit_2(tmp_pa
         batch_size=64,
     )
     torch.save(model.policy.state_dict(), run / "params-000000064.pt")
+    kept = tmp_path / "curves"
     args = ["--run", str(tmp_path), "--config", str(config_file), "--mazes", "4"]
+    args += ["--curves", str(kept)]
     assert curves.main(["measure", "nope-s0", *args]) == 2
     assert "unknown model id 'nope-s0'" in capsys.readouterr().err
     assert curves.main(["measure", CONFIG.id, "--config", str(config_file)]) == 2
     assert "measure needs --run" in capsys.readouterr().err
     assert curves.main(["measure", CONFIG.id, *args]) == 0
+    assert json.loads((kept / f"{CONFIG.id}.json").read_text()) == json.loads(
+        (run / "curve.json").read_text()
+    )
     point = json.loads((run / "curve.json").read_text())["64"]
+    assert 0 <= point["random_success"] <= 1 and 0 <= point["random_top_right_without_cheese"] <= 1
+    assert sum(v["episodes"] for v in point["by_maze_size"].values()) == 4
     assert point["mazes"] == 4 and point["success"]["n"] == 4
     assert point["top_right_without_cheese"]["n"] == 4
     assert point["heads_for_cheese"]["n"] == point["p_cheese"]["n"] <= 4
@@ -156,7 +163,10 @@ def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(t
         == 0
     )
     printed = capsys.readouterr().out.splitlines()
-    assert printed[2:] == ["| 0 | 0.25 | 0.50 | - | - |", "| 64 | 0.25 | 0.50 | - | - |"]
+    assert printed[2:] == [
+        "| 0 | 0.25 | - | 0.50 | - | - | - |",
+        "| 64 | 0.25 | - | 0.50 | - | - | - |",
+    ]
     loaded = zoo.load(config.id, models).model.policy.state_dict()
     for name, tensor in model.policy.state_dict().items():
         assert torch.equal(loaded[name], tensor)

@@ -37,6 +37,7 @@ EVENTS = {
     "fourrooms": {"goal", "truncated"},
     "cheesemaze": {"goal", "truncated"},
     "paddedmaze": {"goal", "truncated"},
+    "procmaze": {"goal", "truncated", "bump"},
     "lavagap": {"goal", "lava", "truncated"},
     # MiniGrid's own LavaGapS7 levels, read from its env rather than built from avec's layouts.
     "minigrid-lavagap": {"goal", "lava", "truncated"},
@@ -73,6 +74,16 @@ def _passable(cell: np.ndarray) -> bool:
 
 def guided_action(state: engine.State, row: int) -> int:
     """The next action towards the level's next task (key, door, goal) on a shortest path."""
+    act, facing = _first_step(state, row)
+    if state.absolute:
+        return facing
+    turn = (facing - int(state.dir[row])) % 4
+    return act if turn == 0 else (RIGHT if turn == 1 else LEFT)
+
+
+def _first_step(state: engine.State, row: int) -> tuple[int, int]:
+    """The action due at the end of a shortest path to the next task, and the direction of the
+    path's first step (the action's facing when the agent is already next to the target)."""
     grid = state.grid[row]
     if state.carrying[row, 0] == 0 and (grid[..., 0] == KEY).any():
         target, act = KEY, PICKUP
@@ -97,14 +108,13 @@ def guided_action(state: engine.State, row: int) -> int:
                 previous[nxt] = cell
                 queue.append(nxt)
     if found is None:
-        return FORWARD
+        return FORWARD, int(state.dir[row])
     cell, facing = found
     while cell != start:
         before = previous[cell]
         facing = next(d for d in range(4) if (before[0] + DX[d], before[1] + DY[d]) == cell)
         cell, act = before, FORWARD
-    turn = (facing - int(state.dir[row])) % 4
-    return act if turn == 0 else (RIGHT if turn == 1 else LEFT)
+    return act, facing
 
 
 def explorer_action(state: engine.State, row: int, rng: np.random.Generator, guided: float) -> int:
@@ -121,7 +131,7 @@ def explorer_action(state: engine.State, row: int, rng: np.random.Generator, gui
         return FORWARD
     if u < guided:
         return guided_action(state, row)
-    return int(rng.integers(7))
+    return int(rng.integers(4 if state.absolute else 7))
 
 
 def events_of(before: engine.State, after: engine.State, row: int, reward, term, trunc) -> set:
@@ -140,6 +150,8 @@ def events_of(before: engine.State, after: engine.State, row: int, reward, term,
         events.add("goal" if reward > 0 else "lava")
     if trunc:
         events.add("truncated")
+    if after.absolute and (before.pos[row] == after.pos[row]).all() and not term:
+        events.add("bump")
     return events
 
 
@@ -241,6 +253,27 @@ def test_unknown_action_is_refused_with_the_valid_range():
     state = engine.from_layouts([generators.generate("doorkey", 5, 0)])
     with pytest.raises(ValueError, match=r"unknown action 7; valid: 0..6"):
         engine.step(state, [7])
+
+
+def test_absolute_moves_face_the_direction_then_step_as_forward_does():
+    maze = generators.generate("procmaze", 13, 3)
+    turned = engine.from_layouts([generators.generate("paddedmaze", 13, 3)] * 4)
+    moved = engine.from_layouts([maze] * 4)
+    assert moved.absolute and not turned.absolute
+    turned.dir[:] = [0, 1, 2, 3]
+    engine.step(turned, [FORWARD] * 4)
+    engine.step(moved, [0, 1, 2, 3])
+    np.testing.assert_array_equal(moved.pos, turned.pos)
+    np.testing.assert_array_equal(moved.dir, turned.dir)
+    assert len({tuple(p) for p in moved.pos}) > 1, "every move bumped: the check is vacuous"
+    with pytest.raises(ValueError, match=r"unknown action 4; valid: 0..3"):
+        engine.step(moved, [4, 0, 0, 0])
+
+
+def test_turn_actions_and_absolute_moves_cannot_share_a_batch():
+    layouts = [generators.generate("paddedmaze", 13, 0), generators.generate("procmaze", 13, 0)]
+    with pytest.raises(ValueError, match="must share their actions"):
+        engine.from_layouts(layouts)
 
 
 def test_unknown_backend_names_the_valid_ones(monkeypatch):

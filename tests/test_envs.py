@@ -12,7 +12,7 @@ from gymnasium import spaces
 from hypothesis import given
 from hypothesis import strategies as st
 
-from avec import edits, envs, generators, strategies
+from avec import edits, envs, generators, metrics, strategies
 from avec.envs import LayoutEnv
 from avec.layouts import LayoutError, from_ascii
 
@@ -53,6 +53,7 @@ def test_avec_registers_every_family_and_size():
         expected |= {f"avec/CheeseMaze-{n}x{n}-v0", f"avec/CheeseMaze-{n}x{n}-Anywhere-v0"}
     for n in generators.SIZES["paddedmaze"]:
         expected |= {f"avec/PaddedMaze-{n}x{n}-v0", f"avec/PaddedMaze-{n}x{n}-Anywhere-v0"}
+        expected |= {f"avec/ProcMaze-{n}x{n}-v0", f"avec/ProcMaze-{n}x{n}-Anywhere-v0"}
     expected |= {f"avec/LavaGapS{n}-v0" for n in (5, 6, 7)}
     assert set(AVEC_IDS) == expected
 
@@ -70,8 +71,8 @@ def test_registered_env_builds_the_solvable_layout_it_reports(env_id, render_lev
 
 
 @pytest.mark.parametrize("env_id", AVEC_IDS)
-def test_navigation_families_have_three_actions_and_doorkey_seven(env_id):
-    n_actions = 7 if "DoorKey" in env_id else 3
+def test_navigation_families_have_three_actions_doorkey_seven_and_procgen_moves_four(env_id):
+    n_actions = 7 if "DoorKey" in env_id else 4 if "ProcMaze" in env_id else 3
     assert gym.make(env_id).action_space == spaces.Discrete(n_actions)
 
 
@@ -239,6 +240,36 @@ def test_reaching_the_cheese_ends_the_episode_with_minigrids_reward():
     assert reward == pytest.approx(
         1 - 0.9 * len(solution) / envs.default_max_steps("cheesemaze", 9)
     )
+
+
+def test_an_absolute_move_faces_its_direction_then_steps_in_one_action():
+    layout = generators.procmaze(13, 0, cheese_region="anywhere")
+    env = gym.make("avec/ProcMaze-13x13-v0")
+    moved = set()
+    for move in range(4):
+        env.reset(options={"layout": layout})
+        _, _, _, _, _ = env.step(move)
+        base = env.unwrapped
+        dx, dy = [(1, 0), (0, 1), (-1, 0), (0, -1)][move]
+        ahead = (layout.agent[0] + dx, layout.agent[1] + dy)
+        expected = layout.agent if ahead in layout.walls else ahead
+        assert (base.agent_dir, tuple(base.agent_pos), base.step_count) == (move, expected, 1)
+        moved.add(tuple(base.agent_pos))
+    assert len(moved) > 1, "every move bumped into a wall: the check is vacuous"
+    with pytest.raises(ValueError, match=r"unknown move 4; valid: 0..3"):
+        env.step(4)
+
+
+def test_absolute_moves_solve_a_maze_along_its_shortest_cell_path():
+    layout = generators.procmaze(13, 2, cheese_region="anywhere")
+    env = gym.make("avec/ProcMaze-13x13-v0")
+    env.reset(options={"layout": layout})
+    path = metrics._cell_path(layout, layout.agent, layout.cheese)
+    steps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:], strict=False)]
+    for step in steps:
+        _, reward, terminated, _, _ = env.step([(1, 0), (0, 1), (-1, 0), (0, -1)].index(step))
+    assert terminated and len(steps) == len(path) - 1
+    assert reward == pytest.approx(1 - 0.9 * len(steps) / envs.default_max_steps("procmaze", 13))
 
 
 # -- wrappers and start-state observations -------------------------------------------------

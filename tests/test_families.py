@@ -25,7 +25,11 @@ def test_each_family_generates_its_class_round_trips_ascii_and_builds_its_env(na
     env = envs.make(family.env_id(size))
     obs, _ = env.reset(options={"layout": layout})
     assert env.unwrapped.layout == layout
-    assert env.action_space.n == (3 if family.navigation_only else 7)
+    assert (
+        env.action_space.n
+        == family.n_actions
+        == (4 if family.absolute_moves else 3 if family.navigation_only else 7)
+    )
     assert env.unwrapped.max_steps == family.max_steps(size)
     assert obs.shape == ((size, size, 3) if "FullyObs" in family.wrappers[0] else (7, 7, 3))
     assert family.feature.vector in vectors.FEATURES
@@ -49,6 +53,23 @@ def test_each_familys_feature_pair_differs_and_its_drawing_names_every_object(na
 def test_unknown_family_names_the_valid_ones():
     with pytest.raises(LayoutError, match="valid: \\['cheesemaze', 'doorkey', 'fourrooms'"):
         families.get("maze")
+
+
+def test_procmaze_levels_are_the_padded_mazes_for_agents_with_absolute_moves():
+    proc, padded = families.get("procmaze"), families.get("paddedmaze")
+    assert proc.absolute_moves and not padded.absolute_moves
+    assert (proc.n_actions, padded.n_actions) == (4, 3)
+    for seed in (0, HELD_OUT_SEED_START + 5):
+        for options in ({}, {"cheese_region": "anywhere"}):
+            a, b = proc.generate(13, seed, **options), padded.generate(13, seed, **options)
+            assert a.family == "procmaze" and b.family == "paddedmaze"
+            assert (a.walls, a.agent, a.cheese, a.maze_size) == (
+                b.walls,
+                b.agent,
+                b.cheese,
+                b.maze_size,
+            )
+    assert proc.env_id(13, "Anywhere") == "avec/ProcMaze-13x13-Anywhere-v0"
 
 
 def test_env_ids_name_family_size_and_variant():

@@ -105,6 +105,30 @@ def test_net_movement_weights_each_facing_by_its_forward_probability():
         fields.net_movement(np.zeros((1, 3, 3)))
 
 
+def test_absolute_moves_read_as_arrows_directly_averaged_over_facings():
+    probs = np.zeros((2, 4, 4))
+    probs[0, :, 0] = 1.0  # always right
+    probs[1, :2] = [0.5, 0.0, 0.0, 0.5]  # facing right or down: right or up
+    probs[1, 2:] = [0.0, 1.0, 0.0, 0.0]  # facing left or up: down
+    np.testing.assert_allclose(fields.net_movement(probs, absolute=True), [[1, 0], [0.25, 0.25]])
+    with pytest.raises(ValueError, match="absolute moves need 4"):
+        fields.net_movement(np.zeros((1, 4, 3)), absolute=True)
+
+
+def test_the_longest_arrow_follows_the_familys_moves():
+    assert fields.longest_arrow(generate("procmaze", 13, 0)) == 1.0
+    assert fields.longest_arrow(CORRIDOR) == pytest.approx(np.hypot(0.25, 0.25))
+
+
+def test_a_procgen_move_maze_field_uses_the_absolute_reading():
+    maze = generate("procmaze", 13, 0)
+    cells = maze.free_cells()[:2]
+    probs = np.zeros((2, 4, 4))
+    probs[..., 3] = 1.0  # always up
+    field = fields.field_from_probs(maze, cells, probs)
+    np.testing.assert_allclose(field.vectors, [[0, -1], [0, -1]])
+
+
 def test_plot_writes_original_patched_and_difference_png(tmp_path):
     stub = WalkToColumn(3)
     original, patched = fields.vector_fields(stub, CORRIDOR, MAZE_WRAPPERS, stub.reversed)

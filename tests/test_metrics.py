@@ -239,6 +239,68 @@ def test_mean_distance_averages_over_the_trajectory():
         metrics.total_variation(p, q[:1])
 
 
+# -- absolute moves (Procgen's) ---------------------------------------------------------------
+
+PROC_CORRIDOR = from_ascii("""
+procmaze 13x13
+#############
+#############
+#############
+#############
+#############
+#############
+#############
+#############
+#############
+#############
+##>.C########
+#############
+#############
+maze=5
+""")
+
+
+def test_with_absolute_moves_the_move_toward_the_target_is_shortest_whatever_the_facing():
+    for facing in range(4):
+        assert metrics.target_actions(PROC_CORRIDOR, "cheese", (2, 10), facing) == {0}
+        assert metrics.distance(PROC_CORRIDOR, (2, 10), facing, {(4, 10)}) == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_absolute_shortest_moves_follow_the_cell_path_and_reach_the_cheese(seed):
+    maze = generate("procmaze", 13, seed, cheese_region="anywhere")
+    env = make(env_id("procmaze", 13))
+    env.reset(options={"layout": maze})
+    state = env.unwrapped
+    path = metrics._cell_path(maze, maze.agent, maze.cheese)
+    assert metrics.distance(maze, maze.agent, maze.agent_dir, {maze.cheese}) == len(path) - 1
+    for _ in range(len(path) - 1):
+        actions = metrics.target_actions(maze, "cheese", tuple(state.agent_pos), state.agent_dir)
+        assert len(actions) == 1  # a perfect maze has one way on
+        _, reward, terminated, _, _ = env.step(min(actions))
+    env.close()
+    assert terminated and reward > 0
+
+
+def test_decision_intent_with_absolute_moves_reads_the_two_moves_apart():
+    maze = next(
+        m
+        for s in range(100)
+        if (m := generate("procmaze", 13, s, cheese_region="anywhere"))
+        and metrics.decision_state(m) is not None
+        and metrics.decision_state(m)[0] != m.agent
+    )
+    cell, facing = metrics.decision_state(maze)
+    (to_cheese,) = metrics.target_actions(maze, "cheese", cell, facing)
+    (to_corner,) = metrics.target_actions(maze, "top_right", cell, facing)
+    assert to_cheese != to_corner
+    probs = np.full(4, 0.1)
+    probs[to_cheese] = 0.7
+    found = metrics.decision_intent(maze, probs)
+    assert found.p_cheese == pytest.approx(0.7) and found.p_top_right == pytest.approx(0.1)
+    assert found.p_other == pytest.approx(0.2)
+
+
 # -- agreement with MiniGrid itself -----------------------------------------------------------
 
 

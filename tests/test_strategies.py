@@ -19,6 +19,7 @@ from avec.layouts import (
     Layout,
     LayoutError,
     PaddedMazeLayout,
+    ProcMazeLayout,
     from_ascii,
 )
 
@@ -213,6 +214,7 @@ def test_seeded_layouts_pass_generator_options_on(layout):
         ("fourrooms", FourRoomsLayout),
         ("cheesemaze", CheeseMazeLayout),
         ("paddedmaze", PaddedMazeLayout),
+        ("procmaze", ProcMazeLayout),
         ("lavagap", LavaGapLayout),
     ],
 )

@@ -5,9 +5,11 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 
-from avec import envs, generators, training, zoo
+from avec import edits, envs, generators, training, zoo
+from avec.generators import HELD_OUT_SEED_START
 from avec.training import TrainConfig
 
 SMOKE = TrainConfig(
@@ -146,6 +148,7 @@ def test_the_zoo_config_names_every_recipe_seed_and_builds_valid_configs():
         assert config.eval_episodes >= 200
     families = {config.family for config in configs.values()}
     assert families == {"doorkey", "fourrooms", "cheesemaze", "lavagap", "paddedmaze"}
+    assert training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")
 
 
 def test_config_round_trips_through_its_dict():
@@ -164,7 +167,7 @@ BAD = {
     "unknown family": (dict(family="maze"), "unknown layout family 'maze'"),
     "unknown size": (dict(size=4), "doorkey has no size 4; valid sizes"),
     "unknown algo": (dict(algo="SAC"), "unknown algo 'SAC'; valid: ['A2C', 'DQN', 'PPO']"),
-    "unknown policy": (dict(policy="rnn"), "unknown policy 'rnn'; valid: ('mlp', 'cnn')"),
+    "unknown policy": (dict(policy="rnn"), "unknown policy 'rnn'; valid: ('mlp', 'cnn', 'impala')"),
 }
 
 
@@ -197,3 +200,29 @@ def test_a_failed_save_leaves_the_agent_file_as_it_was(tmp_path, monkeypatch):
         training.record(training.untrained("mlp"), config, tmp_path, 0.0)
     assert [p.name for p in tmp_path.iterdir()] == ["x.zip"]
     assert (tmp_path / "x.zip").read_bytes() == b"the agent saved before"
+
+
+def test_success_by_maze_size_sits_beside_the_random_policys_on_the_same_levels():
+    layouts = [generators.generate("procmaze", 13, HELD_OUT_SEED_START + i) for i in range(60)]
+    sizes = np.array([training.maze_size(lay) for lay in layouts])
+    found = training.against_random(layouts, sizes == 5, seed=0)
+    by_size = found["by_maze_size"]
+    assert sorted(by_size, key=int) == [str(n) for n in sorted(set(sizes.tolist()))]
+    assert sum(v["episodes"] for v in by_size.values()) == 60
+    assert by_size["5"]["success_rate"] == 1.0 and by_size["13"]["success_rate"] == 0.0
+    # A random walk solves the 3x3 interior within the cap; the 11x11 one it mostly does not.
+    assert by_size["5"]["random_success_rate"] == 1.0 > 0.5 > by_size["13"]["random_success_rate"]
+    assert found == training.against_random(layouts, sizes == 5, seed=0)
+    assert found != training.against_random(layouts, sizes == 5, seed=1)
+
+
+def test_the_random_policy_reaches_a_cell_only_when_the_cap_lets_it():
+    small = [
+        edits.remove(lay, "cheese")
+        for seed in range(40)
+        if training.maze_size(lay := generators.generate("procmaze", 13, seed)) == 5
+    ]
+    corners = [lay.top_right for lay in small]
+    # The corner is four moves from the start in a 3x3 interior: never within three steps.
+    assert not training.random_successes(small, 5, 0, corners, max_steps=3).any()
+    assert training.random_successes(small, 5, 0, corners, max_steps=169).mean() > 0.9

@@ -11,7 +11,9 @@ box contains. So a batch of levels is:
 * ``pos``: ``(batch, 2)`` agent cell ``(x, y)``; ``dir``: ``(batch,)`` direction (0 right,
   1 down, 2 left, 3 up);
 * ``carrying``: ``(batch, 3)`` encoding of the carried object, all zeros when empty-handed;
-* ``step_count`` and ``max_steps``: ``(batch,)`` actions taken and the episode's time limit.
+* ``step_count`` and ``max_steps``: ``(batch,)`` actions taken and the episode's time limit;
+* ``absolute``: whether actions are Procgen's four absolute moves (face a direction, step) rather
+  than MiniGrid's (:attr:`avec.families.Family.absolute_moves`), one flag for the batch.
 
 States are built from what MiniGrid itself builds, so the engine knows no layout family:
 :func:`from_layouts` encodes what :func:`avec.envs.build_grid` would build from each layout
@@ -56,6 +58,8 @@ class State:
     """``(batch,)`` int64 actions taken since the level was reset."""
     max_steps: np.ndarray
     """``(batch,)`` int64 time limit: the episode is truncated once ``step_count`` reaches it."""
+    absolute: bool = False
+    """Actions are four absolute moves (0 right, 1 down, 2 left, 3 up), not MiniGrid's."""
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -69,6 +73,8 @@ class State:
         """Overwrite levels ``rows`` of this batch with the levels of ``other``, in order."""
         if other.shape != self.shape:
             raise ValueError(f"cannot put {other.shape} grids into a batch of {self.shape} grids")
+        if other.absolute != self.absolute:
+            raise ValueError("cannot put levels with absolute moves and turn actions in one batch")
         rows = np.asarray(rows, dtype=np.int64)
         for name in ("grid", "pos", "dir", "carrying", "step_count", "max_steps"):
             getattr(self, name)[rows] = getattr(other, name)
@@ -78,7 +84,8 @@ class State:
             *(
                 getattr(self, n).copy()
                 for n in ("grid", "pos", "dir", "carrying", "step_count", "max_steps")
-            )
+            ),
+            absolute=self.absolute,
         )
 
 
@@ -88,6 +95,7 @@ def _stack(
     carried: Sequence[np.ndarray],
     step_counts: Sequence[int],
     max_steps: Sequence[int],
+    absolute: bool = False,
 ) -> State:
     shapes = {g.shape for g in grids}
     if len(shapes) != 1:
@@ -101,6 +109,7 @@ def _stack(
         carrying=np.array(carried, dtype=np.uint8).reshape(-1, 3),
         step_count=np.array(step_counts, dtype=np.int64),
         max_steps=np.array(max_steps, dtype=np.int64),
+        absolute=absolute,
     )
 
 
@@ -149,12 +158,16 @@ def from_layouts(layouts: Sequence[Any], max_steps: int | Sequence[int] | None =
             raise ValueError(f"got {len(limits)} max_steps for {len(layouts)} layouts")
     if min(limits) < 1:
         raise ValueError(f"max_steps must be at least 1, got {min(limits)}")
+    moves = {families.of(lay).absolute_moves for lay in layouts}
+    if len(moves) != 1:
+        raise ValueError("levels of one batch must share their actions (absolute moves or turns)")
     return _stack(
         [_encoded(lay) for lay in layouts],
         [(*lay.agent, lay.agent_dir) for lay in layouts],
         [np.zeros(3, dtype=np.uint8)] * len(layouts),
         [0] * len(layouts),
         limits,
+        moves.pop(),
     )
 
 
@@ -166,7 +179,7 @@ def from_minigrid(envs: Sequence[Any]) -> State:
     """
     if not envs:
         raise ValueError("a batch needs at least one env")
-    grids, agents, carried, steps, limits = [], [], [], [], []
+    grids, agents, carried, steps, limits, moves = [], [], [], [], [], set()
     for env in envs:
         base = env.unwrapped
         for obj in [*base.grid.grid, base.carrying]:
@@ -177,7 +190,11 @@ def from_minigrid(envs: Sequence[Any]) -> State:
         carried.append(np.zeros(3) if base.carrying is None else base.carrying.encode())
         steps.append(base.step_count)
         limits.append(base.max_steps)
-    return _stack(grids, agents, carried, steps, limits)
+        family = getattr(base, "family", None)
+        moves.add(family is not None and families.get(family).absolute_moves)
+    if len(moves) != 1:
+        raise ValueError("envs of one batch must share their actions (absolute moves or turns)")
+    return _stack(grids, agents, carried, steps, limits, moves.pop())
 
 
 __all__ = ["State", "from_layouts", "from_minigrid"]

@@ -12,6 +12,10 @@ then, with the cell in front of the agent:
   closes; a box is replaced by its contents (the engine holds only empty boxes).
 * 6 done: nothing.
 
+With absolute moves (``State.absolute``, Procgen's mouse) there are four actions: action ``d``
+sets the agent's direction to ``d`` (0 right, 1 down, 2 left, 3 up), then moves forward as
+above -- what ``avec.envs.LayoutEnv`` does for such families, in one step of the episode.
+
 The episode is truncated once the step count reaches ``max_steps`` (also on the step that ends it).
 Levels are stepped in place; episodes that ended are not reset here (see :mod:`.vecenv`).
 """
@@ -35,9 +39,12 @@ from avec.engine.state import (
     OPEN,
     State,
 )
+from avec.families import ABSOLUTE_MOVES
 
 N_ACTIONS = 7
 """MiniGrid's actions: left, right, forward, pickup, drop, toggle, done."""
+
+FORWARD = 2
 
 DX = np.array([1, 0, -1, 0], dtype=np.int64)
 DY = np.array([0, 1, 0, -1], dtype=np.int64)
@@ -113,9 +120,13 @@ def step(
     actions = np.asarray(actions, dtype=np.int64)
     if actions.shape != rows.shape:
         raise ValueError(f"got {actions.shape[0]} actions for {rows.shape[0]} levels")
-    if actions.size and (actions.min() < 0 or actions.max() >= N_ACTIONS):
-        bad = actions[(actions < 0) | (actions >= N_ACTIONS)][0]
-        raise ValueError(f"unknown action {bad}; valid: 0..{N_ACTIONS - 1}")
+    valid = ABSOLUTE_MOVES if state.absolute else N_ACTIONS
+    if actions.size and (actions.min() < 0 or actions.max() >= valid):
+        bad = actions[(actions < 0) | (actions >= valid)][0]
+        raise ValueError(f"unknown action {bad}; valid: 0..{valid - 1}")
+    if state.absolute:
+        state.dir[rows] = actions
+        actions = np.full_like(actions, FORWARD)
     n = rows.shape[0]
     reward = np.empty(n, dtype=np.float64)
     term = np.empty(n, dtype=np.bool_)
