@@ -330,7 +330,7 @@ def sweep_figure(agent, measured, sign, vector, pull=None):
         stem: {
             "kind": "dose_response",
             "data": {
-                "title": f"{agent.id}: {vector} vector ({int(useful.sum())} states); {where}",
+                "title": f"{agent.id}: {vector} vector ({int(useful.sum())} states)\n{where}",
                 "xlabel": "coefficient",
                 "ylabel": "rate / probability",
                 "coefficients": [0.0, *(sign * c for c in SWEEP)],
