@@ -290,6 +290,11 @@ def action_path_layers(agent: Any) -> list[str]:
 AFFINE_SAMPLES = 16
 """Pairs of random observations :func:`input_affine` checks a layer on."""
 
+UNBOUNDED = 10.0
+"""Where the observation space is unbounded (a ``VecNormalize``-d agent's), random observations
+are drawn within +-this: VecNormalize's default ``clip_obs``, the range normalised observations
+take."""
+
 AFFINE_TOLERANCE = 1e-4
 """Largest deviation from affinity, relative to the layer's output scale, that float32
 rounding explains; any non-linearity on random observations deviates by orders more."""
@@ -308,8 +313,8 @@ def input_affine(agent: Any, names: Sequence[str]) -> set[str]:
     policy = hooks.policy_of(agent)
     space = policy.observation_space
     rng = np.random.default_rng(0)
-    low = np.broadcast_to(np.asarray(space.low, dtype=np.float64), space.shape)
-    high = np.broadcast_to(np.asarray(space.high, dtype=np.float64), space.shape)
+    bounds = (np.asarray(b, dtype=np.float64) for b in (space.low, space.high))
+    low, high = (np.broadcast_to(np.clip(b, -UNBOUNDED, UNBOUNDED), space.shape) for b in bounds)
     shape = (AFFINE_SAMPLES, *space.shape)
     x, y = (rng.uniform(low, high, size=shape) for _ in range(2))
     t = 0.25

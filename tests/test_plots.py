@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from avec import from_ascii, plots, pytest_plugin, verdicts
+from avec import from_ascii, judging, plots, verdicts
 
 LEVEL = "doorkey 5x5\n#####\n#.D.#\n#>#.#\n#K#G#\n#####"
 
@@ -93,7 +93,7 @@ def test_a_counterexample_figure_shows_what_was_measured_at_the_failing_unit():
 
     claim = declared.claim(trial="A level. Passes when P falls below 0.5. More")
     example = verdicts.counterexample(level)
-    data = pytest_plugin._counterexample_data(claim, "m", example, measure, outcome, level)
+    data = judging._counterexample_data(claim, "m", example, measure, outcome, level)
     assert data["arms"] == {"unsteered": 0.8, "steered": 0.7, "reached (1 = yes)": 0.0}
     assert data["rule"] == "Passes when P falls below 0.5"
     assert data["ascii"] == level.to_ascii()
