@@ -198,6 +198,20 @@ def _lavagap_drawing(layout: LavaGapLayout) -> list[tuple[str, Cell, RGB]]:
 
 _CHEESE = Feature("cheese", "cheese", "goal_reached")
 _MAZE_VARIANTS = {"": {}, "Anywhere": {"cheese_region": "anywhere"}}
+# What every maze family shares: the whole grid observed, the cheese as feature and goal, the
+# top-right vector beside it. They differ in layout class, sizes, region and moves.
+_MAZE: dict[str, Any] = dict(
+    wrappers=WHOLE_GRID,
+    max_steps=lambda size: 4 * size**2,
+    navigation_only=True,
+    feature=_CHEESE,
+    removable="cheese",
+    world_objects=_one_goal(lambda layout: layout.cheese),
+    drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
+    variants=_MAZE_VARIANTS,
+    trial_options={"cheese_region": "anywhere"},
+    extra_features=("top_right",),
+)
 
 FAMILIES: dict[str, Family] = {
     family.name: family
@@ -244,16 +258,7 @@ FAMILIES: dict[str, Family] = {
             generator=generators.cheesemaze,
             strategy=strategies.cheesemaze_layouts,
             env_name="CheeseMaze-{size}x{size}{variant}-v0",
-            wrappers=WHOLE_GRID,
-            max_steps=lambda size: 4 * size**2,
-            navigation_only=True,
-            feature=_CHEESE,
-            removable="cheese",
-            world_objects=_one_goal(lambda layout: layout.cheese),
-            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
-            variants=_MAZE_VARIANTS,
-            trial_options={"cheese_region": "anywhere"},
-            extra_features=("top_right",),
+            **_MAZE,
             top_right_region=generators.TOP_RIGHT_REGION,
         ),
         Family(
@@ -263,16 +268,7 @@ FAMILIES: dict[str, Family] = {
             generator=generators.paddedmaze,
             strategy=strategies.paddedmaze_layouts,
             env_name="PaddedMaze-{size}x{size}{variant}-v0",
-            wrappers=WHOLE_GRID,
-            max_steps=lambda size: 4 * size**2,
-            navigation_only=True,
-            feature=_CHEESE,
-            removable="cheese",
-            world_objects=_one_goal(lambda layout: layout.cheese),
-            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
-            variants=_MAZE_VARIANTS,
-            trial_options={"cheese_region": "anywhere"},
-            extra_features=("top_right",),
+            **_MAZE,
             top_right_region=generators.PADDED_REGION,
         ),
         Family(
@@ -282,16 +278,7 @@ FAMILIES: dict[str, Family] = {
             generator=generators.procmaze,
             strategy=strategies.procmaze_layouts,
             env_name="ProcMaze-{size}x{size}{variant}-v0",
-            wrappers=WHOLE_GRID,
-            max_steps=lambda size: 4 * size**2,
-            navigation_only=True,
-            feature=_CHEESE,
-            removable="cheese",
-            world_objects=_one_goal(lambda layout: layout.cheese),
-            drawing=_glyph("C", lambda layout: layout.cheese, CHEESE_RGB),
-            variants=_MAZE_VARIANTS,
-            trial_options={"cheese_region": "anywhere"},
-            extra_features=("top_right",),
+            **_MAZE,
             top_right_region=generators.PADDED_REGION,
             absolute_moves=True,
         ),
