@@ -177,7 +177,7 @@ def published_table(report: Mapping[str, Any]) -> str:
 def grid_data(report: Mapping[str, Any]) -> dict[str, Any]:
     """The ``verdict_grid`` figure's data: claims x recipes, verdict, IQM, agreement."""
     aggregates = report["aggregates"]
-    recipes = sorted({r for agg in aggregates.values() for r in agg["recipes"]})
+    names = sorted({r for agg in aggregates.values() for r in agg["recipes"]})
     cells = [
         [
             None
@@ -187,14 +187,14 @@ def grid_data(report: Mapping[str, Any]) -> dict[str, Any]:
                 "iqm": agg["recipes"][recipe].get("iqm"),
                 "agrees": agg["recipes"][recipe].get("agrees_with_source"),
             }
-            for recipe in recipes
+            for recipe in names
         ]
         for agg in aggregates.values()
     ]
     return {
         "title": "verdict per claim and recipe (IQM of the estimand over training seeds)",
         "claims": list(aggregates),
-        "recipes": recipes,
+        "recipes": names,
         "cells": cells,
     }
 
