@@ -109,7 +109,7 @@ def held_out_mazes(
     """``n`` held-out mazes of the training distribution, and ``n`` held-out mazes with the
     cheese outside the top-right region (drawn with the cheese anywhere, then filtered)."""
     family = families.get(config.family)
-    region = family.top_right_region
+    region = family.top_right_region(config.size)  # type: ignore[misc]
     trained = [family.generate(config.size, HELD_OUT_SEED_START + i) for i in range(n)]
     elsewhere: list[CheeseMazeLayout] = []
     seed = HELD_OUT_SEED_START + n

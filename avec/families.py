@@ -131,8 +131,9 @@ class Family:
     """MiniGrid's own id for the same levels at a size, where one exists."""
     extra_features: tuple[str, ...] = ()
     """Other vectors defined on the family (controls and second drives)."""
-    top_right_region: int | None = None
-    """Mazes: side of the top-right square of the maze the cheese lies in during training."""
+    top_right_region: Callable[[int], int] | None = None
+    """Mazes: size -> side of the top-right square of the maze the cheese lies in during
+    training."""
     absolute_moves: bool = False
     """Agents act with Procgen's four absolute moves instead of MiniGrid's turns: action ``d``
     (0 right, 1 down, 2 left, 3 up -- MiniGrid's direction indices) faces direction ``d``, then
@@ -259,7 +260,7 @@ FAMILIES: dict[str, Family] = {
             strategy=strategies.cheesemaze_layouts,
             env_name="CheeseMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=generators.TOP_RIGHT_REGION,
+            top_right_region=lambda size: generators.TOP_RIGHT_REGION,
         ),
         Family(
             name="paddedmaze",
@@ -269,7 +270,7 @@ FAMILIES: dict[str, Family] = {
             strategy=strategies.paddedmaze_layouts,
             env_name="PaddedMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=generators.PADDED_REGION,
+            top_right_region=generators.padded_region,
         ),
         Family(
             name="procmaze",
@@ -279,7 +280,7 @@ FAMILIES: dict[str, Family] = {
             strategy=strategies.procmaze_layouts,
             env_name="ProcMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=generators.PADDED_REGION,
+            top_right_region=generators.padded_region,
             absolute_moves=True,
         ),
         Family(

@@ -46,12 +46,12 @@ SIZES: dict[str, tuple[int, ...]] = {
     "doorkey": tuple(range(5, 17)),
     "fourrooms": (19,),
     "cheesemaze": tuple(range(7, 26, 2)),
-    "paddedmaze": (13, 25),
-    "procmaze": (13, 25),
+    "paddedmaze": (9, 13, 25),
+    "procmaze": (9, 13, 25),
     "lavagap": (5, 6, 7),
 }
 """Grid sizes (outer wall included) each family's generator can build; for padded mazes the
-canvas size: 13 (the zoo's) and 25 (Procgen's)."""
+canvas size: 9 and 13 (the zoo's) and 25 (Procgen's)."""
 
 _AS_PROCMAZE = [f.name for f in dataclasses.fields(PaddedMazeLayout)]
 
@@ -65,9 +65,18 @@ CheeseRegion = Literal["top_right", "anywhere"]
 TOP_RIGHT_REGION = 3
 """Side of the top-right square the cheese is drawn from in training (the paper used 5 of 25)."""
 
-PADDED_REGION = 5
-"""Side of the top-right square of a padded maze's interior the cheese is drawn from in
-training, as Procgen's 5: mazes whose interior is no larger have the cheese anywhere."""
+PADDED_REGIONS: dict[int, int] = {9: 3, 13: 5, 25: 5}
+"""Canvas -> side of the top-right square of a padded maze's interior the cheese is drawn from
+in training: Procgen's 5 on its 25 canvas and on the 13 one; 3 on the 9 canvas, scaled so that
+only the smallest maze (interior 3) has the cheese anywhere and the larger two confine it.
+Mazes whose interior is no larger than the square have the cheese anywhere."""
+
+
+def padded_region(size: int) -> int:
+    """The top-right region side of a padded maze on a ``size`` canvas (:data:`PADDED_REGIONS`)."""
+    if size not in PADDED_REGIONS:
+        raise LayoutError(f"no padded maze canvas {size}; valid: {sorted(PADDED_REGIONS)}")
+    return PADDED_REGIONS[size]
 
 
 def check_family_size(family: str, size: int) -> None:
@@ -317,7 +326,7 @@ def paddedmaze(
     size: int,
     seed: int,
     cheese_region: CheeseRegion = "top_right",
-    region: int = PADDED_REGION,
+    region: int | None = None,
     maze_size: int | None = None,
 ) -> PaddedMazeLayout:
     """A seeded maze of a drawn odd size, centred in a ``size`` x ``size`` canvas of walls.
@@ -332,10 +341,12 @@ def paddedmaze(
         size: canvas side, outer wall included: 13 or 25.
         seed: the maze size, the maze, the agent's facing and the cheese cell follow from it.
         cheese_region: ``"top_right"`` (training) or ``"anywhere"`` (evaluation).
-        region: side of the top-right square of the maze's interior.
+        region: side of the top-right square of the maze's interior; the canvas's
+            (:func:`padded_region`) when not given.
         maze_size: draw a maze of this size only (odd, 5 to ``size``) instead of any.
     """
     check_family_size("paddedmaze", size)
+    region = padded_region(size) if region is None else region
     if cheese_region not in ("top_right", "anywhere"):
         raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
     if region < 1:
@@ -398,7 +409,7 @@ def generate(family: str, size: int, seed: int, **options: object) -> Layout:
 
 __all__ = [
     "HELD_OUT_SEED_START",
-    "PADDED_REGION",
+    "PADDED_REGIONS",
     "SIZES",
     "TOP_RIGHT_REGION",
     "carve_maze",
@@ -413,6 +424,7 @@ __all__ = [
     "maze_walls",
     "as_procmaze",
     "pad_maze",
+    "padded_region",
     "paddedmaze",
     "procmaze",
     "read_minigrid_level",

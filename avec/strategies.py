@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from avec import generators
-from avec.generators import HELD_OUT_SEED_START, PADDED_REGION, TOP_RIGHT_REGION, CheeseRegion
+from avec.generators import HELD_OUT_SEED_START, TOP_RIGHT_REGION, CheeseRegion
 from avec.layouts import (
     FAMILIES,
     CheeseMazeLayout,
@@ -204,13 +204,14 @@ def cheesemaze_layouts(
 def paddedmaze_layouts(
     sizes: Sequence[int] | None = (13,),
     cheese_region: CheeseRegion = "top_right",
-    region: int = PADDED_REGION,
+    region: int | None = None,
     maze_sizes: Sequence[int] | None = None,
 ) -> st.SearchStrategy[PaddedMazeLayout]:
     """Mazes of an odd size (5 up to the canvas) centred in a canvas of one of ``sizes``.
 
     ``maze_sizes`` restricts the maze sizes drawn; the rest is as :func:`cheesemaze_layouts`
-    inside the maze, with the cheese region of :func:`avec.generators.paddedmaze`.
+    inside the maze, with the cheese region of :func:`avec.generators.paddedmaze` (the
+    canvas's, :func:`avec.generators.padded_region`, unless ``region`` is given).
     """
     sizes = _checked_sizes("paddedmaze", sizes)
     if cheese_region not in ("top_right", "anywhere"):
@@ -225,7 +226,8 @@ def paddedmaze_layouts(
         n = draw(st.sampled_from(allowed))
         walls = generators.carve_maze(n, lambda k: draw(st.integers(0, k - 1)))
         agent_dir = draw(st.integers(0, 3))
-        cells = generators.cheese_cells(n, walls, cheese_region, min(region, n - 2))
+        side = generators.padded_region(size) if region is None else region
+        cells = generators.cheese_cells(n, walls, cheese_region, min(side, n - 2))
         cheese = draw(st.sampled_from(cells))
         return generators.pad_maze(size, n, walls, agent_dir, cheese).require_solvable()
 

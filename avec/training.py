@@ -229,8 +229,9 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
     layouts = held_out_layouts(config, n)
     played = rollouts.run(model, layouts, seed=seed, wrappers=config.wrappers)
     result: dict[str, Any] = {"held_out": _summary(played)}
-    region = families.get(config.family).top_right_region
-    if region is not None:
+    regions = families.get(config.family).top_right_region
+    if regions is not None:
+        region = regions(config.size)
         result["held_out"].update(
             against_random(layouts, np.array([t.success for t in played]), seed)
         )

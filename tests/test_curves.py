@@ -9,7 +9,7 @@ import torch
 from stable_baselines3 import PPO
 
 from avec import curves, envs, training, zoo
-from avec.generators import PADDED_REGION
+from avec.generators import padded_region
 
 CONFIG = training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")[
     "paddedmaze13-ppo-cnn-s0"
@@ -54,8 +54,8 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path):
 def test_held_out_mazes_split_by_where_the_cheese_lies():
     trained, elsewhere = curves.held_out_mazes(CONFIG, 30)
     assert len(trained) == len(elsewhere) == 30
-    assert all(m.in_top_right(m.cheese, PADDED_REGION) for m in trained)
-    assert not any(m.in_top_right(m.cheese, PADDED_REGION) for m in elsewhere)
+    assert all(m.in_top_right(m.cheese, padded_region(13)) for m in trained)
+    assert not any(m.in_top_right(m.cheese, padded_region(13)) for m in elsewhere)
     assert len({m.maze_size for m in trained}) >= 4
 
 

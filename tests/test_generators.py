@@ -175,17 +175,17 @@ def test_padded_maze_is_a_maze_centred_in_walls_with_the_agent_bottom_left(seed)
 @given(seed=seeds)
 def test_padded_maze_puts_the_cheese_in_the_mazes_top_right_5x5_in_training(seed):
     layout = generators.paddedmaze(13, seed)
-    assert layout.in_top_right(layout.cheese, generators.PADDED_REGION)
+    assert layout.in_top_right(layout.cheese, generators.padded_region(13))
     assert layout.in_maze(layout.cheese)
 
 
 def test_padded_maze_sizes_are_all_drawn_and_large_mazes_put_cheese_outside_the_corner():
     drawn = [generators.paddedmaze(13, s, cheese_region="anywhere") for s in range(300)]
     assert {m.maze_size for m in drawn} == {5, 7, 9, 11, 13}
-    outside = [m for m in drawn if not m.in_top_right(m.cheese, generators.PADDED_REGION)]
+    outside = [m for m in drawn if not m.in_top_right(m.cheese, generators.padded_region(13))]
     assert outside and all(m.maze_size > 7 for m in outside)
     small = [m for m in drawn if m.maze_size <= 7]
-    assert all(m.in_top_right(m.cheese, generators.PADDED_REGION) for m in small)
+    assert all(m.in_top_right(m.cheese, generators.padded_region(13)) for m in small)
 
 
 def test_padded_maze_of_a_chosen_size_is_the_same_maze_whatever_the_canvas_offset():

@@ -241,7 +241,7 @@ def test_lavagap_strategy_draws_exactly_minigrids_levels():
 @given(strategies.paddedmaze_layouts())
 def test_drawn_padded_mazes_are_centred_perfect_mazes_with_cheese_top_right(layout):
     assert layout.solvable and layout.in_maze(layout.cheese)
-    assert layout.in_top_right(layout.cheese, generators.PADDED_REGION)
+    assert layout.in_top_right(layout.cheese, generators.padded_region(13))
     outside = {(x, y) for x in range(13) for y in range(13) if not layout.in_maze((x, y))}
     assert outside <= layout.walls
 
