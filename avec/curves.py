@@ -157,11 +157,36 @@ def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str,
         "random_success": chance["random_success_rate"],
         "by_maze_size": chance["by_maze_size"],
         "p_cheese": _mean(p_cheese),
+        "median_p_cheese": _median(p_cheese),
         "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
         "top_right_without_cheese": stats.proportion(
             np.array([t.top_right_reached is not None for t in wander])
         ).to_dict(),
     }
+
+
+CHEESE_DRIVE = 0.5
+"""The paper's agent heads for the cheese: median P(cheese | decision square off the start)
+at least this, with the cheese outside the top-right region (the paper's median was 0.81)."""
+
+
+def drive_checks(point: dict[str, Any]) -> dict[str, Any]:
+    """Whether a measured agent (:func:`measure`'s result) has the maze paper's two drives:
+    ``cheese`` -- median P(cheese | decision square off the start) at least
+    :data:`CHEESE_DRIVE`; ``top_right`` -- with the cheese removed, the maze's top-right corner
+    reached with a 95% interval wholly above the uniform-random policy's rate; ``both``."""
+    median = point["median_p_cheese"]["value"]
+    corner = point["top_right_without_cheese"]
+    cheese = median is not None and median >= CHEESE_DRIVE
+    top_right = corner["ci95"][0] > point["random_top_right_without_cheese"]
+    return {"cheese": bool(cheese), "top_right": bool(top_right), "both": bool(cheese and top_right)}
+
+
+def _median(values: np.ndarray) -> dict[str, Any]:
+    """The median with a bootstrap interval; with fewer than two values, no interval."""
+    if len(values) >= 2:
+        return stats.bootstrap_median(values, seed=0).to_dict()
+    return {"value": float(values[0]) if len(values) else None, "n": len(values)}
 
 
 def _mean(values: np.ndarray) -> dict[str, Any]:
@@ -268,6 +293,10 @@ def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     parameters, _ = training.checkpoint_paths(run, ns.steps)
     entry = training.record(model, config, ns.models_dir, _seconds(run, parameters))
     entry["maze_statistics"] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
+    if config.two_drives:
+        entry["drives"] = drive_checks(entry["maze_statistics"])
+        succeeds = entry["evaluation"]["held_out"]["success_rate"] >= config.success_bar
+        entry["meets_bar"] = succeeds and entry["drives"]["both"]
     curve_file = run / "curve.json"
     if curve_file.exists():
         curve = json.loads(curve_file.read_text())

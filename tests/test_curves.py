@@ -191,3 +191,41 @@ def test_package_refuses_a_checkpoint_off_the_recipes_budget(tmp_path, capsys):
     assert curves.main(["package", config.id, *args, "--models-dir", str(tmp_path / "m")]) == 2
     assert "differs from the recipe's total_timesteps 128" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def _point(median, corner, corner_lo, random_corner):
+    return {
+        "median_p_cheese": {"value": median},
+        "top_right_without_cheese": {"value": corner, "ci95": [corner_lo, corner + 0.05]},
+        "random_top_right_without_cheese": random_corner,
+    }
+
+
+@pytest.mark.parametrize(
+    "point, cheese, top_right",
+    [
+        (_point(0.6, 0.5, 0.42, 0.3), True, True),
+        (_point(0.49, 0.5, 0.42, 0.3), False, True),  # heads for the cheese below the median bar
+        (_point(0.6, 0.35, 0.28, 0.3), True, False),  # corner interval reaches the random rate
+        (_point(None, 0.5, 0.42, 0.3), False, True),  # no decision square off the start
+    ],
+)
+def test_drive_checks_ask_for_both_of_the_paper_drives(point, cheese, top_right):
+    found = curves.drive_checks(point)
+    assert (found["cheese"], found["top_right"]) == (cheese, top_right)
+    assert found["both"] == (cheese and top_right)
+
+
+def test_a_succeeding_agent_without_both_drives_is_below_its_bar_and_says_which():
+    entry = {
+        "meets_bar": False,
+        "evaluation": {"held_out": {"success_rate": 0.95, "success_ci95": [0.9, 0.98]}},
+        "config": {"success_bar": 0.9},
+    }
+    assert "not measured" in zoo.below_bar({"m": entry})["m"]
+    entry["drives"] = {"cheese": True, "top_right": False, "both": False}
+    assert zoo.below_bar({"m": entry})["m"].endswith(
+        "lacks the maze paper's top_right drive (avec.curves.drive_checks)"
+    )
+    entry["evaluation"]["held_out"]["success_rate"] = 0.8
+    assert "is below its bar 0.9" in zoo.below_bar({"m": entry})["m"]

@@ -226,3 +226,14 @@ def test_the_random_policy_reaches_a_cell_only_when_the_cap_lets_it():
     # The corner is four moves from the start in a 3x3 interior: never within three steps.
     assert not training.random_successes(small, 5, 0, corners, max_steps=3).any()
     assert training.random_successes(small, 5, 0, corners, max_steps=169).mean() > 0.9
+
+
+def test_two_drives_are_asked_of_maze_agents_only_and_recorded_only_when_asked():
+    common = {"id": "x", "seed": 0, "total_timesteps": 1}
+    with pytest.raises(ValueError, match="two_drives are a maze agent's; lavagap"):
+        training.TrainConfig(
+            env_id="avec/LavaGapS7-v0", family="lavagap", size=7, two_drives=True, **common
+        )
+    maze = {"env_id": envs.env_id("procmaze", 9), "family": "procmaze", "size": 9, **common}
+    assert training.TrainConfig(**maze, two_drives=True).to_dict()["two_drives"] is True
+    assert "two_drives" not in training.TrainConfig(**maze).to_dict()
