@@ -171,7 +171,40 @@ def published_table(report: Mapping[str, Any]) -> str:
                 ]
             )
     header = ["claim", "source", "published", "recipe", "measured (estimand, 95% CI)"]
-    return "\n".join(pages.table([*header, "informative trials", "verdict"], rows)) + "\n"
+    table = "\n".join(pages.table([*header, "informative trials", "verdict"], rows)) + "\n"
+    return table + headline_table(report)
+
+
+HEADLINE_ARMS = ("unsteered", "subtracted", "removed", "random")
+"""Arms of the maze paper's headline statistic, as claim 14 reports them (its effects'
+``median_p_cheese_<arm>``)."""
+
+
+def headline_table(report: Mapping[str, Any]) -> str:
+    """The maze paper's headline statistic per maze agent, beside the paper's: the median over
+    the judged mazes of P(step toward cheese | decision square) in each arm, with its
+    bootstrap interval (empty when no result carries it)."""
+    rows = []
+    for result in report["results"]:
+        effects = result.get("effects") or {}
+        keys = [f"median_p_cheese_{arm}" for arm in HEADLINE_ARMS]
+        if not all(key in effects for key in keys):
+            continue
+        medians = [_fmt(effects[k]["value"], effects[k].get("ci95")) for k in keys]
+        rows.append([result["model"], str(effects[keys[0]]["n"]), *medians, result["verdict"]])
+    if not rows:
+        return ""
+    header = ["model", "mazes", *(f"median, {arm}" for arm in HEADLINE_ARMS), "verdict"]
+    published = ["maze paper", "100", "0.81", "0.03", "-", "-", "-"]
+    return (
+        "\n## The headline statistic: median P(step toward cheese | decision square)\n\n"
+        "Over the first 100 held-out mazes whose decision square is off the start (claim 14): "
+        "the median with its 95% bootstrap interval, unsteered, with the maze's cheese vector "
+        "subtracted, with the cheese removed (a perfect intervention) and with a norm-matched "
+        "random vector (the null).\n\n"
+        + "\n".join(pages.table(header, [published, *rows]))
+        + "\n"
+    )
 
 
 def grid_data(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,20 @@ the committed record and the report -- is avec's pytest plugin (:mod:`avec.pytes
 so the same claims can judge any models folder: ``pytest claims/ --avec-models DIR``.
 """
 
-from avec import trials
+from avec import families, trials
 from avec.pytest_plugin import model_params
+
+
+def maze_model_params():
+    """``model_params`` of every maze family with the top-right vector beside the cheese one
+    (CheeseMaze, the padded maze with turns and with Procgen's moves): the maze paper's
+    claims about its two drives judge every maze agent."""
+    return [
+        param
+        for name, family in families.FAMILIES.items()
+        if "top_right" in family.extra_features
+        for param in model_params(name)
+    ]
 
 
 def judge_sequentially(
@@ -40,4 +52,4 @@ def judge_sequentially(
     )
 
 
-__all__ = ["judge_sequentially", "model_params"]
+__all__ = ["judge_sequentially", "maze_model_params", "model_params"]

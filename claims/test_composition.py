@@ -44,7 +44,7 @@ import pytest
 
 from avec import experiments as ex
 from avec import metrics, stats, vectors, verdicts
-from claims.conftest import judge_sequentially, model_params
+from claims.conftest import judge_sequentially, maze_model_params
 
 TOLERANCE = 0.1
 """Largest |P_both - clip(P_0 + delta_cheese + delta_top_right)| at the decision square that
@@ -299,7 +299,7 @@ def reverse_effects(measured):
 
 
 @pytest.mark.claim(ADDITIVE.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(
@@ -316,7 +316,7 @@ def test_subtracting_cheese_and_adding_top_right_act_additively(model_id, load_a
 
 
 @pytest.mark.claim(REVERSE.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_adding_cheese_and_subtracting_top_right_do_little(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(

@@ -23,6 +23,11 @@ wherever its cheese was ("any cheese vector transfers") fails the claim as surel
 does not work at all. The claim asserts an effect (:attr:`avec.verdicts.Claim.asserts_effect`):
 "holds" also needs it to beat the null -- -1 x a random vector of the same-place vector's norm
 in the same-place vector's stead, judged by the same rule -- on the same probes.
+
+On padded mazes (several maze sizes in one canvas) a source is often of another maze size than
+its target: the effects read the pass rule apart for sources of the target's size and of
+another (``pass_rate_same_size``, ``pass_rate_across_sizes``; reported, not part of the
+verdict).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pytest
 from avec import edits, stats, trials, vectors, verdicts
 from avec import experiments as ex
 from avec.layouts import CheeseMazeLayout
-from claims.conftest import judge_sequentially, model_params
+from claims.conftest import judge_sequentially, maze_model_params
 from claims.test_subtraction import HEADS_FOR, LEVELS_PER_TRIAL, start_vectors
 
 SHARE = 0.5
@@ -155,7 +160,17 @@ def measure(agent, drawn, coefficient=-1.0):
     placed = [p.placed for p in probes]
     probs = ex.probabilities(agent, placed, [null[p.trial] for p in probes])
     measured["null"] = trials.intents(agent, placed, probs)
+    # Padded mazes mix maze sizes in one canvas: whether each unit's source maze has another
+    # size than its target, so the report can read transfer across sizes apart.
+    measured["across_sizes"] = np.array(
+        [_maze_size(pairs[t][0]) != _maze_size(layouts[t]) for t in measured["trial"]], dtype=bool
+    )
     return {**measured, "layouts": layouts}
+
+
+def _maze_size(layout):
+    """The maze's side (outer wall included): a padded maze's own, else the grid's."""
+    return getattr(layout, "maze_size", layout.width)
 
 
 def _drop(measured, arm):
@@ -205,11 +220,17 @@ def effects(measured):
     found["mean_drop_same_minus_far"] = stats.clustered_ratio(
         _drop(measured, "same")[useful] - _drop(measured, "far")[useful], ones, clusters, seed=0
     )
+    # The pass rule, read apart for sources of the target's maze size and of another size.
+    passed = outcome(measured).passed[useful]
+    across = measured["across_sizes"][useful]
+    for name, rows in (("same_size", ~across), ("across_sizes", across)):
+        if rows.any():
+            found[f"pass_rate_{name}"] = stats.proportion(passed[rows])
     return found
 
 
 @pytest.mark.claim(CLAIM.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze") + model_params("paddedmaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_a_vector_from_a_maze_with_the_cheese_in_the_same_place_keeps_the_effect(
     model_id, load_agent, judge
 ):

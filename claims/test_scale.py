@@ -39,7 +39,7 @@ import pytest
 
 from avec import experiments as ex
 from avec import metrics, stats, trials, vectors, verdicts
-from claims.conftest import judge_sequentially, model_params
+from claims.conftest import judge_sequentially, maze_model_params, model_params
 from claims.test_subtraction import start_vectors
 from claims.test_top_right import corner_vectors
 
@@ -438,7 +438,7 @@ def test_half_coefficients_do_at_most_a_quarter_of_full_ones(model_id, load_agen
 
 
 @pytest.mark.claim(CLAIM_TOP_RIGHT.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_top_right_coefficients_above_ten_break_the_maze_policy(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(

@@ -35,7 +35,7 @@ import pytest
 
 from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from claims.conftest import judge_sequentially, model_params
+from claims.conftest import judge_sequentially, maze_model_params
 
 MARGIN = 0.1
 """Smallest rise of P(top-right | decision square) that counts as raised; largest change that
@@ -374,7 +374,7 @@ def _series(estimates):
 
 
 @pytest.mark.claim(RAISES.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(
@@ -392,7 +392,7 @@ def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_ag
 
 
 @pytest.mark.claim(SUBTRACTION.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(
@@ -409,7 +409,7 @@ def test_subtracting_the_top_right_vector_does_little(model_id, load_agent, judg
 
 
 @pytest.mark.claim(TRANSFER.name)
-@pytest.mark.parametrize("model_id", model_params("cheesemaze"))
+@pytest.mark.parametrize("model_id", maze_model_params())
 def test_the_top_right_vector_transfers_across_mazes(model_id, load_agent, judge):
     agent = load_agent(model_id)
     judge_sequentially(

@@ -101,3 +101,28 @@ def test_diff_lists_changed_verdicts_rates_and_new_and_removed_pairs():
 def test_diff_of_json_that_is_not_a_report_says_so(bad):
     with pytest.raises(ValueError, match="the new JSON is not an avec report"):
         report.diff({"results": []}, bad)
+
+
+def test_the_headline_table_shows_each_arm_median_beside_the_paper_and_only_where_measured():
+    arms = ("unsteered", "subtracted", "removed", "random")
+    effects = {
+        f"median_p_cheese_{arm}": {"value": v, "ci95": [v - 0.1, v + 0.1], "n": 23}
+        for arm, v in zip(arms, (0.8, 0.2, 0.1, 0.7), strict=True)
+    }
+    results = [
+        {"model": "m-s0", "verdict": "holds", "effects": effects},
+        {
+            "model": "other-s0",
+            "verdict": "fails",
+            "effects": {"kept": effects["median_p_cheese_random"]},
+        },
+    ]
+    table = report.headline_table({"results": results})
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1] == "| maze paper | 100 | 0.81 | 0.03 | - | - | - |"
+    assert rows[2] == (
+        "| m-s0 | 23 | 0.800 [0.700, 0.900] | 0.200 [0.100, 0.300] | 0.100 [0.000, 0.200] "
+        "| 0.700 [0.600, 0.800] | holds |"
+    )
+    assert len(rows) == 3  # the model without the headline effects has no row
+    assert report.headline_table({"results": results[1:]}) == ""
