@@ -179,7 +179,11 @@ def drive_checks(point: dict[str, Any]) -> dict[str, Any]:
     corner = point["top_right_without_cheese"]
     cheese = median is not None and median >= CHEESE_DRIVE
     top_right = corner["ci95"][0] > point["random_top_right_without_cheese"]
-    return {"cheese": bool(cheese), "top_right": bool(top_right), "both": bool(cheese and top_right)}
+    return {
+        "cheese": bool(cheese),
+        "top_right": bool(top_right),
+        "both": bool(cheese and top_right),
+    }
 
 
 def _median(values: np.ndarray) -> dict[str, Any]:

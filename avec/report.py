@@ -201,9 +201,7 @@ def headline_table(report: Mapping[str, Any]) -> str:
         "Over the first 100 held-out mazes whose decision square is off the start (claim 14): "
         "the median with its 95% bootstrap interval, unsteered, with the maze's cheese vector "
         "subtracted, with the cheese removed (a perfect intervention) and with a norm-matched "
-        "random vector (the null).\n\n"
-        + "\n".join(pages.table(header, [published, *rows]))
-        + "\n"
+        "random vector (the null).\n\n" + "\n".join(pages.table(header, [published, *rows])) + "\n"
     )
 
 
