@@ -242,11 +242,7 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
         result["held_out"].update(
             against_random(layouts, np.array([t.success for t in played]), seed)
         )
-        elsewhere = [
-            lay
-            for lay in held_out_layouts(config, 3 * n, cheese_region="anywhere")
-            if not lay.in_top_right(lay.cheese, region)
-        ][:n]
+        elsewhere = cheese_elsewhere(config, n, region)
         played = rollouts.run(model, elsewhere, seed=seed, wrappers=config.wrappers)
         # Reaching the cheese ends the episode, so a visit to the corner always comes first.
         cheese = stats.proportion(np.array([t.success for t in played]))
@@ -259,6 +255,21 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
             "top_right_first_ci95": list(corner.ci95),
         }
     return result
+
+
+def cheese_elsewhere(config: TrainConfig, n: int, region: int) -> list:
+    """The first ``n`` held-out mazes (seed order, cheese anywhere) whose cheese lies outside
+    the maze's top-right ``region``: drawn until there are ``n`` (on a 9x9 canvas only the 9
+    mazes can put it there)."""
+    found: list = []
+    options = {"cheese_region": "anywhere"}
+    seed = envs.HELD_OUT_SEED_START
+    while len(found) < n:
+        maze = generators.generate(config.family, config.size, seed, **options)
+        if not maze.in_top_right(maze.cheese, region):
+            found.append(maze)
+        seed += 1
+    return found
 
 
 RANDOM_EPISODES = 10
@@ -535,6 +546,7 @@ __all__ = [
     "TrainConfig",
     "against_random",
     "evaluate",
+    "cheese_elsewhere",
     "held_out_layouts",
     "load_zoo_config",
     "train",
