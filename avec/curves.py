@@ -66,7 +66,7 @@ import torch
 from stable_baselines3 import PPO
 
 from avec import atomic, edits, envs, families, metrics, rollouts, stats, training, zoo
-from avec.generators import HELD_OUT_SEED_START
+from avec.generators import HELD_OUT_SEED_START, level
 from avec.layouts import CheeseMazeLayout
 
 CHECKPOINT = re.compile(r"params-(\d+)\.pt")
@@ -110,11 +110,11 @@ def held_out_mazes(
     cheese outside the top-right region (drawn with the cheese anywhere, then filtered)."""
     family = families.get(config.family)
     region = family.top_right_region(config.size)  # type: ignore[misc]
-    trained = [family.generate(config.size, HELD_OUT_SEED_START + i) for i in range(n)]
+    trained = [level(family.name, config.size, HELD_OUT_SEED_START + i) for i in range(n)]
     elsewhere: list[CheeseMazeLayout] = []
     seed = HELD_OUT_SEED_START + n
     while len(elsewhere) < n:
-        maze = family.generate(config.size, seed, cheese_region="anywhere")
+        maze = level(family.name, config.size, seed, cheese_region="anywhere")
         if not maze.in_top_right(maze.cheese, region):
             elsewhere.append(maze)
         seed += 1

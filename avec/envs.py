@@ -31,7 +31,7 @@ from minigrid.core.mission import MissionSpace
 from minigrid.core.world_object import Wall
 from minigrid.minigrid_env import MiniGridEnv
 
-from avec import families
+from avec import families, generators
 from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import Layout, LayoutError
 
@@ -104,8 +104,8 @@ class LayoutEnv(MiniGridEnv):
         if "layout" in options:
             self._next_layout = self._checked(options.pop("layout"), self.family, self.width)
         elif "layout_seed" in options:
-            self._next_layout = families.get(self.family).generate(
-                self.width, int(options.pop("layout_seed")), **self.generator_options
+            self._next_layout = generators.level(
+                self.family, self.width, int(options.pop("layout_seed")), **self.generator_options
             )
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; valid: layout, layout_seed")
@@ -132,7 +132,7 @@ def draw_layout(
     and so does the engine's ``VecEnv``, so both train on the same levels from the same seed.
     """
     seed = int(rng.integers(HELD_OUT_SEED_START))
-    return families.get(family).generate(size, seed, **generator_options)
+    return generators.level(family, size, seed, **generator_options)
 
 
 def build_grid(layout: Layout) -> Grid:
@@ -188,7 +188,7 @@ def observe(
     exactly what the model sees at the start of an episode on each layout. ``backend``:
     ``engine`` or ``minigrid`` (default: :func:`avec.engine.backend`); both give the same arrays.
     """
-    # The engine builds its levels with build_grid above, so it is imported here, not at the top.
+    # Imported on use: the engine brings numba, which ``import avec`` (``avec --help``) spares.
     from avec import engine
 
     if not layouts:

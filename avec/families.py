@@ -1,13 +1,19 @@
 """The layout families avec knows, one registry entry each.
 
 Everything that differs between DoorKey, FourRooms, CheeseMaze, PaddedMaze and LavaGap is
-declared here, once: the layout class and the sizes it comes in, the seeded generator and the
-Hypothesis strategy, the Gymnasium ids and the observation wrappers its agents see, the episode
-cap, whether agents use all seven MiniGrid actions or only the three that move, the MiniGrid
-objects a layout is built from, how a layout is drawn, and the *feature* its claims are about
-(which vector, which BFS target carries its pull, which rollout event shows it was reached).
-Other modules ask :func:`get` instead of branching on a family's name, so a new family is one
-entry here plus its layout class, generator and strategy.
+declared here, once: the layout class, the sizes it comes in (and those drawn by default), the
+top-right region a maze's cheese lies in during training, the Gymnasium ids and the observation
+wrappers its agents see, the episode cap, whether agents use all seven MiniGrid actions, the
+three that move or Procgen's four moves, the MiniGrid objects a layout is built from, how a
+layout is drawn, and the *feature* its claims are about (which vector, which BFS target carries
+its pull, which rollout event shows it was reached). Other modules ask :func:`get` instead of
+branching on a family's name, so a new family is one entry here plus its layout class, its
+generator (:mod:`avec.generators`) and its strategy (:mod:`avec.strategies`).
+
+The registry is plain data at the top of the flow: the generators, the strategies and the engine
+read it, and it imports none of them (``tests/test_imports.py`` checks the import graph has no
+cycle). Each generator and strategy module maps a family's name to its function and
+``tests/test_families.py`` checks both cover exactly the families here.
 
 The six families:
 
@@ -45,11 +51,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import strategies as st
 from minigrid.core.constants import COLORS
 from minigrid.core.world_object import Door, Goal, Key, Lava, WorldObj
 
-from avec import generators, strategies
 from avec.layouts import (
     CheeseMazeLayout,
     DoorKeyLayout,
@@ -71,6 +75,27 @@ WHOLE_GRID = ("minigrid.wrappers.FullyObsWrapper", "minigrid.wrappers.ImgObsWrap
 
 ABSOLUTE_MOVES = 4
 """Procgen's moves: right, down, left, up (:attr:`Family.absolute_moves`)."""
+
+TOP_RIGHT_REGION = 3
+"""Side of the top-right square a cheese maze's cheese is drawn from in training (the paper used
+5 of 25)."""
+
+PADDED_REGIONS: dict[int, int] = {9: 5, 13: 5, 25: 5}
+"""Canvas -> side of the top-right square of a padded maze's interior the cheese is drawn from
+in training: Procgen's 5 on every canvas. Mazes whose interior is no larger have the cheese
+anywhere: on the 9 canvas the 5 and 7 mazes, the 9 maze confines it. A region scaled with the
+9 canvas was measured first (behaviour clone of ``procmaze9-bc-ppo-impala``, seed 0; see
+``docs/zoo.md``): with a side of 3 the clone headed for a cheese outside the region at 0.24 of
+decision squares off the start, with 4 at 0.20 (0.18 after 100k PPO steps) -- no cheese
+drive -- where 5 gives 0.62 (0.60)."""
+
+
+def padded_region(size: int) -> int:
+    """The top-right region side of a padded maze on a ``size`` canvas (:data:`PADDED_REGIONS`)."""
+    if size not in PADDED_REGIONS:
+        raise LayoutError(f"no padded maze canvas {size}; valid: {sorted(PADDED_REGIONS)}")
+    return PADDED_REGIONS[size]
+
 
 GOAL_RGB: RGB = (0.3, 0.8, 0.3)
 CHEESE_RGB: RGB = (1.0, 0.75, 0.1)
@@ -103,10 +128,8 @@ class Family:
     """The layout class."""
     sizes: tuple[int, ...]
     """Grid sizes (outer wall included; a padded maze's canvas) the generator builds."""
-    generator: Callable[..., Layout]
-    """``generator(size, seed, **options)``: the seeded level."""
-    strategy: Callable[..., st.SearchStrategy]
-    """``strategy(sizes, **options)``: the structural Hypothesis strategy."""
+    default_sizes: tuple[int, ...]
+    """Sizes its Hypothesis strategy draws when none are given: the smallest in the zoo."""
     env_name: str
     """Gymnasium id pattern, ``{size}`` and ``{variant}`` filled in (``avec/`` prefixed)."""
     wrappers: tuple[str, ...]
@@ -146,12 +169,8 @@ class Family:
             return ABSOLUTE_MOVES
         return 3 if self.navigation_only else 7
 
-    def generate(self, size: int, seed: int, **options: Any) -> Layout:
-        """The level at ``size`` for ``seed``."""
-        self.check_size(size)
-        return self.generator(size, seed, **options)
-
     def check_size(self, size: int) -> None:
+        """Raise a :class:`LayoutError` listing the valid sizes unless ``size`` is one."""
         if size not in self.sizes:
             raise LayoutError(f"{self.name} has no size {size}; valid sizes: {list(self.sizes)}")
 
@@ -220,9 +239,8 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="doorkey",
             layout=DoorKeyLayout,
-            sizes=generators.SIZES["doorkey"],
-            generator=generators.doorkey,
-            strategy=strategies.doorkey_layouts,
+            sizes=tuple(range(5, 17)),
+            default_sizes=(5,),
             env_name="DoorKey-{size}x{size}{variant}-v0",
             wrappers=EGOCENTRIC,
             max_steps=lambda size: 10 * size**2,
@@ -239,9 +257,8 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="fourrooms",
             layout=FourRoomsLayout,
-            sizes=generators.SIZES["fourrooms"],
-            generator=lambda size, seed, **options: generators.fourrooms(seed, size, **options),
-            strategy=strategies.fourrooms_layouts,
+            sizes=(19,),
+            default_sizes=(19,),
             env_name="FourRooms{variant}-v0",
             wrappers=EGOCENTRIC,
             max_steps=lambda size: 100,
@@ -255,40 +272,37 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="cheesemaze",
             layout=CheeseMazeLayout,
-            sizes=generators.SIZES["cheesemaze"],
-            generator=generators.cheesemaze,
-            strategy=strategies.cheesemaze_layouts,
+            sizes=tuple(range(7, 26, 2)),
+            default_sizes=(9,),
             env_name="CheeseMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=lambda size: generators.TOP_RIGHT_REGION,
+            top_right_region=lambda size: TOP_RIGHT_REGION,
         ),
         Family(
             name="paddedmaze",
             layout=PaddedMazeLayout,
-            sizes=generators.SIZES["paddedmaze"],
-            generator=generators.paddedmaze,
-            strategy=strategies.paddedmaze_layouts,
+            # Canvas sizes: 9 and 13 (the zoo's) and 25 (Procgen's).
+            sizes=(9, 13, 25),
+            default_sizes=(13,),
             env_name="PaddedMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=generators.padded_region,
+            top_right_region=padded_region,
         ),
         Family(
             name="procmaze",
             layout=ProcMazeLayout,
-            sizes=generators.SIZES["procmaze"],
-            generator=generators.procmaze,
-            strategy=strategies.procmaze_layouts,
+            sizes=(9, 13, 25),
+            default_sizes=(13,),
             env_name="ProcMaze-{size}x{size}{variant}-v0",
             **_MAZE,
-            top_right_region=generators.padded_region,
+            top_right_region=padded_region,
             absolute_moves=True,
         ),
         Family(
             name="lavagap",
             layout=LavaGapLayout,
-            sizes=generators.SIZES["lavagap"],
-            generator=generators.lavagap,
-            strategy=strategies.lavagap_layouts,
+            sizes=(5, 6, 7),
+            default_sizes=(7,),
             env_name="LavaGapS{size}{variant}-v0",
             wrappers=EGOCENTRIC,
             # MiniGrid's LavaGapEnv cap.
@@ -317,4 +331,14 @@ def of(layout: Layout) -> Family:
     return get(layout.family)
 
 
-__all__ = ["ABSOLUTE_MOVES", "FAMILIES", "Family", "Feature", "get", "of"]
+__all__ = [
+    "ABSOLUTE_MOVES",
+    "FAMILIES",
+    "PADDED_REGIONS",
+    "TOP_RIGHT_REGION",
+    "Family",
+    "Feature",
+    "get",
+    "of",
+    "padded_region",
+]

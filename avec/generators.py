@@ -1,6 +1,8 @@
 """Seeded layout generators, one per family.
 
-``generate(family, size, seed)`` is a pure function of its arguments. DoorKey, FourRooms and
+``generate(family, size, seed)`` is a pure function of its arguments: the generator of
+``family`` (:data:`GENERATORS`) at one of the sizes its registry entry declares
+(:mod:`avec.families`). DoorKey, FourRooms and
 LavaGap levels are MiniGrid's: each generator replays its MiniGrid env's ``_gen_grid`` -- the
 same draws from the same ``np_random`` (``np.random.default_rng(seed)``, as Gymnasium seeds an
 env), in the same order, with the same rejection sampling (``MiniGridEnv.place_obj``) -- on a
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from minigrid.core.world_object import Door, Goal, Key, Lava, Wall
 
+from avec import families
+from avec.families import TOP_RIGHT_REGION, padded_region
 from avec.layouts import (
     DIRECTIONS,
     CheeseMazeLayout,
@@ -42,17 +46,6 @@ from avec.layouts import (
 if TYPE_CHECKING:
     from minigrid.minigrid_env import MiniGridEnv
 
-SIZES: dict[str, tuple[int, ...]] = {
-    "doorkey": tuple(range(5, 17)),
-    "fourrooms": (19,),
-    "cheesemaze": tuple(range(7, 26, 2)),
-    "paddedmaze": (9, 13, 25),
-    "procmaze": (9, 13, 25),
-    "lavagap": (5, 6, 7),
-}
-"""Grid sizes (outer wall included) each family's generator can build; for padded mazes the
-canvas size: 9 and 13 (the zoo's) and 25 (Procgen's)."""
-
 _AS_PROCMAZE = [f.name for f in dataclasses.fields(PaddedMazeLayout)]
 
 Cell = tuple[int, int]
@@ -61,33 +54,6 @@ HELD_OUT_SEED_START = 2**30
 """Layout seeds from here on are never drawn in training; evaluations use them."""
 
 CheeseRegion = Literal["top_right", "anywhere"]
-
-TOP_RIGHT_REGION = 3
-"""Side of the top-right square the cheese is drawn from in training (the paper used 5 of 25)."""
-
-PADDED_REGIONS: dict[int, int] = {9: 5, 13: 5, 25: 5}
-"""Canvas -> side of the top-right square of a padded maze's interior the cheese is drawn from
-in training: Procgen's 5 on every canvas. Mazes whose interior is no larger have the cheese
-anywhere: on the 9 canvas the 5 and 7 mazes, the 9 maze confines it. A region scaled with the
-9 canvas was measured first (behaviour clone of ``procmaze9-bc-ppo-impala``, seed 0; see
-``docs/zoo.md``): with a side of 3 the clone headed for a cheese outside the region at 0.24 of
-decision squares off the start, with 4 at 0.20 (0.18 after 100k PPO steps) -- no cheese
-drive -- where 5 gives 0.62 (0.60)."""
-
-
-def padded_region(size: int) -> int:
-    """The top-right region side of a padded maze on a ``size`` canvas (:data:`PADDED_REGIONS`)."""
-    if size not in PADDED_REGIONS:
-        raise LayoutError(f"no padded maze canvas {size}; valid: {sorted(PADDED_REGIONS)}")
-    return PADDED_REGIONS[size]
-
-
-def check_family_size(family: str, size: int) -> None:
-    """Raise a :class:`LayoutError` naming the valid choices if ``family``/``size`` is unknown."""
-    if family not in SIZES:
-        raise LayoutError(f"unknown layout family {family!r}; valid: {sorted(SIZES)}")
-    if size not in SIZES[family]:
-        raise LayoutError(f"{family} has no size {size}; valid sizes: {list(SIZES[family])}")
 
 
 def read_minigrid_level(env: MiniGridEnv) -> Layout:
@@ -153,7 +119,7 @@ def _place(
 def doorkey(size: int, seed: int) -> DoorKeyLayout:
     """MiniGrid's ``MiniGrid-DoorKey-{size}x{size}`` level for ``seed``
     (``DoorKeyEnv._gen_grid``)."""
-    check_family_size("doorkey", size)
+    families.get("doorkey").check_size(size)
     rng = np.random.default_rng(seed)
     walls = outer_wall(size, size)
     goal = (size - 2, size - 2)
@@ -180,7 +146,7 @@ def doorkey(size: int, seed: int) -> DoorKeyLayout:
 
 def fourrooms(seed: int, size: int = 19) -> FourRoomsLayout:
     """MiniGrid's ``MiniGrid-FourRooms-v0`` level for ``seed`` (``FourRoomsEnv._gen_grid``)."""
-    check_family_size("fourrooms", size)
+    families.get("fourrooms").check_size(size)
     rng = np.random.default_rng(seed)
     walls = outer_wall(size, size)
     room = size // 2
@@ -210,7 +176,7 @@ def fourrooms(seed: int, size: int = 19) -> FourRoomsLayout:
 
 def lavagap(size: int, seed: int) -> LavaGapLayout:
     """MiniGrid's ``MiniGrid-LavaGapS{size}-v0`` level for ``seed`` (``LavaGapEnv._gen_grid``)."""
-    check_family_size("lavagap", size)
+    families.get("lavagap").check_size(size)
     rng = np.random.default_rng(seed)
     gap = (int(rng.integers(2, size - 2)), int(rng.integers(1, size - 1)))
     lava = {(gap[0], y) for y in range(1, size - 1)} - {gap}
@@ -311,7 +277,7 @@ def cheesemaze(
             ``"anywhere"`` from every free cell but the agent's.
         region: side of the top-right square.
     """
-    check_family_size("cheesemaze", size)
+    families.get("cheesemaze").check_size(size)
     _check_cheese_region(size, cheese_region, region)
     rng = np.random.default_rng(seed)
     walls = maze_walls(size, rng)
@@ -345,10 +311,10 @@ def paddedmaze(
         seed: the maze size, the maze, the agent's facing and the cheese cell follow from it.
         cheese_region: ``"top_right"`` (training) or ``"anywhere"`` (evaluation).
         region: side of the top-right square of the maze's interior; the canvas's
-            (:func:`padded_region`) when not given.
+            (:func:`avec.families.padded_region`) when not given.
         maze_size: draw a maze of this size only (odd, 5 to ``size``) instead of any.
     """
-    check_family_size("paddedmaze", size)
+    families.get("paddedmaze").check_size(size)
     region = padded_region(size) if region is None else region
     if cheese_region not in ("top_right", "anywhere"):
         raise LayoutError(f"cheese_region must be 'top_right' or 'anywhere', got {cheese_region!r}")
@@ -397,37 +363,46 @@ def pad_maze(
     )
 
 
+GENERATORS: dict[str, Callable[..., Layout]] = {
+    "doorkey": doorkey,
+    "fourrooms": lambda size, seed, **options: fourrooms(seed, size, **options),
+    "cheesemaze": cheesemaze,
+    "paddedmaze": paddedmaze,
+    "procmaze": procmaze,
+    "lavagap": lavagap,
+}
+"""Each family's generator, ``generator(size, seed, **options)``: the seeded level."""
+
+
+def level(family: str, size: int, seed: int, **options: object) -> Layout:
+    """The layout of ``family`` at ``size`` for ``seed`` (``options`` go to its generator),
+    built afresh: training draws a new seed per episode, which a cache would only fill."""
+    families.get(family).check_size(size)
+    return GENERATORS[family](size, seed, **options)
+
+
 @functools.lru_cache(maxsize=4096)
 def generate(family: str, size: int, seed: int, **options: object) -> Layout:
-    """The layout of ``family`` at ``size`` for ``seed`` (``options`` go to the family).
-
-    Cached (layouts are immutable): every claim on every model of a family draws its trials
-    from the same held-out seeds.
-    """
-    # The registry imports this module for the per-family generators, so look it up late.
-    from avec import families
-
-    return families.get(family).generate(size, seed, **options)
+    """:func:`level`, cached (layouts are immutable): every claim on every model of a family
+    draws its trials from the same held-out seeds."""
+    return level(family, size, seed, **options)
 
 
 __all__ = [
+    "GENERATORS",
     "HELD_OUT_SEED_START",
-    "PADDED_REGIONS",
-    "SIZES",
-    "TOP_RIGHT_REGION",
     "carve_maze",
-    "check_family_size",
     "cheese_cells",
     "cheesemaze",
     "doorkey",
     "fourrooms",
     "generate",
     "lavagap",
+    "level",
     "maze_start",
     "maze_walls",
     "as_procmaze",
     "pad_maze",
-    "padded_region",
     "paddedmaze",
     "procmaze",
     "read_minigrid_level",

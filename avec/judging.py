@@ -3,20 +3,30 @@ claim on one model, and the :class:`Report` it puts results and figures in.
 
 The pytest plugin (:mod:`avec.pytest_plugin`) hands them out as the ``judge`` and ``report``
 session fixtures over the run's state (record, results, figures); they are a thin layer over
-:mod:`avec.verdicts` (drawing, deciding, checking) and :mod:`avec.report` (drawing figures).
+:mod:`avec.verdicts` (deciding), :mod:`avec.record` (checking against the record) and
+:mod:`avec.report` (drawing figures), plus the shrinking of a failing trial to a minimal
+counterexample (:func:`shrink`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+from hypothesis.internal.conjecture import providers
+from hypothesis.internal.constants_ast import Constants
 
+from avec import record, verdicts
 from avec import report as report_mod
-from avec import verdicts
+from avec.layouts import Layout
+
+T = TypeVar("T")
 
 
 class Report:
@@ -25,7 +35,7 @@ class Report:
     def __init__(self, run: Any) -> None:
         """``run``: the plugin's state of this run (record path, results, figures)."""
         self.run = run
-        self.record = verdicts.load_expected(run.record_path)
+        self.record = record.load_expected(run.record_path)
 
     def expected(self, claim: str, model: str) -> str | None:
         entry = self.record.get((claim, model))
@@ -95,13 +105,11 @@ class Judge:
         if failed.any():
             minimal = None
             if shrink_with is not None:
-                minimal = verdicts.shrink(
-                    shrink_with, lambda t: bool(outcome(measure([t])).failed().any())
-                )
+                minimal = shrink(shrink_with, lambda t: bool(outcome(measure([t])).failed().any()))
             if minimal is None:
                 minimal = trials[found.trial_of(int(np.flatnonzero(failed)[0]))]
             stem = f"counterexample-{claim.name}-{model_id}"
-            example = verdicts.counterexample(minimal, figure=f"{stem}.png")
+            example = counterexample(minimal, figure=f"{stem}.png")
             self.report.figure(
                 stem,
                 "counterexample",
@@ -120,7 +128,7 @@ class Judge:
             notes,
         )
         self.report.add(claim, result, figures(trials, measured) if figures else None)
-        verdicts.check(result, recording=self.recording, gating=self.gating, command=self.command)
+        record.check(result, recording=self.recording, gating=self.gating, command=self.command)
         return result
 
 
@@ -157,4 +165,75 @@ def _counterexample_data(
     }
 
 
-__all__ = ["Judge", "Report"]
+def shrink(
+    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 25
+) -> T | None:
+    """A minimal example on which ``fails`` is true, found by Hypothesis' shrinker, or ``None``
+    if Hypothesis draws no failing example.
+
+    ``fails`` is called at most ``budget`` times on new examples: after that, an example not
+    yet seen counts as passing, so the shrinker keeps the smallest failure found so far. (Each
+    call may run rollouts; an unbounded shrink could cost minutes per claim.) Answers are
+    memoized, so a replayed example always gets the same answer.
+    """
+    answers: dict[str, bool] = {}
+
+    def condition(example: T) -> bool:
+        key = repr(example)
+        if key not in answers:
+            answers[key] = len(answers) < budget and bool(fails(example))
+        return answers[key]
+
+    try:
+        with _without_local_constants():
+            return find(
+                strategy,
+                condition,
+                settings=settings(
+                    max_examples=budget,
+                    # No explain phase: it re-runs the condition many times under a tracer.
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+                    database=None,
+                    derandomize=True,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
+    except (NoSuchExample, Unsatisfiable):
+        return None
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis without the integers, floats and strings it collects from the source of the
+    modules it deems local (all of ``avec`` and the tests, when installed editable): with them,
+    a new literal anywhere in the code, or a module imported earlier in one worker than in
+    another, would change which examples it draws and so which counterexample a shrink finds.
+    Only the global constants remain, so a shrink depends on its strategy and seed alone."""
+    original = providers._get_local_constants
+    providers._get_local_constants = Constants
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
+def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
+    """JSON form of a failing trial: its first layout as ASCII, any further layouts under
+    ``more_layouts``, and its other parts (seeds, coefficients, ...) under ``with``."""
+    parts = example if isinstance(example, tuple) else (example,)
+    layouts = [part.to_ascii() for part in parts if isinstance(part, Layout)]
+    others = tuple(part for part in parts if not isinstance(part, Layout))
+    data: dict[str, Any] = {"ascii": layouts[0] if layouts else repr(example)}
+    if len(layouts) > 1:
+        data["more_layouts"] = layouts[1:]
+    if others and layouts:
+        data["with"] = repr(others)
+    if figure:
+        data["figure"] = figure
+    return data
+
+
+__all__ = ["Judge", "Report", "counterexample", "shrink"]

@@ -50,6 +50,7 @@ import pytest
 from hypothesis import settings
 
 import avec
+from avec import record as record_mod
 from avec import report as report_mod
 from avec import training, verdicts, zoo
 from avec.judging import Judge, Report
@@ -168,7 +169,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     try:
         models = set(zoo.model_ids(run.models_dir))
-        record = verdicts.load_expected(run.record_path)
+        record = record_mod.load_expected(run.record_path)
         run.record_seen = run.record_path.read_bytes() if run.record_path.exists() else None
     except (zoo.CheckpointError, ValueError) as error:
         raise pytest.UsageError(str(error)) from None
@@ -181,7 +182,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"{run.models_dir / 'manifest.json'} lists no models; add one with "
             f"`avec zoo add RUN_DIR --env ENV_ID --models-dir {run.models_dir}`"
         )
-    unknown = verdicts.unknown_entries(record, None, models | {verdicts.NO_MODEL})
+    unknown = record_mod.unknown_entries(record, None, models | {verdicts.NO_MODEL})
     if unknown:
         raise pytest.UsageError(
             f"{run.record_path} has entries for models not in "
@@ -229,7 +230,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _mark_not_applicable(run, items)
     if not run.active or not run.gating or run.recording:
         return
-    record = verdicts.load_expected(run.record_path)
+    record = record_mod.load_expected(run.record_path)
     for item in items:
         marker = item.get_closest_marker("claim")
         callspec = getattr(item, "callspec", None)
@@ -238,7 +239,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         entry = record.get((marker.args[0], callspec.params["model_id"]))
         if entry is None or entry["verdict"] == "holds":
             continue
-        raises = verdicts.ClaimFails if entry["verdict"] == "fails" else verdicts.ClaimInconclusive
+        raises = (
+            record_mod.ClaimFails if entry["verdict"] == "fails" else record_mod.ClaimInconclusive
+        )
         item.add_marker(
             pytest.mark.xfail(
                 strict=True, raises=raises, reason=f"recorded {entry['verdict']}: {entry['reason']}"
@@ -270,7 +273,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if (
         item.config.stash[_RUN].active
         and call.when == "call"
-        and (call.excinfo is None or call.excinfo.errisinstance(verdicts.VERDICT_EXCEPTIONS))
+        and (call.excinfo is None or call.excinfo.errisinstance(record_mod.VERDICT_EXCEPTIONS))
     ):
         report.user_properties.append(_REACHED)
     return report
@@ -388,7 +391,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     selection, faults = _incomplete(session, run, exitstatus)
     reasons = selection + faults
-    record = verdicts.load_expected(run.record_path)
+    record = record_mod.load_expected(run.record_path)
     if run.gating and not run.recording:
         unrecorded = [
             claim
@@ -405,7 +408,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not reasons:
         judged = {r["claim"] for r in run.results}
         models = {r["model"] for r in run.results}
-        unknown = verdicts.unknown_entries(
+        unknown = record_mod.unknown_entries(
             {k: v for k, v in record.items() if k[1] != verdicts.NO_MODEL}, judged, models
         ) + [
             f"[{claim}] {model} (now judged)"
@@ -471,8 +474,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                         f"not overwritten: run {run.command} --update-expected again",
                     )
                     return
-                old = verdicts.load_expected(run.record_path)
-                verdicts.write_expected(
+                old = record_mod.load_expected(run.record_path)
+                record_mod.write_expected(
                     run.record_path, run.results, old, run.not_applicable, run.command
                 )
         except OSError as error:

@@ -113,7 +113,7 @@ def load_run(
 ) -> zoo.Agent:
     """The agent of an SB3 zip or rl-zoo run folder with its manifest entry built in memory
     (no evaluation), loaded safely and checked for observation fidelity; nothing is written.
-    ``bar`` None: no success bar recorded (a one-off look, :func:`avec.zoo.load` of a path)."""
+    ``bar`` None: no success bar recorded (a one-off look in a notebook)."""
     family, size, avec_env = family_of(env_id)
     checkpoint, recipe, args, wrappers, normalization = read_run(path, env_id, wrappers)
     if engine.backend() == "engine":

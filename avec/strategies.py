@@ -40,14 +40,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
-from avec import generators
-from avec.generators import HELD_OUT_SEED_START, TOP_RIGHT_REGION, CheeseRegion
+from avec import families, generators
+from avec.families import TOP_RIGHT_REGION, padded_region
+from avec.generators import HELD_OUT_SEED_START, CheeseRegion
 from avec.layouts import (
-    FAMILIES,
     CheeseMazeLayout,
     DoorKeyLayout,
     FourRoomsLayout,
@@ -61,29 +61,18 @@ from avec.layouts import (
 
 Cell = tuple[int, int]
 
-DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
-    "doorkey": (5,),
-    "fourrooms": (19,),
-    "cheesemaze": (9,),
-    "paddedmaze": (13,),
-    "procmaze": (13,),
-    "lavagap": (7,),
-}
-"""Sizes drawn when none are given: the smallest size of each family in the zoo."""
-
 SEED_SPAN = 2**20
 """Number of generator seeds :func:`seeded_layouts` draws from, starting at its first seed."""
 
 
 def _checked_sizes(family: str, sizes: Sequence[int] | None) -> tuple[int, ...]:
     """Sizes validated and sorted ascending, so ``sampled_from`` shrinks to the smallest."""
-    if family not in FAMILIES:
-        raise LayoutError(f"unknown layout family {family!r}; valid: {sorted(FAMILIES)}")
-    sizes = tuple(sorted({int(s) for s in (DEFAULT_SIZES[family] if sizes is None else sizes)}))
+    spec = families.get(family)
+    sizes = tuple(sorted({int(s) for s in (spec.default_sizes if sizes is None else sizes)}))
     if not sizes:
-        raise LayoutError(f"no sizes given for {family}; valid: {list(generators.SIZES[family])}")
+        raise LayoutError(f"no sizes given for {family}; valid: {list(spec.sizes)}")
     for size in sizes:
-        generators.check_family_size(family, size)
+        spec.check_size(size)
     return sizes
 
 
@@ -211,7 +200,7 @@ def paddedmaze_layouts(
 
     ``maze_sizes`` restricts the maze sizes drawn; the rest is as :func:`cheesemaze_layouts`
     inside the maze, with the cheese region of :func:`avec.generators.paddedmaze` (the
-    canvas's, :func:`avec.generators.padded_region`, unless ``region`` is given).
+    canvas's, :func:`avec.families.padded_region`, unless ``region`` is given).
     """
     sizes = _checked_sizes("paddedmaze", sizes)
     if cheese_region not in ("top_right", "anywhere"):
@@ -226,7 +215,7 @@ def paddedmaze_layouts(
         n = draw(st.sampled_from(allowed))
         walls = generators.carve_maze(n, lambda k: draw(st.integers(0, k - 1)))
         agent_dir = draw(st.integers(0, 3))
-        side = generators.padded_region(size) if region is None else region
+        side = padded_region(size) if region is None else region
         cells = generators.cheese_cells(n, walls, cheese_region, min(side, n - 2))
         cheese = draw(st.sampled_from(cells))
         return generators.pad_maze(size, n, walls, agent_dir, cheese).require_solvable()
@@ -269,17 +258,26 @@ def lavagap_layouts(sizes: Sequence[int] | None = (7,)) -> st.SearchStrategy[Lav
     return draw_layout()
 
 
+STRATEGIES: dict[str, Callable[..., st.SearchStrategy[Layout]]] = {
+    "doorkey": doorkey_layouts,
+    "fourrooms": fourrooms_layouts,
+    "cheesemaze": cheesemaze_layouts,
+    "paddedmaze": paddedmaze_layouts,
+    "procmaze": procmaze_layouts,
+    "lavagap": lavagap_layouts,
+}
+"""Each family's structural strategy, ``strategy(sizes, **options)``."""
+
+
 def layouts(
     family: str, sizes: Sequence[int] | None = None, **options: object
 ) -> st.SearchStrategy[Layout]:
     """The strategy of ``family`` (``options`` go to it, e.g. ``cheese_region``).
 
-    ``sizes`` defaults to the family's smallest zoo size (:data:`DEFAULT_SIZES`).
+    ``sizes`` defaults to the family's smallest zoo size
+    (:attr:`avec.families.Family.default_sizes`).
     """
-    # The registry imports this module for the per-family strategies, so look it up late.
-    from avec import families
-
-    return families.get(family).strategy(sizes, **options)
+    return STRATEGIES[families.get(family).name](sizes, **options)
 
 
 def seeded_layouts(
@@ -303,8 +301,8 @@ def seeded_layouts(
 
 
 __all__ = [
-    "DEFAULT_SIZES",
     "SEED_SPAN",
+    "STRATEGIES",
     "cheesemaze_layouts",
     "doorkey_layouts",
     "fourrooms_layouts",

@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
 from avec import atomic, cloning, engine, envs, families, generators, rollouts, stats, zoo
+from avec.engine.vecenv import EngineVecEnv
 from avec.zoo import MODELS_DIR, ROOT
 
 ZOO_CONFIG = ROOT / "fixtures" / "zoo.toml"
@@ -80,7 +81,7 @@ class TrainConfig:
     packaged (:func:`avec.curves.drive_checks`); until then the agent counts as below it."""
 
     def __post_init__(self) -> None:
-        generators.check_family_size(self.family, self.size)
+        families.get(self.family).check_size(self.size)
         if self.algo not in ALGORITHMS:
             raise ValueError(f"unknown algo {self.algo!r}; valid: {sorted(ALGORITHMS)}")
         if self.policy not in POLICIES:
@@ -349,7 +350,7 @@ def vec_env(config: TrainConfig, backend: str | None = None) -> VecEnv:
     :func:`avec.engine.backend`): one engine ``VecEnv``, or MiniGrid envs in a ``DummyVecEnv``.
     Both draw the same levels and give the same observations."""
     if engine.backend(backend) == "engine":
-        venv = engine.EngineVecEnv(config.env_id, config.n_envs, config.wrappers)
+        venv = EngineVecEnv(config.env_id, config.n_envs, config.wrappers)
         venv.seed(config.seed)
         return venv
     return make_vec_env(

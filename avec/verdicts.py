@@ -7,7 +7,7 @@ the references it is judged against (the feature removed from the level: what a 
 intervention scores; a norm-matched random vector: the null) and how long a steering patch
 acts. Trials are levels from the generators' own distribution on held-out seeds
 (:func:`avec.trials.held_out_layouts`); Hypothesis' structural strategies only shrink a
-failing trial to a minimal counterexample (:func:`shrink`).
+failing trial to a minimal counterexample (:func:`avec.judging.shrink`).
 
 :func:`decide` judges the informative trials alone, with 95% intervals that treat trials on
 one level as one resampling unit:
@@ -22,52 +22,25 @@ Each result also says whether the verdict agrees with the source. :mod:`avec.rec
 per claim, a Holm-adjusted verdict for every model and one row per recipe (training seeds of
 one configuration) that never says more than its models.
 
-The committed record ``claims/expected.toml`` says which verdict each claim has on each model.
-The claims suite marks a claim recorded as *fails* ``xfail(strict=True, raises=ClaimFails)``
-and one recorded as *inconclusive* ``xfail(strict=True, raises=ClaimInconclusive)``, so
-``pytest claims/`` passes exactly when every verdict matches the record: a claim that starts
-or stops holding fails the run until the record is updated on purpose
-(``pytest claims/ --update-expected``).
+The committed record, and holding a result to it, are :mod:`avec.record`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample, Unsatisfiable
-from hypothesis.internal.conjecture import providers
-from hypothesis.internal.constants_ast import Constants
 
-from avec import atomic, stats
+from avec import stats
 from avec.layouts import Layout
-
-T = TypeVar("T")
 
 VERDICTS = ("holds", "fails", "inconclusive")
 NOT_APPLICABLE = "not applicable"
 """What the record says of a claim no model of the folder can be judged on (no maze agent for
 a maze claim, one training seed for a claim across seeds); recorded under :data:`NO_MODEL`."""
 NO_MODEL = "*"
-
-
-class ClaimFails(AssertionError):
-    """The claim's pass rate is credibly below its threshold."""
-
-
-class ClaimInconclusive(AssertionError):
-    """The claim's interval straddles its threshold."""
-
-
-class ClaimUnrecorded(AssertionError):
-    """The committed record has no verdict for this claim and model."""
 
 
 SOURCE_EXPECTS = ("holds", "does not hold")
@@ -179,77 +152,6 @@ class Claim:
             f"*Reference:* {self.reference} "
             f"*Vector lifetime:* {self.lifetime}{against_null}"
         )
-
-
-def shrink(
-    strategy: st.SearchStrategy[T], fails: Callable[[T], bool], budget: int = 25
-) -> T | None:
-    """A minimal example on which ``fails`` is true, found by Hypothesis' shrinker, or ``None``
-    if Hypothesis draws no failing example.
-
-    ``fails`` is called at most ``budget`` times on new examples: after that, an example not
-    yet seen counts as passing, so the shrinker keeps the smallest failure found so far. (Each
-    call may run rollouts; an unbounded shrink could cost minutes per claim.) Answers are
-    memoized, so a replayed example always gets the same answer.
-    """
-    answers: dict[str, bool] = {}
-
-    def condition(example: T) -> bool:
-        key = repr(example)
-        if key not in answers:
-            answers[key] = len(answers) < budget and bool(fails(example))
-        return answers[key]
-
-    try:
-        with _without_local_constants():
-            return find(
-                strategy,
-                condition,
-                settings=settings(
-                    max_examples=budget,
-                    # No explain phase: it re-runs the condition many times under a tracer.
-                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                    database=None,
-                    derandomize=True,
-                    deadline=None,
-                    suppress_health_check=list(HealthCheck),
-                ),
-            )
-    except (NoSuchExample, Unsatisfiable):
-        return None
-
-
-@contextlib.contextmanager
-def _without_local_constants() -> Iterator[None]:
-    """Hypothesis without the integers, floats and strings it collects from the source of the
-    modules it deems local (all of ``avec`` and the tests, when installed editable): with them,
-    a new literal anywhere in the code, or a module imported earlier in one worker than in
-    another, would change which examples it draws and so which counterexample a shrink finds.
-    Only the global constants remain, so a shrink depends on its strategy and seed alone."""
-    original = providers._get_local_constants
-    providers._get_local_constants = Constants
-    providers.CONSTANTS_CACHE.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        providers.CONSTANTS_CACHE.cache.clear()
-
-
-def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
-    """JSON form of a failing trial: its first layout as ASCII, any further layouts under
-    ``more_layouts``, and its other parts (seeds, coefficients, ...) under ``with``."""
-    parts = example if isinstance(example, tuple) else (example,)
-    layouts = [part.to_ascii() for part in parts if isinstance(part, Layout)]
-    others = tuple(part for part in parts if not isinstance(part, Layout))
-    data: dict[str, Any] = {"ascii": layouts[0] if layouts else repr(example)}
-    if len(layouts) > 1:
-        data["more_layouts"] = layouts[1:]
-    if others and layouts:
-        data["with"] = repr(others)
-    if figure:
-        data["figure"] = figure
-    return data
 
 
 @dataclass(frozen=True)
@@ -519,174 +421,11 @@ def recipe_of(model: str) -> str:
     return model.rsplit("-s", 1)[0]
 
 
-class VerdictChanged(AssertionError):
-    """A verdict differs from the one the committed record holds for its claim and model."""
-
-
-UPDATE_HINT = "if this change is intended, run pytest claims/ --update-expected"
-
-
-def check(
-    result: Mapping[str, Any],
-    recording: bool = False,
-    gating: bool = True,
-    command: str = "pytest claims/",
-) -> None:
-    """Hold a result to the committed record (``result["expected"]``).
-
-    * not ``gating`` (a profile other than ``ci``) or ``recording`` (``--update-expected``):
-      never raises -- the verdict is reported, the record is not consulted;
-    * no recorded verdict: :class:`ClaimUnrecorded`;
-    * a verdict other than the recorded one: :class:`VerdictChanged`, saying both, the pass
-      rate, its interval and how to update the record on purpose (``command``: the run's own
-      command, e.g. with its ``--avec-models DIR``);
-    * the recorded verdict: passes if it is *holds*, else raises :class:`ClaimFails` or
-      :class:`ClaimInconclusive` -- the exception the suite's ``xfail`` marker expects.
-    """
-    if recording or not gating:
-        return
-    expected, verdict = result["expected"], result["verdict"]
-    name = f"{result['claim']} \u00d7 {result['model']}"
-    detail = estimate(result)
-    if expected is None:
-        raise ClaimUnrecorded(
-            f"{name}: recorded nothing, now {verdict} ({detail}); to record it, "
-            f"run {command} --update-expected"
-        )
-    if verdict != expected:
-        hint = UPDATE_HINT.replace("pytest claims/", command)
-        raise VerdictChanged(f"{name}: recorded {expected}, now {verdict} ({detail}); {hint}")
-    if verdict == "fails":
-        raise ClaimFails(f"{name}: fails as recorded ({detail})")
-    if verdict == "inconclusive":
-        raise ClaimInconclusive(f"{name}: inconclusive as recorded ({detail})")
-
-
-VERDICT_EXCEPTIONS = (ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged)
-"""What a claim test raises when it reached its verdict (any other exception is an error)."""
-
-
-def estimate(result: Mapping[str, Any]) -> str:
-    """The estimand with its interval, the informative trials and the threshold, in one line."""
-    if result["rate"] is None:
-        value = "no estimate"
-    else:
-        lo, hi = result["ci95"]
-        value = f"{result['estimand']} {result['rate']:.3f} [{lo:.3f}, {hi:.3f}]"
-    return (
-        f"{value} on {result['informative']} informative of {result['trials']} trials, "
-        f"threshold {result['threshold']}"
-    )
-
-
-def measured(result: Mapping[str, Any]) -> str:
-    """One line: verdict (and why, if inconclusive), then :func:`estimate`."""
-    because = result.get("inconclusive_because") or result.get("fails_because")
-    why = f" ({because})" if because else ""
-    return f"{result['verdict']}{why}, {estimate(result)}"
-
-
-def _is_measured(reason: str, verdict: str) -> bool:
-    """Whether a recorded reason is a line :func:`measured` wrote for ``verdict``."""
-    return reason.startswith((f"{verdict}, ", f"{verdict} (")) and " informative of " in reason
-
-
-def load_expected(path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """The committed record: ``{(claim, model): {"verdict", "reason"}}`` (empty if no file).
-
-    A file that is not TOML, or an entry that is not ``{ verdict = ..., reason = ... }`` with
-    a valid verdict, raises :class:`ValueError` naming the file (and line, for TOML errors).
-    """
-    if not path.exists():
-        return {}
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path} is not valid TOML: {error}") from None
-    record = {}
-    for claim, models in data.items():
-        if not isinstance(models, dict):
-            raise ValueError(f"{path}: {claim} must be a table [{claim}] of models")
-        for model, entry in models.items():
-            verdict = entry.get("verdict") if isinstance(entry, dict) else None
-            valid = (NOT_APPLICABLE,) if model == NO_MODEL else VERDICTS
-            if verdict not in valid:
-                raise ValueError(
-                    f"{path}: [{claim}] {model} has verdict {verdict!r}; valid: {valid}"
-                )
-            record[(claim, model)] = {"verdict": verdict, "reason": entry.get("reason", "")}
-    return record
-
-
-def unknown_entries(
-    record: Mapping[tuple[str, str], Any], claims: set[str] | None, models: set[str]
-) -> list[str]:
-    """Record entries naming a model not in ``models`` or (unless ``claims`` is ``None``,
-    i.e. unknown) a claim not in ``claims``, as ``[claim] model`` strings."""
-    return [
-        f"[{claim}] {model}"
-        for claim, model in sorted(record)
-        if model not in models or (claims is not None and claim not in claims)
-    ]
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_expected(
-    path: Path,
-    results: Sequence[Mapping[str, Any]],
-    old: Mapping[tuple[str, str], Mapping[str, str]],
-    not_applicable: Mapping[str, str] | None = None,
-    command: str = "pytest claims/",
-) -> None:
-    """Rewrite the record from ``results``, keeping the reason of every unchanged verdict that
-    someone wrote; a reason that is a measured line (:func:`measured`) is measured again.
-    ``not_applicable``: claims no model could be judged on, with why (:data:`NOT_APPLICABLE`);
-    a claim judged now loses its not-applicable entry."""
-    judged = {r["claim"] for r in results}
-    record = {k: v for k, v in old.items() if not (k[1] == NO_MODEL and k[0] in judged)}
-    for claim, why in (not_applicable or {}).items():
-        record[(claim, NO_MODEL)] = {"verdict": NOT_APPLICABLE, "reason": why}
-    for r in results:
-        key = (r["claim"], r["model"])
-        kept = old.get(key)
-        written = kept and not _is_measured(kept["reason"], kept["verdict"])
-        reason = kept["reason"] if written and kept["verdict"] == r["verdict"] else measured(r)
-        record[key] = {"verdict": r["verdict"], "reason": reason}
-    lines = [
-        "# Committed verdicts of the claims suite: claim -> model -> verdict and why.",
-        "# A run whose verdicts differ from these fails; update on purpose with",
-        f"# `{command} --update-expected`.",
-        "",
-    ]
-    for claim in sorted({c for c, _ in record}):
-        lines.append(f"[{claim}]")
-        for (c, model), entry in sorted(record.items()):
-            if c == claim:
-                lines.append(
-                    f'"{model}" = {{ verdict = "{entry["verdict"]}", '
-                    f"reason = {_toml_string(entry['reason'])} }}"
-                )
-        lines.append("")
-    atomic.write_text(path, "\n".join(lines))
-
-
 __all__ = [
     "VERDICTS",
     "NOT_APPLICABLE",
     "NO_MODEL",
     "Claim",
-    "ClaimFails",
-    "ClaimInconclusive",
-    "ClaimUnrecorded",
-    "UPDATE_HINT",
-    "VERDICT_EXCEPTIONS",
-    "VerdictChanged",
-    "check",
-    "counterexample",
     "decide",
     "ESTIMANDS",
     "SOURCE_EXPECTS",
@@ -695,11 +434,5 @@ __all__ = [
     "against_null",
     "no_outcome",
     "outcome",
-    "estimate",
-    "measured",
     "recipe_of",
-    "load_expected",
-    "shrink",
-    "unknown_entries",
-    "write_expected",
 ]

@@ -292,23 +292,12 @@ def _recorded_policy_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
 # -- loading --------------------------------------------------------------------------------
 
 
-def load(
-    model_id: str | Path,
-    models_dir: Path = MODELS_DIR,
-    env: str | None = None,
-    wrappers: Sequence[str] | None = None,
-) -> Agent:
+def load(model_id: str, models_dir: Path = MODELS_DIR) -> Agent:
     """Load a model of ``models_dir`` after checking its file against the manifest.
 
-    With ``env`` (the env id it was trained on), ``model_id`` is instead the path of an SB3 zip
-    or rl-baselines3-zoo run folder, for a one-off look in a notebook: the same safe loader on a
-    manifest entry built in memory, observation fidelity checked, nothing written
-    (:func:`avec.register.load_run`; a bare zip needs its ``wrappers``).
+    For a one-off look at an SB3 zip or rl-baselines3-zoo run folder outside any models folder,
+    :func:`avec.register.load_run` builds its entry in memory with the same safe loader.
     """
-    if env is not None:
-        from avec import register  # it builds entries from this module: imported on use
-
-        return register.load_run(Path(model_id), env, None if wrappers is None else list(wrappers))
     model_id = str(model_id)
     entries = manifest(models_dir)
     if model_id not in entries:

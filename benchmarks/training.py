@@ -1,7 +1,7 @@
 """PPO training steps per second on the engine's VecEnv and on MiniGrid envs, in one process.
 
 Each zoo recipe named is trained for the same number of timesteps from the same seed twice: with
-``avec.training.vec_env(config, "engine")`` (one :class:`avec.engine.EngineVecEnv`) and with
+``avec.training.vec_env(config, "engine")`` (one :class:`avec.engine.vecenv.EngineVecEnv`) and with
 ``vec_env(config, "minigrid")`` (MiniGrid envs in SB3's ``DummyVecEnv``, as before the engine).
 Both runs must end with the same weights (they see the same levels and observations); the script
 checks that and prints steps per second and where the time goes:

@@ -9,7 +9,7 @@ import torch
 from stable_baselines3 import PPO
 
 from avec import curves, envs, training, zoo
-from avec.generators import padded_region
+from avec.families import padded_region
 
 CONFIG = training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")[
     "paddedmaze13-ppo-cnn-s0"

@@ -44,7 +44,7 @@ EVENTS = {
 }
 """Events each family's levels allow, all of which its test must reach."""
 
-SIZES = {**generators.SIZES, "minigrid-lavagap": (7,)}
+SIZES = {**{name: f.sizes for name, f in families.FAMILIES.items()}, "minigrid-lavagap": (7,)}
 
 _ENVS: dict[tuple[str, int, int], gym.Env] = {}
 

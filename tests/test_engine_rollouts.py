@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avec import engine, envs, generators, rollouts, training, vectors, zoo
+from avec import engine, envs, families, generators, rollouts, training, vectors, zoo
 
 CASES = {
     "doorkey5-ppo-mlp-s0": ("key", "mlp_extractor.policy_net.0"),
@@ -46,9 +46,9 @@ def test_steered_rollouts_are_identical_on_engine_and_minigrid(agent_id: str, mo
     assert any(t.steps > 1 for t in on["engine"])
 
 
-@pytest.mark.parametrize("family", sorted(generators.SIZES))
+@pytest.mark.parametrize("family", sorted(families.FAMILIES))
 def test_start_observations_are_identical_on_engine_and_minigrid(family: str):
-    size = generators.SIZES[family][len(generators.SIZES[family]) // 2]
+    size = families.get(family).sizes[len(families.get(family).sizes) // 2]
     layouts = [generators.generate(family, size, seed) for seed in range(6)]
     wrapper_stacks = [envs.OBSERVATION_WRAPPERS[family], *engine.VIEWS]
     for wrappers in dict.fromkeys(map(tuple, wrapper_stacks)):

@@ -12,7 +12,7 @@ from gymnasium import spaces
 from hypothesis import given
 from hypothesis import strategies as st
 
-from avec import edits, envs, generators, metrics, strategies
+from avec import edits, envs, families, generators, metrics, strategies
 from avec.envs import LayoutEnv
 from avec.layouts import LayoutError, from_ascii
 
@@ -47,11 +47,11 @@ def assert_env_holds(env, layout, render_level, layout_rows):
 
 
 def test_avec_registers_every_family_and_size():
-    expected = {envs.env_id("doorkey", n) for n in generators.SIZES["doorkey"]}
+    expected = {envs.env_id("doorkey", n) for n in families.get("doorkey").sizes}
     expected.add("avec/FourRooms-v0")
-    for n in generators.SIZES["cheesemaze"]:
+    for n in families.get("cheesemaze").sizes:
         expected |= {f"avec/CheeseMaze-{n}x{n}-v0", f"avec/CheeseMaze-{n}x{n}-Anywhere-v0"}
-    for n in generators.SIZES["paddedmaze"]:
+    for n in families.get("paddedmaze").sizes:
         expected |= {f"avec/PaddedMaze-{n}x{n}-v0", f"avec/PaddedMaze-{n}x{n}-Anywhere-v0"}
         expected |= {f"avec/ProcMaze-{n}x{n}-v0", f"avec/ProcMaze-{n}x{n}-Anywhere-v0"}
     expected |= {f"avec/LavaGapS{n}-v0" for n in (5, 6, 7)}

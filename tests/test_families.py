@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from avec import edits, envs, experiments, families, metrics, rollouts, training, vectors
+from avec import (
+    edits,
+    envs,
+    experiments,
+    families,
+    generators,
+    metrics,
+    rollouts,
+    strategies,
+    training,
+    vectors,
+)
 from avec.generators import HELD_OUT_SEED_START
 from avec.layouts import CheeseMazeLayout, LayoutError, from_ascii
 from avec.rollouts import Trajectory
@@ -19,7 +30,7 @@ TRAJECTORY_FIELDS = {f.name for f in dataclasses.fields(Trajectory)}
 def test_each_family_generates_its_class_round_trips_ascii_and_builds_its_env(name):
     family = families.get(name)
     size = family.sizes[0]
-    layout = family.generate(size, HELD_OUT_SEED_START)
+    layout = generators.generate(name, size, HELD_OUT_SEED_START)
     assert type(layout) is family.layout and layout.family == name
     assert from_ascii(layout.to_ascii()) == layout
     env = envs.make(family.env_id(size))
@@ -42,12 +53,22 @@ def test_each_family_generates_its_class_round_trips_ascii_and_builds_its_env(na
 @pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_each_familys_feature_pair_differs_and_its_drawing_names_every_object(name):
     family = families.get(name)
-    layout = family.generate(family.sizes[0], HELD_OUT_SEED_START + 1)
+    layout = generators.generate(name, family.sizes[0], HELD_OUT_SEED_START + 1)
     with_, without = vectors.FEATURES[family.feature.vector](layout)
     assert with_ != without
     drawn = {cell for _, cell, _ in family.drawing(layout)}
     built = {cell for cell, _ in family.world_objects(layout)}
     assert drawn == built != set()
+
+
+def test_every_family_has_a_generator_and_a_strategy_and_nothing_else_does():
+    assert set(generators.GENERATORS) == set(strategies.STRATEGIES) == set(families.FAMILIES)
+
+
+@pytest.mark.parametrize("name", sorted(families.FAMILIES))
+def test_each_familys_default_sizes_are_sizes_it_comes_in(name):
+    family = families.get(name)
+    assert family.default_sizes and set(family.default_sizes) <= set(family.sizes)
 
 
 def test_unknown_family_names_the_valid_ones():
@@ -61,7 +82,8 @@ def test_procmaze_levels_are_the_padded_mazes_for_agents_with_absolute_moves():
     assert (proc.n_actions, padded.n_actions) == (4, 3)
     for seed in (0, HELD_OUT_SEED_START + 5):
         for options in ({}, {"cheese_region": "anywhere"}):
-            a, b = proc.generate(13, seed, **options), padded.generate(13, seed, **options)
+            a = generators.generate("procmaze", 13, seed, **options)
+            b = generators.generate("paddedmaze", 13, seed, **options)
             assert a.family == "procmaze" and b.family == "paddedmaze"
             assert (a.walls, a.agent, a.cheese, a.maze_size) == (
                 b.walls,
@@ -83,7 +105,7 @@ def test_env_ids_name_family_size_and_variant():
 
 
 def test_open_top_right_runs_a_corridor_from_the_maze_corner_to_the_canvas_corner():
-    maze = families.get("paddedmaze").generate(13, 0, maze_size=7)
+    maze = generators.generate("paddedmaze", 13, 0, maze_size=7)
     opened = edits.open_top_right(maze)
     assert maze.canvas_top_right in maze.walls
     assert maze.canvas_top_right in opened.reachable()
@@ -101,7 +123,7 @@ def test_open_top_right_runs_a_corridor_from_the_maze_corner_to_the_canvas_corne
 def test_decision_square_on_the_canvas_is_the_unpadded_mazes_shifted():
     checked = 0
     for seed in range(40):
-        maze = families.get("paddedmaze").generate(13, seed, cheese_region="anywhere")
+        maze = generators.generate("paddedmaze", 13, seed, cheese_region="anywhere")
         o, n = maze.offset, maze.maze_size
         bare = CheeseMazeLayout(
             width=n,
@@ -123,7 +145,7 @@ def test_decision_square_on_the_canvas_is_the_unpadded_mazes_shifted():
 
 
 def test_padded_maze_ascii_needs_its_maze_size():
-    maze = families.get("paddedmaze").generate(13, 3)
+    maze = generators.generate("paddedmaze", 13, 3)
     text = maze.to_ascii()
     assert text.splitlines()[-1] == f"maze={maze.maze_size}"
     with pytest.raises(LayoutError, match="maze=N"):
@@ -134,7 +156,7 @@ def test_padded_maze_ascii_needs_its_maze_size():
 
 
 def test_lava_pair_puts_floor_in_the_lava_column_and_keeps_everything_else():
-    level = families.get("lavagap").generate(7, 5)
+    level = generators.generate("lavagap", 7, 5)
     with_, without = vectors.lava_pair(level)
     assert with_ == level and without.lava == frozenset()
     assert without.replace(lava=level.lava) == level
@@ -167,7 +189,7 @@ def test_lava_is_a_target_the_search_can_walk_into_and_the_goal_path_avoids_it()
 
 
 def test_color_pair_recolours_key_and_door_together():
-    level = families.get("doorkey").generate(5, 0)
+    level = generators.generate("doorkey", 5, 0)
     with_, without = vectors.color_pair(level, to="purple")
     assert (with_.key_color, with_.door_color) == (level.door_color, level.door_color)
     assert (without.key_color, without.door_color) == ("purple", "purple")
@@ -179,7 +201,7 @@ def test_color_pair_recolours_key_and_door_together():
 
 def test_color_vector_of_an_untrained_agent_is_nonzero_and_finite():
     model = training.untrained("mlp", "doorkey", 5)
-    level = families.get("doorkey").generate(5, 0)
+    level = generators.generate("doorkey", 5, 0)
     vector = vectors.feature_vector(
         model, "color", level, "mlp_extractor.policy_net.1", wrappers=families.EGOCENTRIC
     )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from minigrid.core.world_object import Ball
 from minigrid.envs import DoorKeyEnv, FourRoomsEnv, LavaGapEnv
 
-from avec import generators
+from avec import families, generators
 from avec.layouts import LayoutError
 
 seeds = st.integers(0, 2**31 - 1)
@@ -62,7 +62,7 @@ def minigrid_level_env(family: str, size: int):
 
 
 @pytest.mark.parametrize(
-    "family, size", [(f, size) for f in MINIGRID_ENVS for size in generators.SIZES[f]]
+    "family, size", [(f, size) for f in MINIGRID_ENVS for size in families.get(f).sizes]
 )
 @given(seed=seeds | held_out_seeds)
 def test_generator_draws_the_level_minigrid_builds_for_the_seed_at_every_size(family, size, seed):
@@ -72,7 +72,7 @@ def test_generator_draws_the_level_minigrid_builds_for_the_seed_at_every_size(fa
 
 
 family_sizes = st.sampled_from(
-    [(family, size) for family, sizes in generators.SIZES.items() for size in sizes]
+    [(name, size) for name, family in families.FAMILIES.items() for size in family.sizes]
 )
 
 
@@ -93,10 +93,10 @@ def test_different_seeds_give_different_layouts(family, size):
     assert len({generators.generate(family, size, seed) for seed in range(20)}) >= 10
 
 
-@given(st.sampled_from(generators.SIZES["cheesemaze"]), seeds)
+@given(st.sampled_from(families.get("cheesemaze").sizes), seeds)
 def test_training_mazes_start_bottom_left_with_cheese_in_the_top_right_region(size, seed):
     layout = generators.cheesemaze(size, seed)
-    region = generators.TOP_RIGHT_REGION
+    region = families.TOP_RIGHT_REGION
     assert layout.agent == (1, size - 2) == generators.maze_start(size)
     assert layout.cheese[0] >= size - 1 - region and layout.cheese[1] <= region
 
@@ -175,17 +175,17 @@ def test_padded_maze_is_a_maze_centred_in_walls_with_the_agent_bottom_left(seed)
 @given(seed=seeds)
 def test_padded_maze_puts_the_cheese_in_the_mazes_top_right_5x5_in_training(seed):
     layout = generators.paddedmaze(13, seed)
-    assert layout.in_top_right(layout.cheese, generators.padded_region(13))
+    assert layout.in_top_right(layout.cheese, families.padded_region(13))
     assert layout.in_maze(layout.cheese)
 
 
 def test_padded_maze_sizes_are_all_drawn_and_large_mazes_put_cheese_outside_the_corner():
     drawn = [generators.paddedmaze(13, s, cheese_region="anywhere") for s in range(300)]
     assert {m.maze_size for m in drawn} == {5, 7, 9, 11, 13}
-    outside = [m for m in drawn if not m.in_top_right(m.cheese, generators.padded_region(13))]
+    outside = [m for m in drawn if not m.in_top_right(m.cheese, families.padded_region(13))]
     assert outside and all(m.maze_size > 7 for m in outside)
     small = [m for m in drawn if m.maze_size <= 7]
-    assert all(m.in_top_right(m.cheese, generators.padded_region(13)) for m in small)
+    assert all(m.in_top_right(m.cheese, families.padded_region(13)) for m in small)
 
 
 def test_padded_maze_of_a_chosen_size_is_the_same_maze_whatever_the_canvas_offset():

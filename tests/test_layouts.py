@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from avec import edits, generators, strategies
+from avec import edits, families, generators, strategies
 from avec.layouts import (
     CheeseMazeLayout,
     DoorKeyLayout,
@@ -56,7 +56,7 @@ def test_ascii_round_trip_of_drawn_layouts(layout):
     st.data(),
 )
 def test_ascii_round_trip_of_generated_layouts(family, seed, data):
-    size = data.draw(st.sampled_from(generators.SIZES[family]))
+    size = data.draw(st.sampled_from(families.get(family).sizes))
     layout = generators.generate(family, size, seed)
     assert from_ascii(layout.to_ascii()) == layout
 

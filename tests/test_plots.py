@@ -92,7 +92,7 @@ def test_a_counterexample_figure_shows_what_was_measured_at_the_failing_unit():
         return verdicts.outcome(measured["steered"] < 0.5, [True, True], [0, 0], [level])
 
     claim = declared.claim(trial="A level. Passes when P falls below 0.5. More")
-    example = verdicts.counterexample(level)
+    example = judging.counterexample(level)
     data = judging._counterexample_data(claim, "m", example, measure, outcome, level)
     assert data["arms"] == {"unsteered": 0.8, "steered": 0.7, "reached (1 = yes)": 0.0}
     assert data["rule"] == "Passes when P falls below 0.5"

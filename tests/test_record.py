@@ -1,4 +1,4 @@
-"""The record side of :mod:`avec.verdicts`: gating a result against the committed record, and
+"""The record (:mod:`avec.record`): gating a result against the committed record, and
 reading and writing ``expected.toml`` (whole or not at all; a malformed file named with its
 line)."""
 
@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from avec import verdicts
-from avec.verdicts import ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged
+from avec import record
+from avec.record import ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged
 
 
 def result(verdict: str, expected: str | None, claim: str = "c1", model: str = "m1") -> dict:
@@ -29,7 +29,7 @@ def result(verdict: str, expected: str | None, claim: str = "c1", model: str = "
 
 def test_a_changed_verdict_says_recorded_now_the_interval_and_how_to_update():
     with pytest.raises(VerdictChanged) as error:
-        verdicts.check(result("fails", "holds"))
+        record.check(result("fails", "holds"))
     assert str(error.value) == (
         "c1 \u00d7 m1: recorded holds, now fails (rate 0.150 [0.107, 0.207] on 180 informative "
         "of 200 trials, threshold 0.5); if this change is intended, run pytest claims/ "
@@ -43,52 +43,52 @@ def test_a_changed_verdict_says_recorded_now_the_interval_and_how_to_update():
 )
 def test_a_recorded_non_holding_verdict_raises_what_the_xfail_marker_expects(verdict, raises):
     with pytest.raises(raises, match=f"{verdict} as recorded"):
-        verdicts.check(result(verdict, verdict))
+        record.check(result(verdict, verdict))
 
 
 def test_a_recorded_holding_verdict_passes():
-    assert verdicts.check(result("holds", "holds")) is None
+    assert record.check(result("holds", "holds")) is None
 
 
 def test_an_unrecorded_pair_fails_saying_how_to_record_it():
     with pytest.raises(ClaimUnrecorded, match="recorded nothing, now fails.*--update-expected"):
-        verdicts.check(result("fails", None))
+        record.check(result("fails", None))
 
 
 @pytest.mark.parametrize("kwargs", [{"gating": False}, {"recording": True}])
 def test_no_gate_when_not_gating_or_when_recording(kwargs):
-    assert verdicts.check(result("fails", "holds"), **kwargs) is None
-    assert verdicts.check(result("inconclusive", None), **kwargs) is None
+    assert record.check(result("fails", "holds"), **kwargs) is None
+    assert record.check(result("inconclusive", None), **kwargs) is None
 
 
 def test_every_gate_exception_counts_as_a_reached_verdict():
     for exc in (ClaimFails, ClaimInconclusive, ClaimUnrecorded, VerdictChanged):
-        assert issubclass(exc, verdicts.VERDICT_EXCEPTIONS)
-    assert not issubclass(RuntimeError, verdicts.VERDICT_EXCEPTIONS)
+        assert issubclass(exc, record.VERDICT_EXCEPTIONS)
+    assert not issubclass(RuntimeError, record.VERDICT_EXCEPTIONS)
 
 
 def test_the_record_round_trips_and_keeps_the_reason_of_an_unchanged_verdict(tmp_path):
     path = tmp_path / "expected.toml"
     old = {("c1", "m1"): {"verdict": "fails", "reason": "kept"}}
-    verdicts.write_expected(path, [result("fails", "fails"), result("holds", None, "c2")], old)
-    record = verdicts.load_expected(path)
-    assert record[("c1", "m1")] == {"verdict": "fails", "reason": "kept"}
-    assert record[("c2", "m1")]["verdict"] == "holds"
-    assert "rate 0.150 [0.107, 0.207]" in record[("c2", "m1")]["reason"]
+    record.write_expected(path, [result("fails", "fails"), result("holds", None, "c2")], old)
+    written = record.load_expected(path)
+    assert written[("c1", "m1")] == {"verdict": "fails", "reason": "kept"}
+    assert written[("c2", "m1")]["verdict"] == "holds"
+    assert "rate 0.150 [0.107, 0.207]" in written[("c2", "m1")]["reason"]
 
 
 def test_a_measured_reason_is_measured_again_when_the_verdict_stays(tmp_path):
     path = tmp_path / "expected.toml"
     stale = "fails, rate 0.010 [0.000, 0.050] on 20 informative of 30 trials, threshold 0.5"
     old = {("c1", "m1"): {"verdict": "fails", "reason": stale}}
-    verdicts.write_expected(path, [result("fails", "fails")], old)
-    reason = verdicts.load_expected(path)[("c1", "m1")]["reason"]
-    assert reason == verdicts.measured(result("fails", "fails")) != stale
+    record.write_expected(path, [result("fails", "fails")], old)
+    reason = record.load_expected(path)[("c1", "m1")]["reason"]
+    assert reason == record.measured(result("fails", "fails")) != stale
 
 
 def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     path = tmp_path / "expected.toml"
-    verdicts.write_expected(path, [result("fails", None)], {})
+    record.write_expected(path, [result("fails", None)], {})
     before = path.read_bytes()
 
     def fail(*args):
@@ -96,13 +96,13 @@ def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(OSError, match="disk full"):
-        verdicts.write_expected(path, [result("holds", None, "c9")], {})
+        record.write_expected(path, [result("holds", None, "c9")], {})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["expected.toml"]
 
 
 def test_a_missing_record_is_empty(tmp_path):
-    assert verdicts.load_expected(tmp_path / "expected.toml") == {}
+    assert record.load_expected(tmp_path / "expected.toml") == {}
 
 
 @pytest.mark.parametrize(
@@ -119,11 +119,11 @@ def test_a_malformed_record_is_an_error_naming_the_file(tmp_path, text, message)
     path = tmp_path / "expected.toml"
     path.write_text(text)
     with pytest.raises(ValueError, match=message) as error:
-        verdicts.load_expected(path)
+        record.load_expected(path)
     assert str(path) in str(error.value)
 
 
 def test_unknown_entries_names_unknown_models_and_claims():
-    record = {("c1", "m1"): {}, ("c1", "m9"): {}, ("c7", "m1"): {}}
-    assert verdicts.unknown_entries(record, {"c1"}, {"m1"}) == ["[c1] m9", "[c7] m1"]
-    assert verdicts.unknown_entries(record, None, {"m1"}) == ["[c1] m9"]
+    entries = {("c1", "m1"): {}, ("c1", "m9"): {}, ("c7", "m1"): {}}
+    assert record.unknown_entries(entries, {"c1"}, {"m1"}) == ["[c1] m9", "[c7] m1"]
+    assert record.unknown_entries(entries, None, {"m1"}) == ["[c1] m9"]

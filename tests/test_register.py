@@ -332,9 +332,9 @@ def test_the_generated_folder_is_laid_out_as_rl_zoo_saves_it(image_run):
     assert gym.registry[ENV].entry_point.startswith("minigrid.")
 
 
-def test_zoo_load_of_a_path_is_a_one_off_look_that_writes_nothing(image_run, tmp_path):
+def test_load_run_of_a_path_is_a_one_off_look_that_writes_nothing(image_run, tmp_path):
     before = sorted(image_run.rglob("*"))
-    agent = zoo.load(image_run, env=ENV)
+    agent = register.load_run(image_run, ENV)
     assert agent.id == MODEL_ID and "evaluation" not in agent.entry
     obs = minigrid_observations(rl_zoo_run.IMAGE)
     np.testing.assert_allclose(
@@ -342,6 +342,6 @@ def test_zoo_load_of_a_path_is_a_one_off_look_that_writes_nothing(image_run, tmp
         sb3_own_probabilities(image_run, rl_zoo_run.IMAGE, obs),
         atol=1e-6,
     )
-    bare = zoo.load(image_run / f"{ENV}.zip", env=ENV, wrappers=[rl_zoo_run.IMAGE])
+    bare = register.load_run(image_run / f"{ENV}.zip", ENV, wrappers=[rl_zoo_run.IMAGE])
     assert bare.id == ENV and "observation_normalization" not in bare.entry
     assert sorted(image_run.rglob("*")) == before

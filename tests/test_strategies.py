@@ -9,7 +9,7 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from avec import generators, strategies
+from avec import families, generators, strategies
 from avec.envs import HELD_OUT_SEED_START
 from avec.layouts import (
     CheeseMazeLayout,
@@ -102,7 +102,7 @@ def path_length(layout: Layout, target) -> int:
 
 
 def in_top_right(layout: CheeseMazeLayout, cell) -> bool:
-    region = generators.TOP_RIGHT_REGION
+    region = families.TOP_RIGHT_REGION
     return cell[0] >= layout.width - 1 - region and cell[1] <= region
 
 
@@ -221,7 +221,7 @@ def test_seeded_layouts_pass_generator_options_on(layout):
 def test_layouts_dispatches_by_family_at_its_default_size(family, cls):
     layout = minimal(strategies.layouts(family))
     assert isinstance(layout, cls)
-    assert layout.width == strategies.DEFAULT_SIZES[family][0]
+    assert layout.width == families.get(family).default_sizes[0]
 
 
 def test_lavagap_strategy_draws_exactly_minigrids_levels():
@@ -241,7 +241,7 @@ def test_lavagap_strategy_draws_exactly_minigrids_levels():
 @given(strategies.paddedmaze_layouts())
 def test_drawn_padded_mazes_are_centred_perfect_mazes_with_cheese_top_right(layout):
     assert layout.solvable and layout.in_maze(layout.cheese)
-    assert layout.in_top_right(layout.cheese, generators.padded_region(13))
+    assert layout.in_top_right(layout.cheese, families.padded_region(13))
     outside = {(x, y) for x in range(13) for y in range(13) if not layout.in_maze((x, y))}
     assert outside <= layout.walls
 

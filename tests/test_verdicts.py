@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from avec import recipes, report, stats, verdicts
+from avec import judging, recipes, record, report, stats, verdicts
 
 CLAIM = declared.claim(min_informative=10)
 
@@ -77,7 +77,7 @@ def test_an_effect_holds_only_when_it_beats_the_null_on_the_same_trials():
     # The random vector passes on exactly the same trials: credibly no better, so it fails.
     same = _effect_result(np.arange(100) < 80)
     assert same["verdict"] == "fails" and same["fails_because"] == verdicts.NO_BETTER
-    assert "no better than a random vector" in verdicts.measured(same)
+    assert "no better than a random vector" in record.measured(same)
 
 
 def test_the_null_comparison_is_reported_when_too_few_trials_decide_nothing():
@@ -242,11 +242,11 @@ def test_a_shrink_does_not_depend_on_literals_in_newly_imported_code(tmp_path, m
     def fails(example: list[int]) -> bool:  # true only on the literals imported below
         return any(x % 1_000_003 == 7 and x > 7 for x in example)
 
-    assert verdicts.shrink(examples, fails) is None
+    assert judging.shrink(examples, fails) is None
     path = tmp_path / "many_literals.py"
     path.write_text("VALUES = [" + ", ".join(str(7 + 1_000_003 * i) for i in range(300)) + "]\n")
     spec = importlib.util.spec_from_file_location("many_literals", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "many_literals", module)
-    assert verdicts.shrink(examples, fails) is None
+    assert judging.shrink(examples, fails) is None

@@ -5,7 +5,9 @@ to its ``step``, ``gen_obs`` and wrappers. The engine holds a whole batch of lev
 integer arrays (:mod:`.state`), applies MiniGrid's rules to all of them in one compiled call
 (:mod:`.step`) and builds the observations the agents were trained on (:mod:`.observe`),
 identical to MiniGrid's, as ``tests/test_engine.py`` checks against MiniGrid itself.
-:mod:`.vecenv` wraps it as a stable-baselines3 ``VecEnv`` for training.
+:mod:`.vecenv` wraps it as a stable-baselines3 ``VecEnv`` for training; it reads its spaces from
+a real env of :mod:`avec.envs` (which sits above the engine), so it is imported on its own --
+``from avec.engine.vecenv import EngineVecEnv`` -- not with the package.
 
 MiniGrid stays the reference backend: :func:`backend` says which one rollouts, start-state
 observations and training use (``AVEC_BACKEND=minigrid`` selects MiniGrid process-wide).
@@ -18,7 +20,6 @@ import os
 from avec.engine.observe import VIEWS, observation_shape, observe, view_of
 from avec.engine.state import State, from_layouts, from_minigrid
 from avec.engine.step import N_ACTIONS, step
-from avec.engine.vecenv import EngineVecEnv
 
 BACKENDS = ("engine", "minigrid")
 """``engine`` (this package) or ``minigrid`` (MiniGrid's own envs, the reference)."""
@@ -35,7 +36,6 @@ def backend(choice: str | None = None) -> str:
 
 __all__ = [
     "BACKENDS",
-    "EngineVecEnv",
     "N_ACTIONS",
     "VIEWS",
     "State",
