@@ -319,14 +319,21 @@ def draw_field(
     )
 
 
-LEGEND = (
-    "Arrow: the policy's expected next displacement from that cell, facings averaged "
-    "(avec.fields); the longest possible, (1/4, 1/4), spans 0.9 cell in the first two panels. "
-    "A dot: an arrow too short to draw. Circle: the agent's start cell. "
-    "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
-    "policy on the level without the feature, what a perfect intervention would do; both "
-    "differences share one scale."
-)
+def legend(layout: Layout) -> str:
+    """The vector-field figure's caption: what an arrow, a dot, the circle and the letters
+    mean, and the arrow scale of the original and patched panels on ``layout``'s family."""
+    longest = fields.longest_arrow(layout)
+    moves = "its four absolute moves" if longest == 1.0 else "facings averaged"
+    shown = "1" if longest == 1.0 else "(1/4, 1/4)"
+    return (
+        f"Arrow: the policy's expected next displacement from that cell, {moves} "
+        f"(avec.fields); in the first two panels 1 cell = {1 / ARROW_SCALE:.2g} net movement, "
+        f"so the longest possible, {shown}, spans {ARROW_SCALE * longest:.2g} cell. "
+        "A dot: an arrow too short to draw. Circle: the agent's start cell. "
+        "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
+        "policy on the level without the feature, what a perfect intervention would do; both "
+        "differences share one scale."
+    )
 
 
 def plot_fields(
@@ -365,7 +372,9 @@ def plot_fields(
     head = f"{title}\n" if title else ""
     few = " -- a small level: only these cells are free" if cells < 8 else ""
     figure.suptitle(f"{head}{cells} free cells{few}", fontsize=9)
-    figure.text(0.5, 0.005, LEGEND, ha="center", va="bottom", fontsize=7, wrap=True)
+    figure.text(
+        0.5, 0.005, legend(original.layout), ha="center", va="bottom", fontsize=7, wrap=True
+    )
     figure.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

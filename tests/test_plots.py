@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from avec import from_ascii, judging, plots, verdicts
+from avec import families, from_ascii, judging, plots, verdicts
 
 LEVEL = "doorkey 5x5\n#####\n#.D.#\n#>#.#\n#K#G#\n#####"
 
@@ -190,3 +190,16 @@ def test_the_bars_draw_a_reference_per_bar_as_a_line_and_a_single_one_across(mon
     assert list(lines["removal: gone"].get_ydata()) == [0.8, 0.8]
     assert list(lines["null: random"].get_ydata()) == [0.1]
     assert lines["removal: gone"].get_color() != lines["null: random"].get_color()
+
+
+@pytest.mark.parametrize(
+    ("family", "spans"),
+    [
+        ("doorkey", "(1/4, 1/4), spans 0.88 cell"),
+        ("procmaze", "longest possible, 1, spans 2.5 cell"),
+    ],
+)
+def test_the_vector_field_caption_gives_the_arrow_scale_of_the_agents_moves(family, spans):
+    """Turn-and-forward agents' longest arrow is (1/4, 1/4); absolute movers' is 1."""
+    spec = families.get(family)
+    assert spans in plots.legend(spec.generate(spec.sizes[0], 0))
