@@ -30,6 +30,13 @@ steered state is **broken** when it keeps less than half the unsteered edge
 and chance. A state is informative when the unsteered edge is at least :data:`MIN_EDGE`.
 Subtracting a feature is meant to suppress its own target, so negative coefficients count only
 the targets the feature does not touch.
+
+**References in the dose figure** (reported, not judged: the verdicts above do not use them).
+The sweep's break rate is drawn between two bands on the same informative states, each with its
+level-clustered interval: *removal* -- the unsteered agent with the vector's physical edit (the
+feature removed for 3a; the corridor to the top-right opened for 3c), scored by the same break
+rule on the same task actions: what the edit the vector stands for does to coherence; and
+*null* -- the judged null arm, a random vector of the judged norm (|c| 15 or 20 x |v|).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ with a corridor opened to the top-right corner minus those on the maze itself, a
 state. Added, it pulled the agent top-right; subtracted, it did ~nothing; and it worked on
 other mazes than its own. Its scale: coefficient 0.5 minor, 1 strong, 5 similar, 10 starts to
 crumble into garbage, 20 goes down/left -- the ``dose_response`` figure redraws that curve for
-each model on the first :data:`DOSE_TRIALS` trials.
+each model on the first :data:`DOSE_TRIALS` trials, with 8a's pass rate per coefficient between
+8a's two references on the same mazes (the corridor physically opened; a random vector of the
+steered norm) and 8a's threshold.
 
 Vectors are computed at the claim layer (:func:`avec.experiments.claim_layer`) on the trial's
 own maze (8a, 8b) or on another maze (8c) and added at every step. Intent is measured where the
