@@ -37,12 +37,15 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     x = np.asarray(data["coefficients"], dtype=float)
+    # Series never take the references' colours (green removal, grey null).
+    colours = iter(["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"])
     for name, series in data["series"].items():
         y = np.asarray(series["value"], dtype=float)
-        ax.plot(x, y, marker="o", ms=4, label=name)
+        colour = next(colours, "tab:cyan")
+        ax.plot(x, y, marker="o", ms=4, color=colour, label=name)
         if series.get("ci95"):
             ci = np.asarray(series["ci95"], dtype=float)
-            ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2)
+            ax.fill_between(x, ci[:, 0], ci[:, 1], color=colour, alpha=0.2)
     styles = iter(["-.", ":", (0, (5, 1)), (0, (1, 3))])
     for label, coefficients in (data.get("marks") or {}).items():
         style = next(styles, ":")
@@ -58,6 +61,10 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
         ax.axhline(ref["value"], color=colour, lw=1.2)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xticks(x, [f"{c:g}" for c in x], fontsize=7)
+    # A margin of a quarter within +-1 and of 15% beyond (symlog's autoscaling leaves half the
+    # axis empty when every coefficient has one sign).
+    lo, hi = float(x.min()), float(x.max())
+    ax.set_xlim(lo * 1.15 if lo < -1 else lo - 0.25, hi * 1.15 if hi > 1 else hi + 0.25)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set(
         title=data["title"],

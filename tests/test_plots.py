@@ -5,6 +5,7 @@ from __future__ import annotations
 import declared
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.image import imread
 
 from avec import families, from_ascii, judging, plots, verdicts
@@ -178,6 +179,15 @@ def test_the_dose_response_draws_each_reference_as_a_band_with_marks_and_thresho
     vertical = [line for line in ax.get_lines() if line.get_label() == "judged"]
     assert [list(line.get_xdata()) for line in vertical] == [[-20, -20]]
     assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_label() == "bar"] == [0.5]
+
+
+def test_no_dose_response_series_takes_a_reference_colour(monkeypatch):
+    series = {"value": [0.1] * 5, "ci95": [[0, 0.2]] * 5}
+    data = {**KINDS["dose_response"], "series": {name: series for name in "abcdef"}}
+    ax = _drawn(monkeypatch, "dose_response", data).axes[0]
+    used = {to_hex(line.get_color()) for line in ax.get_lines() if line.get_label() in "abcdef"}
+    assert len(used) == 6
+    assert not used & {to_hex("tab:green"), to_hex("grey")}
 
 
 def test_the_bars_draw_a_reference_per_bar_as_a_line_and_a_single_one_across(monkeypatch):
