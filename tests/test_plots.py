@@ -185,7 +185,9 @@ def test_no_dose_response_series_takes_a_reference_colour(monkeypatch):
     series = {"value": [0.1] * 5, "ci95": [[0, 0.2]] * 5}
     data = {**KINDS["dose_response"], "series": {name: series for name in "abcdef"}}
     ax = _drawn(monkeypatch, "dose_response", data).axes[0]
-    used = {to_hex(line.get_color()) for line in ax.get_lines() if line.get_label() in "abcdef"}
+    used = {
+        to_hex(line.get_color()) for line in ax.get_lines() if line.get_label() in set("abcdef")
+    }
     assert len(used) == 6
     assert not used & {to_hex("tab:green"), to_hex("grey")}
 
