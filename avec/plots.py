@@ -218,7 +218,7 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     title = "measured at the failing unit (state or episode), per arm"
     if bar:
         values.axvline(bar["value"], color="black", ls="--", lw=1.2)
-        title += f"\ndashed: the bar {bar['value']:.3f}; {judged} passes {bar['side']} it"
+        title += f"\ndashed: the bar {bar['value']:.3f}; {judged} passes when {bar['side']} it"
     values.set_title(title, fontsize=8)
     if not names:
         values.text(0.5, 0.5, "no per-unit numbers", ha="center", transform=values.transAxes)
@@ -245,6 +245,13 @@ def _draw_action_probabilities(
 ) -> None:
     """Grouped horizontal bars: P(action) per arm at the failing state."""
     names = list(probabilities)
+    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink"])
+    colours = {
+        # An arm's probabilities are the judged arm's where it measures them (tv_half: half).
+        name: _arm_colour(name, name if judged.endswith(name) else judged)
+        for name in names
+    }
+    colours = {n: next(others, "silver") if c == "silver" else c for n, c in colours.items()}
     n_actions = len(next(iter(probabilities.values())))
     labels = (
         actions if actions and len(actions) == n_actions else [str(a) for a in range(n_actions)]
@@ -252,7 +259,7 @@ def _draw_action_probabilities(
     height = 0.8 / len(names)
     for k, name in enumerate(names):
         y = np.arange(n_actions) + (k - (len(names) - 1) / 2) * height
-        ax.barh(y, probabilities[name], height=height, color=_arm_colour(name, judged), label=name)
+        ax.barh(y, probabilities[name], height=height, color=colours[name], label=name)
     ax.set_yticks(range(n_actions), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
