@@ -77,7 +77,12 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
-_REFERENCE_COLOURS = {"removal": "tab:green", "null": "grey"}
+_REFERENCE_COLOURS = {
+    "removal": "tab:green",
+    "removed": "tab:green",
+    "null": "grey",
+    "random": "grey",
+}
 """Colours of the usual references, the same in every figure kind that draws them."""
 
 
@@ -127,7 +132,7 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     """
     value = np.asarray(data["value"], dtype=float)
     ci = np.asarray(data["ci95"], dtype=float)
-    fig = Figure(figsize=(max(6.5, 0.6 * len(value) + 3), 4.8), layout="constrained")
+    fig = Figure(figsize=(max(9.5, 0.6 * len(value) + 5), 5.4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     x = np.arange(len(value))
@@ -150,7 +155,8 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     ax.set_xticks(x, data["labels"], rotation=40, ha="right", fontsize=7)
     ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    # Beside the plot, in the layout (a legend anchored outside the axes squeezes them).
+    fig.legend(fontsize=7, loc="outside right upper")
     if data.get("note"):
         fig.text(0.01, 0.0, data["note"], fontsize=7, wrap=True, va="bottom")
         fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
@@ -198,7 +204,7 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     level, values = panels[0], panels[1]
     layout = from_ascii(data["ascii"])
     draw_level(level, layout)
-    where = "the level" + (f", trial {data['with']}" if data.get("with") else "")
+    where = "the level" + (f"; the trial's other parts: {data['with']}" if data.get("with") else "")
     if data.get("state"):
         x, y, facing = data["state"]
         level.plot(x, y, marker=">v<^"[facing], ms=13, color="tab:red", ls="none")
@@ -228,7 +234,8 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     if data.get("rule"):
         rule = textwrap.fill("Pass rule: " + data["rule"], 14 * width)
         fig.text(0.01, 0.01, rule, fontsize=7, va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.04 + 0.025 * rule.count("\n"), 1, 0.96))
+        bottom = 0.04 + 0.025 * rule.count("\n")
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     _save(fig, path)
 
 
