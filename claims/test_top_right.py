@@ -173,6 +173,11 @@ def corner_vectors(agent, mazes):
 def _base(agent, mazes):
     measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
+    if mazes:
+        # The decision square, marked on counterexample figures.
+        measured["agent_state"] = trials.agent_states(
+            [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
+        )
     return measured
 
 
@@ -186,10 +191,9 @@ def measure_raise(agent, drawn):
     measured = _base(agent, mazes)
     measured["coefficient"] = np.array(coef)
     measured["p_top_right_steered"] = ex.decision_intents(agent, mazes, steer)[1]
-    # The decision square itself, for counterexample figures.
+    # P(action) on the decision square, for counterexample figures.
     square = [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
     if square:
-        measured["agent_state"] = trials.agent_states(square)
         measured["probs_unsteered"] = ex.probabilities(agent, square)
         measured["probs_steered"] = ex.probabilities(agent, square, steer)
     null = [vectors.random_like(v, s) for v, s in zip(steer, seeds, strict=True)]
@@ -320,6 +324,7 @@ def transfer_outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"null": measured["p_top_right_null"] - base >= SHARE * own},
+        verdicts.Bar("p_top_right_steered", base + SHARE * own, "at least"),
     )
 
 
