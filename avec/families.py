@@ -169,6 +169,15 @@ class Family:
             return ABSOLUTE_MOVES
         return 3 if self.navigation_only else 7
 
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """Its agents' actions by index: Procgen's absolute moves or MiniGrid's actions."""
+        if self.absolute_moves:
+            return ("right", "down", "left", "up")
+        return ("turn left", "turn right", "forward", "pickup", "drop", "toggle", "done")[
+            : self.n_actions
+        ]
+
     def check_size(self, size: int) -> None:
         """Raise a :class:`LayoutError` listing the valid sizes unless ``size`` is one."""
         if size not in self.sizes:

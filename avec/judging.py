@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -22,9 +23,9 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 from hypothesis.internal.conjecture import providers
 from hypothesis.internal.constants_ast import Constants
 
-from avec import record, verdicts
+from avec import families, record, verdicts
 from avec import report as report_mod
-from avec.layouts import Layout
+from avec.layouts import Layout, from_ascii
 
 T = TypeVar("T")
 
@@ -140,13 +141,17 @@ def _counterexample_data(
     outcome: Callable[[dict[str, Any]], verdicts.Outcome],
     minimal: Any,
 ) -> dict[str, Any]:
-    """The ``counterexample`` figure's data: the failing trial's level and, at its first
-    failing unit, every per-unit number the claim measured (unsteered, steered, removal,
-    null, ...) and the claim's pass rule, re-measured on that one trial."""
+    """The ``counterexample`` figure's data, re-measured on the failing trial alone: its level;
+    at its first failing unit every per-unit number the claim measured (unsteered, steered,
+    removal, null, ...), the bar the judged arm was held to (:class:`avec.verdicts.Bar`,
+    where the claim states one), the agent's state (a measurement's ``agent_state``) and the
+    action probabilities per arm (its ``probs_<arm>``, ``(n, n_actions)``); and the claim's
+    pass rule."""
     measured = measure([minimal])
     found = outcome(measured)
     failing = np.flatnonzero(found.failed())
     arms: dict[str, float] = {}
+    data: dict[str, Any] = {}
     if len(failing):
         unit, n = int(failing[0]), len(found.passed)
         for name, values in measured.items():
@@ -155,13 +160,31 @@ def _counterexample_data(
                     arms[name] = float(values[unit])
                 elif values.dtype.kind == "b":
                     arms[f"{name} (1 = yes)"] = float(values[unit])
-    rule = next((s for s in claim.trial.split(". ") if s.startswith("Passes when")), "")
+        state = measured.get("agent_state")
+        if isinstance(state, np.ndarray) and state.shape == (n, 3):
+            data["state"] = [int(v) for v in state[unit]]
+        probabilities = {
+            name.removeprefix("probs_"): [float(p) for p in values[unit]]
+            for name, values in measured.items()
+            if name.startswith("probs_") and isinstance(values, np.ndarray) and values.ndim == 2
+        }
+        if probabilities:
+            data["probabilities"] = probabilities
+            layout = from_ascii(example["ascii"])
+            data["actions"] = list(families.of(layout).action_names)
+        if found.bar is not None:
+            data["bar"] = {
+                "arm": found.bar.arm,
+                "value": float(found.bar.values[unit]),
+                "side": found.bar.side,
+            }
     return {
         "title": f"{claim.name}: {model_id}",
         "ascii": example["ascii"],
         "with": example.get("with", ""),
         "arms": arms,
-        "rule": rule,
+        "rule": _rule(claim.trial),
+        **data,
     }
 
 
@@ -234,6 +257,13 @@ def counterexample(example: Any, figure: str | None = None) -> dict[str, Any]:
     if figure:
         data["figure"] = figure
     return data
+
+
+def _rule(trial: str) -> str:
+    """The sentence of a claim's trial text that says when a trial passes ("Passes when ...",
+    to the end of its sentence: a full stop before a capital or the end)."""
+    found = re.search(r"[Pp]asses when .*?\.(?=\s+[A-Z(]|\s*$)", trial, flags=re.S)
+    return found.group(0)[0].upper() + found.group(0)[1:] if found else ""
 
 
 __all__ = ["Judge", "Report", "counterexample", "shrink"]

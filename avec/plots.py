@@ -30,16 +30,22 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
     "series": {name: {"value": [...], "ci95": [[lo, hi], ...]}}}``, optionally
     ``"marks": {label: [coefficient, ...]}`` (the coefficients a claim judges, drawn as
     vertical lines), ``"thresholds": {label: value}`` (horizontal dashed lines) and
-    ``"references": {label: {"value", "ci95"}}`` (horizontal bands, e.g. removal and null).
+    ``"references": {label: {"value", "ci95"}}`` (horizontal bands, e.g. removal and null,
+    each in its own colour: green for a label starting "removal", grey for "null").
     """
-    fig, ax = _figure((7, 4.2))
+    fig = Figure(figsize=(8, 6.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     x = np.asarray(data["coefficients"], dtype=float)
+    # Series never take the references' colours (green removal, grey null).
+    colours = iter(["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"])
     for name, series in data["series"].items():
         y = np.asarray(series["value"], dtype=float)
-        ax.plot(x, y, marker="o", ms=4, label=name)
+        colour = next(colours, "tab:cyan")
+        ax.plot(x, y, marker="o", ms=4, color=colour, label=name)
         if series.get("ci95"):
             ci = np.asarray(series["ci95"], dtype=float)
-            ax.fill_between(x, ci[:, 0], ci[:, 1], alpha=0.2)
+            ax.fill_between(x, ci[:, 0], ci[:, 1], color=colour, alpha=0.2)
     styles = iter(["-.", ":", (0, (5, 1)), (0, (1, 3))])
     for label, coefficients in (data.get("marks") or {}).items():
         style = next(styles, ":")
@@ -47,12 +53,18 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
             ax.axvline(c, color="grey", ls=style, lw=1, label=label if k == 0 else None)
     for label, value in (data.get("thresholds") or {}).items():
         ax.axhline(value, color="black", ls="--", lw=1, label=label)
+    others = iter(["tab:purple", "tab:brown", "tab:olive"])
     for label, ref in (data.get("references") or {}).items():
+        colour = _REFERENCE_COLOURS.get(label.split(":")[0]) or next(others, "grey")
         lo, hi = ref.get("ci95") or (ref["value"], ref["value"])
-        ax.axhspan(lo, hi, color="grey", alpha=0.25, label=f"{label} (95% CI)")
-        ax.axhline(ref["value"], color="grey", lw=1)
+        ax.axhspan(lo, hi, color=colour, alpha=0.15, lw=0, label=f"{label}, 95% CI")
+        ax.axhline(ref["value"], color=colour, lw=1.2)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xticks(x, [f"{c:g}" for c in x], fontsize=7)
+    # A margin of a quarter within +-1 and of 15% beyond (symlog's autoscaling leaves half the
+    # axis empty when every coefficient has one sign).
+    lo, hi = float(x.min()), float(x.max())
+    ax.set_xlim(lo * 1.15 if lo < -1 else lo - 0.25, hi * 1.15 if hi > 1 else hi + 0.25)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set(
         title=data["title"],
@@ -60,8 +72,18 @@ def draw_dose_response(data: Mapping[str, Any], path: Path) -> None:
         ylabel=data.get("ylabel", ""),
     )
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    # Under the plot, so long reference labels never squeeze the axes.
+    fig.legend(fontsize=7, loc="outside lower center", ncols=2 if len(ax.lines) > 8 else 1)
     _save(fig, path)
+
+
+_REFERENCE_COLOURS = {
+    "removal": "tab:green",
+    "removed": "tab:green",
+    "null": "grey",
+    "random": "grey",
+}
+"""Colours of the usual references, the same in every figure kind that draws them."""
 
 
 def draw_matrix(data: Mapping[str, Any], path: Path) -> None:
@@ -103,11 +125,14 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
 
     ``data``: ``{"title", "labels": [...], "value": [...], "ci95": [[lo, hi], ...], "ylabel"}``,
     optionally ``"lines": {label: value}`` (horizontal lines: thresholds, references),
-    ``"markers": {label: [value or None per bar]}`` and ``"note"`` (a line under the plot).
+    ``"references": {label: value or [value or None per bar]}`` (a reference as a line:
+    horizontal where it is one number, else joining its value at each bar; green for a label
+    starting "removal", grey for "null"), ``"markers": {label: [value or None per bar]}`` and
+    ``"note"`` (a line under the plot).
     """
     value = np.asarray(data["value"], dtype=float)
     ci = np.asarray(data["ci95"], dtype=float)
-    fig = Figure(figsize=(max(6.5, 0.6 * len(value) + 3), 4.8), layout="constrained")
+    fig = Figure(figsize=(max(9.5, 0.6 * len(value) + 5), 5.4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     x = np.arange(len(value))
@@ -115,6 +140,14 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     styles = ["--", "-", ":", "-."]
     for (label, level), style in zip((data.get("lines") or {}).items(), styles, strict=False):
         ax.axhline(level, color="black" if style == "--" else "tab:green", ls=style, label=label)
+    for label, level in (data.get("references") or {}).items():
+        colour = _REFERENCE_COLOURS.get(label.split(" ")[0].rstrip(":"), "tab:purple")
+        if isinstance(level, list):
+            shown = [(i, v) for i, v in enumerate(level) if v is not None]
+            if shown:
+                ax.plot(*zip(*shown, strict=True), "-o", color=colour, ms=5, lw=1.5, label=label)
+        else:
+            ax.axhline(level, color=colour, lw=1.5, label=label)
     for label, points in (data.get("markers") or {}).items():
         shown = [(i, v) for i, v in enumerate(points) if v is not None]
         if shown:
@@ -122,7 +155,8 @@ def draw_bars(data: Mapping[str, Any], path: Path) -> None:
     ax.set_xticks(x, data["labels"], rotation=40, ha="right", fontsize=7)
     ax.set(title=data["title"], ylabel=data.get("ylabel", ""))
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    # Beside the plot, in the layout (a legend anchored outside the axes squeezes them).
+    fig.legend(fontsize=7, loc="outside right upper")
     if data.get("note"):
         fig.text(0.01, 0.0, data["note"], fontsize=7, wrap=True, va="bottom")
         fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
@@ -149,36 +183,96 @@ def draw_layout(data: Mapping[str, Any], path: Path) -> None:
 
 
 def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
-    """A claim's minimal failing trial: its level (drawn as the vector fields draw levels)
-    and, at the failing unit, what the claim measured in each arm (unsteered, steered,
-    removal, null, ...), with the claim's pass rule under it.
+    """A claim's minimal failing trial: its level (drawn as the vector fields draw levels),
+    with the agent's state at the failing unit marked; what the claim measured there in each
+    arm (unsteered, steered, removal, null, ...) against the bar the judged arm was held to;
+    the action probabilities per arm where the claim is judged at a state; the pass rule.
 
-    ``data``: ``{"title", "ascii", "with", "arms": {name: value}, "rule"}``.
+    ``data``: ``{"title", "ascii", "with", "arms": {name: value}, "rule"}``, optionally
+    ``"state": [x, y, direction]``, ``"bar": {"arm", "value", "side"}``,
+    ``"probabilities": {arm: [p per action]}`` with ``"actions": [name per action]``.
     """
     arms = data.get("arms") or {}
-    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
+    probabilities = data.get("probabilities") or {}
+    bar = data.get("bar")
+    judged = bar["arm"] if bar else "steered"
+    width = 13 if probabilities else 9
+    fig = Figure(figsize=(width, 5.2), layout="constrained")
     FigureCanvasAgg(fig)
-    level, values = fig.subplots(1, 2, width_ratios=(1, 1.3))
-    draw_level(level, from_ascii(data["ascii"]))
-    level.set_title("the level" + (f", trial {data['with']}" if data.get("with") else ""), size=8)
+    ratios = (1, 1.3, 1.3) if probabilities else (1, 1.3)
+    panels = fig.subplots(1, len(ratios), width_ratios=ratios)
+    level, values = panels[0], panels[1]
+    layout = from_ascii(data["ascii"])
+    draw_level(level, layout)
+    where = "the level" + (f"; the trial's other parts: {data['with']}" if data.get("with") else "")
+    if data.get("state"):
+        x, y, facing = data["state"]
+        level.plot(x, y, marker=">v<^"[facing], ms=13, color="tab:red", ls="none")
+        where += "\nred triangle: the failing state\n(pointing where the agent faces)"
+    level.set_title(where + "\ncircle: the start cell", size=8)
+
     names = list(arms)
-    colours = [
-        "tab:blue" if n == "unsteered" else "tab:red" if n == "steered" else "grey" for n in names
-    ]
-    values.barh(range(len(names)), [arms[n] for n in names], color=colours)
+    values.barh(
+        range(len(names)), [arms[n] for n in names], color=[_arm_colour(n, judged) for n in names]
+    )
     for y, name in enumerate(names):
         values.text(arms[name], y, f" {arms[name]:.3f}", va="center", fontsize=7)
     values.set_yticks(range(len(names)), names, fontsize=8)
     values.invert_yaxis()
-    values.set_xlim(min([0.0, *arms.values()]), 1.1 * max([1.05, *arms.values()]))
-    values.set_title("measured at the failing unit (probe or episode), per arm", fontsize=8)
+    ends = [0.0, 1.05, *arms.values(), *([bar["value"]] if bar else [])]
+    values.set_xlim(min(ends), 1.1 * max(ends))
+    title = "measured at the failing unit (state or episode), per arm"
+    if bar:
+        values.axvline(bar["value"], color="black", ls="--", lw=1.2)
+        title += f"\ndashed: the bar {bar['value']:.3f}; {judged} passes when {bar['side']} it"
+    values.set_title(title, fontsize=8)
     if not names:
-        values.text(0.5, 0.5, "no per-probe numbers", ha="center", transform=values.transAxes)
-    fig.suptitle(data.get("title", ""), fontsize=9)
+        values.text(0.5, 0.5, "no per-unit numbers", ha="center", transform=values.transAxes)
+    if probabilities:
+        _draw_action_probabilities(panels[2], probabilities, data.get("actions"), judged)
+    fig.suptitle(textwrap.fill(data.get("title", ""), 140), fontsize=9)
     if data.get("rule"):
-        fig.text(0.01, 0.0, textwrap.fill(data["rule"], 150), fontsize=7, va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.12, 1, 0.88))
+        rule = textwrap.fill("Pass rule: " + data["rule"], 14 * width)
+        fig.text(0.01, 0.01, rule, fontsize=7, va="bottom")
+        bottom = 0.04 + 0.025 * rule.count("\n")
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     _save(fig, path)
+
+
+def _arm_colour(name: str, judged: str) -> str:
+    if name.startswith("unsteered"):
+        return "tab:blue"
+    if name == judged:
+        return "tab:red"
+    return _REFERENCE_COLOURS.get(name, "silver")
+
+
+def _draw_action_probabilities(
+    ax: Axes, probabilities: Mapping[str, list[float]], actions: list[str] | None, judged: str
+) -> None:
+    """Grouped horizontal bars: P(action) per arm at the failing state."""
+    names = list(probabilities)
+    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink"])
+    colours = {
+        # An arm's probabilities are the judged arm's where it measures them (tv_half: half).
+        name: _arm_colour(name, name if judged.endswith(name) else judged)
+        for name in names
+    }
+    colours = {n: next(others, "silver") if c == "silver" else c for n, c in colours.items()}
+    n_actions = len(next(iter(probabilities.values())))
+    labels = (
+        actions if actions and len(actions) == n_actions else [str(a) for a in range(n_actions)]
+    )
+    height = 0.8 / len(names)
+    for k, name in enumerate(names):
+        y = np.arange(n_actions) + (k - (len(names) - 1) / 2) * height
+        ax.barh(y, probabilities[name], height=height, color=colours[name], label=name)
+    ax.set_yticks(range(n_actions), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("P(action)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("action probabilities at the failing state, per arm", fontsize=8)
 
 
 def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -246,14 +340,21 @@ def draw_field(
     )
 
 
-LEGEND = (
-    "Arrow: the policy's expected next displacement from that cell, facings averaged "
-    "(avec.fields); the longest possible, (1/4, 1/4), spans 0.9 cell in the first two panels. "
-    "A dot: an arrow too short to draw. Circle: the agent's start cell. "
-    "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
-    "policy on the level without the feature, what a perfect intervention would do; both "
-    "differences share one scale."
-)
+def legend(layout: Layout) -> str:
+    """The vector-field figure's caption: what an arrow, a dot, the circle and the letters
+    mean, and the arrow scale of the original and patched panels on ``layout``'s family."""
+    longest = fields.longest_arrow(layout)
+    moves = "its four absolute moves" if longest == 1.0 else "facings averaged"
+    shown = "1" if longest == 1.0 else "(1/4, 1/4)"
+    return (
+        f"Arrow: the policy's expected next displacement from that cell, {moves} "
+        f"(avec.fields); in the first two panels 1 cell = {1 / ARROW_SCALE:.2g} net movement, "
+        f"so the longest possible, {shown}, spans {ARROW_SCALE * longest:.2g} cell. "
+        "A dot: an arrow too short to draw. Circle: the agent's start cell. "
+        "Letters: objects (K key, D door, G goal, C cheese, L lava).\nremoval: the unpatched "
+        "policy on the level without the feature, what a perfect intervention would do; both "
+        "differences share one scale."
+    )
 
 
 def plot_fields(
@@ -292,7 +393,9 @@ def plot_fields(
     head = f"{title}\n" if title else ""
     few = " -- a small level: only these cells are free" if cells < 8 else ""
     figure.suptitle(f"{head}{cells} free cells{few}", fontsize=9)
-    figure.text(0.5, 0.005, LEGEND, ha="center", va="bottom", fontsize=7, wrap=True)
+    figure.text(
+        0.5, 0.005, legend(original.layout), ha="center", va="bottom", fontsize=7, wrap=True
+    )
     figure.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

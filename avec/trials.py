@@ -353,7 +353,9 @@ def measure_states(
 
     ``steering[t]`` is the vector *added* on trial ``t`` (e.g. ``-v``); the null arm adds a
     random vector of its norm seeded by the trial's seed; ``controls`` adds further arms
-    (one vector per trial each). Also returns ``visible`` and the trial index ``trial``.
+    (one vector per trial each). Also returns ``visible``, the trial index ``trial``, the
+    probe's ``agent_state`` ``(n, 3)`` and the action probabilities ``probs_unsteered`` and
+    ``probs_steered`` ``(n, n_actions)`` (a counterexample figure shows them).
     """
     placed = [p.placed for p in probes]
     rows = [p.trial for p in probes]
@@ -376,16 +378,30 @@ def measure_states(
             return intents(agent, placed, probs)
 
         matters = np.ones(len(placed), dtype=bool)
+    probs = {
+        "unsteered": ex.probabilities(agent, placed),
+        "removal": ex.probabilities(agent, without(agent, placed)),
+    }
+    for name, vs in arms.items():
+        probs[name] = ex.probabilities(agent, placed, vs)
     out = {
         "trial": np.array(rows, dtype=np.int64),
         "visible": visible(agent, placed),
         "matters": matters,
-        "unsteered": response(ex.probabilities(agent, placed)),
-        "removal": response(ex.probabilities(agent, without(agent, placed))),
+        "agent_state": agent_states(placed),
     }
-    for name, vs in arms.items():
-        out[name] = response(ex.probabilities(agent, placed, vs))
+    for name, p in probs.items():
+        out[name] = response(p)
+    for name in ("unsteered", "steered"):
+        out[f"probs_{name}"] = probs[name]
     return out
+
+
+def agent_states(placed: Sequence[Layout]) -> np.ndarray:
+    """``(n, 3)`` int: the agent's cell and facing ``(x, y, direction)`` at each state, the
+    ``agent_state`` of a measurement (counterexample figures mark it on the level)."""
+    rows = [(*layout.agent, layout.agent_dir) for layout in placed]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), 3)
 
 
 def arm_probabilities(

@@ -155,6 +155,18 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Bar:
+    """The per-unit bar a claim's judged arm is held to (for figures; the pass flags decide)."""
+
+    arm: str
+    """The measurement key of the judged arm, e.g. ``steered``."""
+    values: np.ndarray
+    """``(n,)`` float: per unit, the value the arm must cross."""
+    side: str
+    """Which side of the bar passes: ``below`` or ``above`` (``at most``/``at least`` too)."""
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a claim's measurement says per judged unit (a trial, or a state of a trial)."""
 
@@ -171,6 +183,8 @@ class Outcome:
     references: dict[str, np.ndarray]
     """``name -> (n,)`` bool: whether the reference arm passes (``removal``, ``null``, ...);
     signed scores like ``passed`` where it has them."""
+    bar: Bar | None = None
+    """The per-unit bar the judged arm is held to, where the claim states one."""
 
     def failed(self) -> np.ndarray:
         """``(n,)`` informative units that do not pass (score 0 or -1, if signed)."""
@@ -186,15 +200,20 @@ def outcome(
     trial: Any,
     layouts: Sequence[Layout],
     references: Mapping[str, Any] | None = None,
+    bar: Bar | None = None,
 ) -> Outcome:
-    """An :class:`Outcome` whose units sit on ``layouts[trial[i]]`` (clustered by level)."""
+    """An :class:`Outcome` whose units sit on ``layouts[trial[i]]`` (clustered by level);
+    ``bar``: the per-unit bar of the judged arm, drawn on counterexamples."""
     trial = np.asarray(trial, dtype=np.int64)
+    if bar is not None and np.shape(bar.values) != trial.shape:
+        raise ValueError(f"bar of {bar.arm!r}: shape {np.shape(bar.values)}, units {trial.shape}")
     return Outcome(
         _units(passed, "passed"),
         np.asarray(informative, dtype=bool),
         trial,
         [layouts[t].to_ascii() for t in trial],
         {name: _units(v, name) for name, v in (references or {}).items()},
+        bar,
     )
 
 
@@ -429,6 +448,7 @@ __all__ = [
     "decide",
     "ESTIMANDS",
     "SOURCE_EXPECTS",
+    "Bar",
     "Outcome",
     "agreement",
     "against_null",

@@ -122,7 +122,18 @@ def measure(agent, drawn, coefficient=-1.0):
         edits.move_agent(edits.remove(m, "cheese"), *metrics.decision_state(m)) for m in mazes
     ]
     removed = ex.probabilities(agent, placed)
+    # The decision square itself, for counterexample figures: the state and per-action
+    # probabilities unsteered and subtracted.
+    square = [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
+    shown = {}
+    if square:
+        shown = {
+            "agent_state": trials.agent_states(square),
+            "probs_unsteered": ex.probabilities(agent, square),
+            "probs_subtracted": ex.probabilities(agent, square, steer),
+        }
     return {
+        **shown,
         "layouts": list(mazes),
         "trial": np.arange(len(mazes)),
         "unsteered": ex.decision_intents(agent, mazes)[0],
@@ -143,6 +154,7 @@ def outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"removal": measured["removed"] < HEADS_FOR, "null": measured["random"] < HEADS_FOR},
+        verdicts.Bar("subtracted", np.full(len(measured["trial"]), HEADS_FOR), "below"),
     )
 
 

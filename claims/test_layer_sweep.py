@@ -149,8 +149,8 @@ def rate_at(agent, drawn, layer, probes):
 
 def bars(model_id, layers, rates, rule, chosen, n, references):
     """The ``bars`` figure: 1a rate per layer on the choosing levels, with Wilson CIs, the
-    removal reference (the same at every layer) as a line, the null's rate per layer as
-    markers, and the threshold."""
+    removal reference (the same at every layer) as a horizontal line, the null's rate per
+    layer as a line joining the bars, and the threshold."""
     labels = [
         name + (" (rule)" if name == rule else "") + (" (chosen)" if name == chosen else "")
         for name in layers
@@ -165,12 +165,16 @@ def bars(model_id, layers, rates, rule, chosen, n, references):
                 "value": [r.value for r in rates],
                 "ci95": [list(r.ci95) for r in rates],
                 "ylabel": "1a rate among informative probes",
-                "lines": {
-                    f"threshold {CLAIM.threshold:g}": CLAIM.threshold,
-                    **({"removal reference": removal[0]} if removal else {}),
-                },
-                "markers": {
-                    "null reference": [r["null"].value if "null" in r else None for r in references]
+                "lines": {f"threshold {CLAIM.threshold:g}": CLAIM.threshold},
+                "references": {
+                    **(
+                        {"removal: the feature physically removed (every layer)": removal[0]}
+                        if removal
+                        else {}
+                    ),
+                    "null: a norm-matched random vector at the layer": [
+                        r["null"].value if "null" in r else None for r in references
+                    ],
                 },
                 "note": (
                     "(rule): the layer every other claim patches (experiments.claim_layer, the "

@@ -30,6 +30,13 @@ steered state is **broken** when it keeps less than half the unsteered edge
 and chance. A state is informative when the unsteered edge is at least :data:`MIN_EDGE`.
 Subtracting a feature is meant to suppress its own target, so negative coefficients count only
 the targets the feature does not touch.
+
+**References in the dose figure** (reported, not judged: the verdicts above do not use them).
+The sweep's break rate is drawn between two bands on the same informative states, each with its
+level-clustered interval: *removal* -- the unsteered agent with the vector's physical edit (the
+feature removed for 3a; the corridor to the top-right opened for 3c), scored by the same break
+rule on the same task actions: what the edit the vector stands for does to coherence; and
+*null* -- the judged null arm, a random vector of the judged norm (|c| 15 or 20 x |v|).
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from avec import metrics, stats, trials, vectors, verdicts
 from claims.conftest import judge_sequentially, maze_model_params, model_params
 from claims.test_subtraction import start_vectors
 from claims.test_top_right import corner_vectors
@@ -175,14 +182,31 @@ CLAIM_TOP_RIGHT = verdicts.Claim(
 )
 
 
-def measure_doses(agent, drawn, sign, make_vectors=start_vectors, exclude=None, pull=None):
-    """Coherence at each probe state unsteered, along the sweep, and under the null.
+def removed(agent, placed):
+    """The probe states with the level's feature physically removed (:func:`trials.without`):
+    the physical edit a start-state feature vector stands for."""
+    return trials.without(agent, placed)
+
+
+def opened(_agent, placed):
+    """The probe states with the corridor to the top-right corner opened
+    (:func:`avec.edits.open_top_right`): the physical edit the top-right vector stands for."""
+    return [edits.open_top_right(p) for p in placed]
+
+
+def measure_doses(
+    agent, drawn, sign, make_vectors=start_vectors, exclude=None, pull=None, physical=removed
+):
+    """Coherence at each probe state unsteered, along the sweep, under the null and with the
+    vector's physical edit.
 
     ``sign x SWEEP`` times ``make_vectors(agent, layouts)`` (one per level) and the null of the
     level's judged magnitude, all in one forward pass. Returns, per probe: ``uniform``,
     ``unsteered`` and ``null`` coherence ``(n,)``, ``sweep`` ``(n, len(SWEEP))``, the judged
-    magnitude's column ``steered`` ``(n,)``; with ``pull`` also ``pull_sweep``, P(toward the
-    ``pull`` target) along the sweep, and ``pull_unsteered``."""
+    magnitude's column ``steered`` ``(n,)``, and ``removal`` ``(n,)``: the unsteered agent on
+    ``physical(agent, states)`` (the edit the vector stands for), scored on the same task
+    actions -- a figure reference, not part of the verdict; with ``pull`` also ``pull_sweep``,
+    P(toward the ``pull`` target) along the sweep, and ``pull_unsteered``."""
     layouts, seeds = [t[0] for t in drawn], [t[1] for t in drawn]
     vs = make_vectors(agent, layouts)
     probes = trials.probe_states(agent, layouts, seeds, include_start=True)
@@ -196,6 +220,8 @@ def measure_doses(agent, drawn, sign, make_vectors=start_vectors, exclude=None, 
     probs = ex.probabilities(agent, placed * (len(SWEEP) + 1), steering)
     probs = probs.reshape(len(SWEEP) + 1, len(placed), -1)
     plain = ex.probabilities(agent, placed)
+    # A pass of its own, so the judged arms' batches (and their numbers) stay as they were.
+    edited = ex.probabilities(agent, physical(agent, placed))
     n_actions = plain.shape[1]
     task = [sorted(trials.task_actions(p, exclude)) for p in placed]
 
@@ -206,12 +232,17 @@ def measure_doses(agent, drawn, sign, make_vectors=start_vectors, exclude=None, 
         )
 
     sweep = along(task, probs[:-1])
+    unit = np.arange(len(placed))
     out = {
+        "agent_state": trials.agent_states(placed),
+        "probs_unsteered": plain,
+        "probs_steered": probs[judged, unit],
         "uniform": np.array([len(a) / n_actions for a in task]),
         "unsteered": along(task, plain),
         "sweep": sweep,
-        "steered": sweep[np.arange(len(placed)), judged],
+        "steered": sweep[unit, judged],
         "null": along(task, probs[-1]),
+        "removal": along(task, edited),
         "trial": np.array(rows, dtype=np.int64),
         "layouts": layouts,
     }
@@ -241,12 +272,14 @@ def broken(measured, arm):
 def outcome_large(measured):
     if len(measured["trial"]) == 0:
         return verdicts.no_outcome(measured["layouts"])
+    bar = measured["uniform"] + BROKEN * _edge(measured, "unsteered")
     return verdicts.outcome(
         broken(measured, "steered"),
         _informative(measured),
         measured["trial"],
         measured["layouts"],
         {"null": broken(measured, "null")},
+        verdicts.Bar("steered", bar, "below"),
     )
 
 
@@ -300,9 +333,11 @@ def effects_large(measured):
     return found
 
 
-def sweep_figure(agent, measured, sign, vector, pull=None):
+def sweep_figure(claim, agent, measured, sign, vector, pull=None, edit="feature removed"):
     """The ``dose_response`` figure: break rate (and mean P(toward ``pull``)) against the
-    coefficient on the informative states, from the judged measurement."""
+    coefficient on the informative states, from the judged measurement, with the claim's
+    threshold, the judged magnitudes marked, and two references on the same states as bands:
+    the unsteered agent with the vector's physical edit (``edit``) and the judged null."""
     useful = _informative(measured) if len(measured["trial"]) else np.zeros(0, dtype=bool)
     if useful.sum() < 2:
         return {}
@@ -318,6 +353,13 @@ def sweep_figure(agent, measured, sign, vector, pull=None):
         ]
         base = float(measured["pull_unsteered"][useful].mean())
         series[f"mean P(toward {pull})"] = _series(pulls, zero=base)
+    judged = ", ".join(f"{c:g}" for c in LARGE)
+    references = {
+        f"removal: unsteered, {edit} (broken share)": broken(measured, "removal"),
+        f"null: random vector of the judged norm, |c| {judged} (broken share)": broken(
+            measured, "null"
+        ),
+    }
     smallest = smallest_breaking(breaks, clusters)
     where = (
         "none of the sweep breaks half the states"
@@ -330,19 +372,33 @@ def sweep_figure(agent, measured, sign, vector, pull=None):
         stem: {
             "kind": "dose_response",
             "data": {
-                "title": f"{agent.id}: {vector} vector ({int(useful.sum())} states)\n{where}",
+                "title": (
+                    f"{claim.name}: {agent.id}\n{vector} vector, {int(useful.sum())} informative "
+                    f"states; {where}"
+                ),
                 "xlabel": "coefficient",
                 "ylabel": "rate / probability",
                 "coefficients": [0.0, *(sign * c for c in SWEEP)],
                 "series": series,
-                "marks": {
-                    "judged (|c| " + ", ".join(f"{c:g}" for c in LARGE) + ")": [
-                        sign * c for c in LARGE
-                    ]
+                "marks": {f"judged (|c| {judged})": [sign * c for c in LARGE]},
+                "thresholds": {
+                    f"threshold {claim.threshold:g} (broken share; holds when its CI is above)": (
+                        claim.threshold
+                    )
+                },
+                "references": {
+                    label: _reference(flags[useful], clusters)
+                    for label, flags in references.items()
                 },
             },
         }
     }
+
+
+def _reference(flags, clusters):
+    """A figure reference band: the rate of ``flags`` with its level-clustered interval."""
+    found = stats.clustered_rate(flags, clusters)
+    return {"value": found.value, "ci95": list(found.ci95)}
 
 
 def _series(estimates, zero):
@@ -368,6 +424,8 @@ def measure_small(agent, drawn, half=0.5):
     probes = trials.probe_states(agent, layouts, seeds, include_start=True)
     probs = trials.arm_probabilities(agent, probes, arms)
     out = {f"tv_{a}": metrics.total_variation(probs["unsteered"], probs[a]) for a in arms}
+    out |= {f"probs_{a}": probs[a] for a in ("unsteered", "half", "full")}
+    out["agent_state"] = trials.agent_states([p.placed for p in probes])
     return {**out, "trial": np.array([p.trial for p in probes], dtype=np.int64), "layouts": layouts}
 
 
@@ -378,6 +436,7 @@ def outcome_small(measured):
         measured["trial"],
         measured["layouts"],
         {"null": measured["tv_random_half"] <= MINOR * measured["tv_random_full"]},
+        verdicts.Bar("tv_half", MINOR * measured["tv_full"], "at most"),
     )
 
 
@@ -404,7 +463,7 @@ def _judge_large(judge, claim, model_id, agent, sign, **options):
         outcome_large,
         effects_large,
         figures=lambda _d, measured: sweep_figure(
-            agent, measured, sign, ex.feature_of(agent).vector
+            claim, agent, measured, sign, ex.feature_of(agent).vector
         ),
         **options,
     )
@@ -446,10 +505,18 @@ def test_top_right_coefficients_above_ten_break_the_maze_policy(model_id, load_a
         CLAIM_TOP_RIGHT,
         model_id,
         agent,
-        lambda drawn: measure_doses(agent, drawn, 1.0, corner_vectors, pull="top_right"),
+        lambda drawn: measure_doses(
+            agent, drawn, 1.0, corner_vectors, pull="top_right", physical=opened
+        ),
         outcome_large,
         effects_large,
         figures=lambda _d, measured: sweep_figure(
-            agent, measured, 1.0, "top_right", pull="top_right"
+            CLAIM_TOP_RIGHT,
+            agent,
+            measured,
+            1.0,
+            "top_right",
+            pull="top_right",
+            edit="corridor to the top-right opened",
         ),
     )

@@ -184,6 +184,7 @@ def outcome_states(measured):
             "removal": measured["removal"] < HEADS_FOR,
             "null": measured["null"] < HEADS_FOR,
         },
+        verdicts.Bar("steered", np.full(len(informative), HEADS_FOR), "below"),
     )
 
 

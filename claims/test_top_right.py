@@ -5,7 +5,9 @@ with a corridor opened to the top-right corner minus those on the maze itself, a
 state. Added, it pulled the agent top-right; subtracted, it did ~nothing; and it worked on
 other mazes than its own. Its scale: coefficient 0.5 minor, 1 strong, 5 similar, 10 starts to
 crumble into garbage, 20 goes down/left -- the ``dose_response`` figure redraws that curve for
-each model on the first :data:`DOSE_TRIALS` trials.
+each model on the first :data:`DOSE_TRIALS` trials, with 8a's pass rate per coefficient between
+8a's two references on the same mazes (the corridor physically opened; a random vector of the
+steered norm) and 8a's threshold.
 
 Vectors are computed at the claim layer (:func:`avec.experiments.claim_layer`) on the trial's
 own maze (8a, 8b) or on another maze (8c) and added at every step. Intent is measured where the
@@ -171,6 +173,11 @@ def corner_vectors(agent, mazes):
 def _base(agent, mazes):
     measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
+    if mazes:
+        # The decision square, marked on counterexample figures.
+        measured["agent_state"] = trials.agent_states(
+            [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
+        )
     return measured
 
 
@@ -184,6 +191,11 @@ def measure_raise(agent, drawn):
     measured = _base(agent, mazes)
     measured["coefficient"] = np.array(coef)
     measured["p_top_right_steered"] = ex.decision_intents(agent, mazes, steer)[1]
+    # P(action) on the decision square, for counterexample figures.
+    square = [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
+    if square:
+        measured["probs_unsteered"] = ex.probabilities(agent, square)
+        measured["probs_steered"] = ex.probabilities(agent, square, steer)
     null = [vectors.random_like(v, s) for v, s in zip(steer, seeds, strict=True)]
     measured["p_top_right_null"] = ex.decision_intents(agent, mazes, null)[1]
     # The corridor physically opened, agent on the original decision square: P(next action
@@ -210,6 +222,7 @@ def raise_outcome(measured):
             "removal": measured["p_top_right_opened"] - base > MARGIN,
             "null": measured["p_top_right_null"] - base > MARGIN,
         },
+        verdicts.Bar("p_top_right_steered", base + MARGIN, "above"),
     )
 
 
@@ -311,6 +324,7 @@ def transfer_outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"null": measured["p_top_right_null"] - base >= SHARE * own},
+        verdicts.Bar("p_top_right_steered", base + SHARE * own, "at least"),
     )
 
 
@@ -330,9 +344,12 @@ def transfer_effects(measured):
     }
 
 
-def dose_response(agent, drawn):
-    """``{"p_top_right": [...], "corner": [...]}`` estimates per :data:`DOSE_COEFFICIENTS` on
-    ``drawn`` (all coefficients' rollouts in one lockstep batch)."""
+def dose_response(agent, drawn, base):
+    """``{"p_top_right": [...], "corner": [...], "raised": [...]}`` estimates per
+    :data:`DOSE_COEFFICIENTS` on ``drawn`` (all coefficients' rollouts in one lockstep batch);
+    ``raised`` is 8a's pass rate -- P(top-right | decision square) up by more than
+    :data:`MARGIN` from ``base`` (the unsteered one, ``(n,)``) -- on the mazes 8a finds
+    informative."""
     mazes = [t[0] for t in drawn]
     seeds = [t[1] for t in drawn]
     vectors = corner_vectors(agent, mazes)
@@ -342,28 +359,68 @@ def dose_response(agent, drawn):
         agent, mazes * len(steering), seeds * len(steering), [v for s in steering for v in s]
     )
     corner = ex.reached(played, "top_right_reached").reshape(len(steering), len(mazes))
-    return {
+    useful = base <= HEADS_TOP_RIGHT
+    clusters = [m.to_ascii() for m, keep in zip(mazes, useful, strict=True) if keep]
+    found = {
         "p_top_right": [stats.bootstrap_mean(p, seed=0) for p in intents],
         "corner": [stats.proportion(row) for row in corner],
     }
+    if useful.any():
+        found["raised"] = [
+            stats.clustered_rate((p - base > MARGIN)[useful], clusters) for p in intents
+        ]
+    return found
 
 
-def dose_figure(agent, drawn):
-    found = dose_response(agent, drawn[:DOSE_TRIALS])
+def dose_figure(agent, drawn, measured):
+    """The ``dose_response`` figure on the first :data:`DOSE_TRIALS` mazes: mean P(top-right |
+    decision square), the corner-reach rate and 8a's pass rate against the coefficient, with
+    8a's coefficients marked, its threshold, and its two references on the same mazes as
+    bands (the corridor physically opened; a random vector of the steered norm)."""
     n = min(len(drawn), DOSE_TRIALS)
+    base = measured["p_top_right"][:n]
+    found = dose_response(agent, drawn[:n], base)
+    useful = base <= HEADS_TOP_RIGHT
+    clusters = [t[0].to_ascii() for t, keep in zip(drawn[:n], useful, strict=True) if keep]
+    series = {
+        "mean P(top-right | decision square)": _series(found["p_top_right"]),
+        "top-right corner reached": _series(found["corner"]),
+    }
+    if "raised" in found:
+        series[f"8a pass rate: P(top-right) up > {MARGIN:g} (informative mazes)"] = _series(
+            found["raised"]
+        )
+    references = {}
+    for label, arm in (
+        ("removal: corridor to the top-right opened, unsteered", "p_top_right_opened"),
+        ("null: random vector of the steered norm (c 1, 2, 5)", "p_top_right_null"),
+    ):
+        if useful.sum():
+            rate = stats.clustered_rate((measured[arm][:n] - base > MARGIN)[useful], clusters)
+            references[f"{label} (8a pass rate)"] = {"value": rate.value, "ci95": list(rate.ci95)}
     return {
         f"dose_response-top_right-{agent.id}": {
             "kind": "dose_response",
             "data": {
-                "title": f"top-right vector: {agent.id} ({n} mazes)",
+                "title": (
+                    f"{RAISES.name}: {agent.id}\ntop-right vector, {n} mazes "
+                    f"({int(useful.sum())} informative for 8a)"
+                ),
                 "xlabel": "coefficient of the top-right vector",
                 "ylabel": "rate / probability",
                 "coefficients": list(DOSE_COEFFICIENTS),
-                "series": {
-                    "mean P(top-right | decision square)": _series(found["p_top_right"]),
-                    "top-right corner reached": _series(found["corner"]),
+                "series": series,
+                "marks": {
+                    "8a judges (c " + ", ".join(f"{c:g}" for c in COEFFICIENTS) + ")": (
+                        list(COEFFICIENTS)
+                    )
                 },
-                "marks": {"8a judges": list(COEFFICIENTS)},
+                "thresholds": {
+                    f"8a threshold {RAISES.threshold:g} (pass rate; holds when its CI is above)": (
+                        RAISES.threshold
+                    )
+                },
+                "references": references,
             },
         }
     }
@@ -387,7 +444,7 @@ def test_adding_the_top_right_vector_pulls_the_agent_top_right(model_id, load_ag
         raise_effects,
         per_trial=LEVELS,
         make=off_start,
-        figures=lambda drawn, _measured: dose_figure(agent, drawn),
+        figures=lambda drawn, measured: dose_figure(agent, drawn, measured),
     )
 
 
