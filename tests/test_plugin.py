@@ -12,6 +12,10 @@ import json
 import os
 import stat
 
+# Imported before any in-process pytester run: a run forgets the modules it imported, and
+# matplotlib keeps classes of its own modules (matplotlib.cbook caches matplotlib.artist's
+# Artist), so an Artist class imported inside one run would not be the next run's.
+import matplotlib.figure  # noqa: F401
 import pytest
 
 MANIFEST = {
