@@ -154,6 +154,7 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
     if not entries:
         print(f"no models in {Path(ns.models_dir) / 'manifest.json'}", file=sys.stderr)
         return 2
+    reasons = zoo.below_bar(entries)
     for model_id, entry in entries.items():
         held = entry.get("evaluation", {}).get("held_out")
         if held is None:
@@ -164,7 +165,7 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
         steps, secs = entry.get("timesteps", "-"), entry.get("train_seconds")
         secs = "-" if secs is None else f"{secs:.0f}"
         bar = entry.get("config", {}).get("success_bar", "-")
-        below = "" if entry.get("meets_bar", True) else "  below bar: not judged"
+        below = f"  below bar, not judged: {reasons[model_id]}" if model_id in reasons else ""
         print(
             f"{model_id:32} {steps:>9} {secs:>6} {held['success_rate']:>8.3f}  "
             f"[{lo:.3f}, {hi:.3f}]  {bar}{below}"

@@ -129,7 +129,7 @@ def test_an_agent_below_its_family_bar_is_listed_not_judged(image_run, tmp_path,
     assert zoo.model_ids(out, trained_only=True) == []
     assert MODEL_ID in zoo.below_bar(zoo.manifest(out))
     assert cli.main(["zoo", "--models-dir", str(out)]) == 0
-    assert "below bar: not judged" in capsys.readouterr().out
+    assert "below bar, not judged: held-out success" in capsys.readouterr().out
 
 
 def test_a_given_bar_decides_whether_the_agent_is_judged(image_run, tmp_path):
