@@ -263,7 +263,7 @@ def _draw_action_probabilities(
 ) -> None:
     """Grouped horizontal bars: P(action) per arm at the failing state."""
     names = list(probabilities)
-    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink"])
+    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"])
     colours = {
         # An arm's probabilities are the judged arm's where it measures them (tv_half: half).
         name: _arm_colour(name, name if judged.endswith(name) else judged)

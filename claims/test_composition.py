@@ -187,7 +187,7 @@ def measure(agent, drawn, patches=tuple(PATCHES)):
 
 def _shown(agent, mazes, measured, steerings):
     """For counterexample figures: the judged values of 7a and 7b, the decision square and
-    P(action) there unpatched and under ``both`` and the reverse patches (forward passes of
+    P(action) there unpatched and under the forward and reverse patches (forward passes of
     their own: the judged arms are untouched)."""
     square = [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
     shown = {
@@ -196,7 +196,7 @@ def _shown(agent, mazes, measured, steerings):
         "agent_state": trials.agent_states(square),
         "probs_unsteered": ex.probabilities(agent, square),
     }
-    for name in ("both", *REVERSE_PATCHES):
+    for name in ("minus_cheese", "plus_top_right", "both", *REVERSE_PATCHES):
         shown[f"probs_{name}"] = ex.probabilities(agent, square, steerings[name])
     return shown
 

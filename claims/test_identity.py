@@ -125,9 +125,10 @@ def measure_arms(agent, placed, steer, null):
         "gap": gap,
         "closed": closed,
         "closed_null": closed_null,
-        # For counterexample figures: the state and P(action) with, without and steered.
+        # For counterexample figures: the state and P(action) with (unsteered), without and
+        # steered.
         "agent_state": trials.agent_states(placed),
-        "probs_with": p_with,
+        "probs_unsteered": p_with,
         "probs_without": p_without,
         "probs_steered": p_steered,
     }

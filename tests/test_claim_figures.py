@@ -221,7 +221,7 @@ def test_a_claims_counterexample_marks_the_state_its_bar_and_action_probabilitie
     else:
         assert "bar" not in data
     if has_probs:
-        assert len(data["probabilities"]) >= 2
+        assert "unsteered" in data["probabilities"] and len(data["probabilities"]) >= 2
         for probs in data["probabilities"].values():
             assert len(probs) == len(data["actions"])
             assert sum(probs) == pytest.approx(1.0, abs=1e-5)
