@@ -217,14 +217,17 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     )
     for y, name in enumerate(names):
         values.text(arms[name], y, f" {arms[name]:.3f}", va="center", fontsize=7)
-    values.set_yticks(range(len(names)), names, fontsize=8)
+    values.set_yticks(range(len(names)), [_arm_label(n) for n in names], fontsize=8)
     values.invert_yaxis()
     ends = [0.0, 1.05, *arms.values(), *([bar["value"]] if bar else [])]
     values.set_xlim(min(ends), 1.1 * max(ends))
     title = "measured at the failing unit (state or episode), per arm"
     if bar:
         values.axvline(bar["value"], color="black", ls="--", lw=1.2)
-        title += f"\ndashed: the bar {bar['value']:.3f}; {judged} passes when {bar['side']} it"
+        title += (
+            f"\ndashed: the bar {bar['value']:.3f}; {_arm_label(judged)} passes when "
+            f"{bar['side']} it"
+        )
     values.set_title(title, fontsize=8)
     if not names:
         values.text(0.5, 0.5, "no per-unit numbers", ha="center", transform=values.transAxes)
@@ -237,6 +240,14 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
         bottom = 0.04 + 0.025 * rule.count("\n")
         fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     _save(fig, path)
+
+
+def _arm_label(name: str) -> str:
+    """A measurement key as a label: words, not identifiers (``p_top_right_null`` ->
+    ``P top right null``, ``tv_added`` -> ``TV added``)."""
+    head, _, rest = name.partition("_")
+    head = {"p": "P", "tv": "TV"}.get(head, head)
+    return " ".join([head, *rest.split("_")]).strip()
 
 
 def _arm_colour(name: str, judged: str) -> str:
@@ -252,7 +263,7 @@ def _draw_action_probabilities(
 ) -> None:
     """Grouped horizontal bars: P(action) per arm at the failing state."""
     names = list(probabilities)
-    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink"])
+    others = iter(["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"])
     colours = {
         # An arm's probabilities are the judged arm's where it measures them (tv_half: half).
         name: _arm_colour(name, name if judged.endswith(name) else judged)
@@ -266,7 +277,8 @@ def _draw_action_probabilities(
     height = 0.8 / len(names)
     for k, name in enumerate(names):
         y = np.arange(n_actions) + (k - (len(names) - 1) / 2) * height
-        ax.barh(y, probabilities[name], height=height, color=colours[name], label=name)
+        label = _arm_label(name)
+        ax.barh(y, probabilities[name], height=height, color=colours[name], label=label)
     ax.set_yticks(range(n_actions), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)

@@ -65,6 +65,8 @@ def measure(agent, drawn, coefficient=1.0):
     tv = {name: metrics.total_variation(probs["unsteered"], probs[name]) for name in arms}
     return {
         **{f"tv_{k}": v for k, v in tv.items()},
+        **{f"probs_{k}": probs[k] for k in ("unsteered", "added", "subtracted")},
+        "agent_state": trials.agent_states([p.placed for p in probes]),
         "trial": np.array([p.trial for p in probes], dtype=np.int64),
         "layouts": layouts,
     }
@@ -78,6 +80,10 @@ def outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"null": measured["tv_random"] < measured["tv_subtracted"]},
+        # +v must stay under both -v and +r (ties with +r pass; the flags above decide).
+        verdicts.Bar(
+            "tv_added", np.minimum(measured["tv_subtracted"], measured["tv_random"]), "below"
+        ),
     )
 
 

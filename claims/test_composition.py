@@ -42,8 +42,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avec import edits, metrics, stats, trials, vectors, verdicts
 from avec import experiments as ex
-from avec import metrics, stats, vectors, verdicts
 from claims.conftest import judge_sequentially, maze_model_params
 
 TOLERANCE = 0.1
@@ -173,13 +173,32 @@ def measure(agent, drawn, patches=tuple(PATCHES)):
     noise_t = [vectors.random_like(v, 2 * k + 1) for v, (_, k) in zip(corner, drawn, strict=True)]
     measured = {"layouts": list(mazes), "trial": np.arange(len(mazes))}
     measured["p_cheese"], measured["p_top_right"] = ex.decision_intents(agent, mazes)
+    steerings = {}
     for name in patches:
         a, b = PATCHES[name]
         c_vs, t_vs = (noise_c, noise_t) if name.startswith("random_") else (cheese, corner)
-        steering = [a * c + b * t for c, t in zip(c_vs, t_vs, strict=True)]
-        found = ex.decision_intents(agent, mazes, steering)
+        steerings[name] = [a * c + b * t for c, t in zip(c_vs, t_vs, strict=True)]
+        found = ex.decision_intents(agent, mazes, steerings[name])
         measured[f"p_cheese_{name}"], measured[f"p_top_right_{name}"] = found
+    if mazes and set(patches) == set(PATCHES):
+        measured |= _shown(agent, mazes, measured, steerings)
     return measured
+
+
+def _shown(agent, mazes, measured, steerings):
+    """For counterexample figures: the judged values of 7a and 7b, the decision square and
+    P(action) there unpatched and under the forward and reverse patches (forward passes of
+    their own: the judged arms are untouched)."""
+    square = [edits.move_agent(m, *metrics.decision_state(m)) for m in mazes]
+    shown = {
+        "additivity_gap": additivity_gap(measured),
+        "largest_reverse_change": largest_reverse_change(measured),
+        "agent_state": trials.agent_states(square),
+        "probs_unsteered": ex.probabilities(agent, square),
+    }
+    for name in ("minus_cheese", "plus_top_right", "both", *REVERSE_PATCHES):
+        shown[f"probs_{name}"] = ex.probabilities(agent, square, steerings[name])
+    return shown
 
 
 def change(measured, target, patch):
@@ -241,6 +260,7 @@ def additive_outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"null": random_pair_additive(measured)},
+        verdicts.Bar("additivity_gap", np.full(len(measured["trial"]), TOLERANCE), "at most"),
     )
 
 
@@ -263,6 +283,7 @@ def reverse_outcome(measured):
         measured["trial"],
         measured["layouts"],
         {"null": largest_reverse_change(measured, "random_") <= MARGIN},
+        verdicts.Bar("largest_reverse_change", np.full(len(measured["trial"]), MARGIN), "at most"),
     )
 
 

@@ -118,9 +118,20 @@ def measure_arms(agent, placed, steer, null):
     """Gap, closed share of the steered and null arms at each placed state."""
     p_with = ex.probabilities(agent, placed)
     p_without = ex.probabilities(agent, trials.without(agent, placed))
-    gap, closed = closed_share(p_with, p_without, ex.probabilities(agent, placed, steer))
+    p_steered = ex.probabilities(agent, placed, steer)
+    gap, closed = closed_share(p_with, p_without, p_steered)
     _, closed_null = closed_share(p_with, p_without, ex.probabilities(agent, placed, null))
-    return {"gap": gap, "closed": closed, "closed_null": closed_null}
+    return {
+        "gap": gap,
+        "closed": closed,
+        "closed_null": closed_null,
+        # For counterexample figures: the state and P(action) with (unsteered), without and
+        # steered.
+        "agent_state": trials.agent_states(placed),
+        "probs_unsteered": p_with,
+        "probs_without": p_without,
+        "probs_steered": p_steered,
+    }
 
 
 def outcome_of(measured):
@@ -131,6 +142,7 @@ def outcome_of(measured):
         measured["trial"],
         measured["layouts"],
         {"removal": np.ones(n, dtype=bool), "null": measured["closed_null"] >= CLOSED},
+        verdicts.Bar("closed", np.full(n, CLOSED), "at least"),
     )
 
 

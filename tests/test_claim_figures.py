@@ -4,13 +4,22 @@ it judges and its threshold."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from avec import from_ascii, stats
-from claims import test_layer_sweep, test_scale, test_top_right
+from avec import from_ascii, judging, stats, trials, zoo
+from claims import (
+    test_addition,
+    test_composition,
+    test_identity,
+    test_layer_sweep,
+    test_scale,
+    test_subtraction,
+    test_top_right,
+)
 
 LEVELS = [
     from_ascii("doorkey 5x5\n#####\n#.D.#\n#>#.#\n#K#G#\n#####"),
@@ -93,3 +102,128 @@ def test_the_layer_sweep_figure_draws_both_references_as_lines():
     assert found == {"removal": 0.8, "null": [0.3, 0.1]}
     assert data["labels"] == ["a (rule)", "b (chosen)"]
     assert "(rule)" in data["note"] and "(chosen)" in data["note"]
+
+
+def _pairs(agent, drawn):
+    return test_identity.pairs_of(agent, [layout for layout, _ in drawn])
+
+
+def _off_start(_agent, drawn):
+    layouts, seeds = zip(*drawn, strict=True)
+    return test_top_right.off_start(list(layouts), list(seeds))
+
+
+def _mazes(_agent, drawn):
+    return test_composition.mazes_of([layout for layout, _ in drawn])
+
+
+def _episodes(_agent, drawn):
+    """Trials past the lifetime variants' range: the plain episodes alone."""
+    return [(layout, seed, test_subtraction.LIFETIME_TRIALS) for layout, seed in drawn]
+
+
+# claim, model, trials from (agent, held-out (layout, seed)), measure, outcome, has a bar,
+# has action probabilities.
+COUNTEREXAMPLES = {
+    "2": (
+        test_addition.CLAIM,
+        "doorkey5-ppo-mlp-s0",
+        lambda _agent, drawn: drawn,
+        test_addition.measure,
+        test_addition.outcome,
+        True,
+        True,
+    ),
+    "4b": (
+        test_identity.CLAIM_ACROSS,
+        "cheesemaze9-ppo-cnn-s0",
+        _pairs,
+        test_identity.measure_across,
+        test_identity.outcome_of,
+        True,
+        True,
+    ),
+    "4c": (
+        test_identity.CLAIM_STATES,
+        "doorkey5-ppo-mlp-s0",
+        lambda _agent, drawn: drawn,
+        test_identity.measure_states,
+        test_identity.outcome_of,
+        True,
+        True,
+    ),
+    "7a": (
+        test_composition.ADDITIVE,
+        "cheesemaze9-ppo-cnn-s0",
+        _mazes,
+        test_composition.measure,
+        test_composition.additive_outcome,
+        True,
+        True,
+    ),
+    "7b": (
+        test_composition.REVERSE,
+        "cheesemaze9-ppo-cnn-s0",
+        _mazes,
+        test_composition.measure,
+        test_composition.reverse_outcome,
+        True,
+        True,
+    ),
+    "8b": (
+        test_top_right.SUBTRACTION,
+        "cheesemaze9-ppo-cnn-s0",
+        _off_start,
+        test_top_right.measure_subtraction,
+        test_top_right.subtraction_outcome,
+        False,
+        False,
+    ),
+    "1b": (
+        test_subtraction.CLAIM_EPISODES,
+        "doorkey5-ppo-mlp-s0",
+        _episodes,
+        test_subtraction.measure_episodes,
+        test_subtraction.outcome_episodes,
+        False,
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(COUNTEREXAMPLES))
+def test_a_claims_counterexample_marks_the_state_its_bar_and_action_probabilities(case, models_dir):
+    """Each claim's measurement hands its counterexample figure the agent's state at a failing
+    unit; the bar its judged arm is held to, where its rule compares one per-unit value; P(action)
+    per arm, where it is judged at a state. Every unit is made to fail, so the first is shown."""
+    claim, model_id, make, measure, outcome, has_bar, has_probs = COUNTEREXAMPLES[case]
+    agent = zoo.load(model_id, models_dir)
+    layouts, seeds = trials.held_out_layouts(agent, 12)
+    drawn = make(agent, list(zip(layouts, seeds, strict=True)))[:2]
+    assert drawn, "no trial to measure"
+    measured = measure(agent, drawn)
+    found = outcome(measured)
+    failing = dataclasses.replace(
+        found,
+        passed=np.zeros_like(found.passed),
+        informative=np.ones(len(found.passed), dtype=bool),
+    )
+    example = judging.counterexample(drawn[0])
+    data = judging._counterexample_data(
+        claim, model_id, example, lambda _t: measured, lambda _m: failing, drawn[0]
+    )
+    level = from_ascii(data["ascii"])
+    x, y, facing = data["state"]
+    assert 0 <= x < level.width and 0 <= y < level.height and facing in range(4)
+    if has_bar:
+        assert data["bar"]["arm"] in data["arms"]
+        assert np.isfinite(data["bar"]["value"])
+    else:
+        assert "bar" not in data
+    if has_probs:
+        assert "unsteered" in data["probabilities"] and len(data["probabilities"]) >= 2
+        for probs in data["probabilities"].values():
+            assert len(probs) == len(data["actions"])
+            assert sum(probs) == pytest.approx(1.0, abs=1e-5)
+    else:
+        assert "probabilities" not in data

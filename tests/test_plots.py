@@ -151,6 +151,20 @@ def test_the_counterexample_marks_the_state_the_bar_and_the_action_probabilities
     assert [t.get_text() for t in probs.get_yticklabels()] == data["actions"]
 
 
+def test_the_counterexample_labels_its_arms_in_words(monkeypatch):
+    data = {
+        **KINDS["counterexample"],
+        "arms": {"p_top_right": 0.4, "p_top_right_minus_cheese": 0.6, "tv_added": 0.1},
+        "bar": {"arm": "tv_added", "value": 0.5, "side": "below"},
+        "probabilities": {"unsteered": [0.2, 0.8], "reverse_both": [0.6, 0.4]},
+    }
+    _level, values, probs = _drawn(monkeypatch, "counterexample", data).axes
+    labels = [t.get_text() for t in values.get_yticklabels()]
+    assert labels == ["P top right", "P top right minus cheese", "TV added"]
+    assert "TV added passes when below" in values.get_title()
+    assert [t.get_text() for t in probs.get_legend().get_texts()] == ["unsteered", "reverse both"]
+
+
 def test_the_counterexample_without_a_state_draws_no_marker_or_probabilities(monkeypatch):
     fig = _drawn(monkeypatch, "counterexample", KINDS["counterexample"])
     assert len(fig.axes) == 2
