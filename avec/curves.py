@@ -111,13 +111,7 @@ def held_out_mazes(
     family = families.get(config.family)
     region = family.top_right_region(config.size)  # type: ignore[misc]
     trained = [level(family.name, config.size, HELD_OUT_SEED_START + i) for i in range(n)]
-    elsewhere: list[CheeseMazeLayout] = []
-    seed = HELD_OUT_SEED_START + n
-    while len(elsewhere) < n:
-        maze = level(family.name, config.size, seed, cheese_region="anywhere")
-        if not maze.in_top_right(maze.cheese, region):
-            elsewhere.append(maze)
-        seed += 1
+    elsewhere = training.cheese_elsewhere(config, n, region, start=HELD_OUT_SEED_START + n)
     return trained, elsewhere
 
 
@@ -188,15 +182,17 @@ def drive_checks(point: dict[str, Any]) -> dict[str, Any]:
 
 def _median(values: np.ndarray) -> dict[str, Any]:
     """The median with a bootstrap interval; with fewer than two values, no interval."""
-    if len(values) >= 2:
-        return stats.bootstrap_median(values, seed=0).to_dict()
-    return {"value": float(values[0]) if len(values) else None, "n": len(values)}
+    return _bootstrapped(values, stats.bootstrap_median)
 
 
 def _mean(values: np.ndarray) -> dict[str, Any]:
     """The mean with a bootstrap interval; with fewer than two values, no interval."""
+    return _bootstrapped(values, stats.bootstrap_mean)
+
+
+def _bootstrapped(values: np.ndarray, estimate: Any) -> dict[str, Any]:
     if len(values) >= 2:
-        return stats.bootstrap_mean(values, seed=0).to_dict()
+        return estimate(values, seed=0).to_dict()
     value = float(values[0]) if len(values) else None
     return {"value": value, "ci95": None, "n": len(values), "method": "too few for an interval"}
 

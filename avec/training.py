@@ -258,15 +258,16 @@ def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
     return result
 
 
-def cheese_elsewhere(config: TrainConfig, n: int, region: int) -> list:
-    """The first ``n`` held-out mazes (seed order, cheese anywhere) whose cheese lies outside
-    the maze's top-right ``region``: drawn until there are ``n`` (on a 9x9 canvas only the 9
-    mazes can put it there)."""
+def cheese_elsewhere(
+    config: Any, n: int, region: int, start: int = envs.HELD_OUT_SEED_START
+) -> list:
+    """The first ``n`` held-out mazes from seed ``start`` on (seed order, cheese anywhere)
+    whose cheese lies outside the maze's top-right ``region``: drawn until there are ``n`` (on
+    a 9x9 canvas only the 9 mazes can put it there). Drawn uncached, as most are dropped."""
     found: list = []
-    options = {"cheese_region": "anywhere"}
-    seed = envs.HELD_OUT_SEED_START
+    seed = start
     while len(found) < n:
-        maze = generators.generate(config.family, config.size, seed, **options)
+        maze = generators.level(config.family, config.size, seed, cheese_region="anywhere")
         if not maze.in_top_right(maze.cheese, region):
             found.append(maze)
         seed += 1
