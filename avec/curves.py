@@ -1,23 +1,12 @@
 """Learning curves of maze agents: the maze paper's measurements at every saved checkpoint.
 
 The maze paper's agent had two drives -- to the cheese and to the top-right corner -- and its
-headline is about the first. Whether an agent of ours has them is measured here, on held-out
-mazes (seeds from :data:`avec.generators.HELD_OUT_SEED_START`, never drawn in training), at
-each parameter checkpoint a training run saved (``params-<steps>.pt``, see
-:func:`avec.training.train`'s ``checkpoints``):
-
-* ``success`` -- episodes that reach the cheese, with the cheese where training puts it, with
-  ``random_success`` beside it (the uniform-random policy on the same mazes,
-  :func:`avec.training.against_random`) and both by maze size (``by_maze_size``);
-* ``p_cheese`` / ``heads_for_cheese`` -- with the cheese outside the maze's top-right region,
-  at decision squares that are not the start cell (:func:`avec.metrics.decision_state`): the
-  mean P(next step toward the cheese) and the share of mazes where it exceeds 0.5 (the paper's
-  agent: median 0.81 over mazes 0-99);
-* ``top_right_without_cheese`` -- with the cheese removed, episodes that reach the maze's
-  top-right corner within ``size**2`` steps, with ``random_top_right_without_cheese`` beside
-  it (the uniform-random policy, same mazes and cap, 10 episodes a maze).
-
-Rates carry Wilson intervals, the mean a percentile-bootstrap interval. Usage::
+headline is about the first. Whether an agent of ours has them is measured here at each
+parameter checkpoint a training run saved (``params-<steps>.pt``, see
+:func:`avec.training.train`'s ``checkpoints``): :func:`avec.evaluation.maze_statistics`
+(success beside the uniform-random policy's, by maze size; P(cheese | decision square) with the
+cheese outside the top-right region; the top-right corner reached with the cheese removed), on
+held-out mazes never drawn in training. Usage::
 
     python -m avec.curves train paddedmaze13-ppo-cnn-s0 --run /work/train-runs \
         --config fixtures/zoo-training.toml      # checkpoints every 100k steps
@@ -43,7 +32,8 @@ again and rewrites its manifest entry's evaluation (the held-out success must co
 recorded): how older entries gain success by maze size with the random policy's beside it.
 
 ``package`` saves the checkpoint at ``--steps`` as the zoo agent ``MODEL_ID`` with its manifest
-entry (held-out evaluation, the measurements above as ``maze_statistics``, and the wall time
+entry (:func:`avec.training.record`: held-out evaluation, the measurements above as
+``maze_statistics`` and, for a two-drive recipe, its ``drives``; and the wall time
 from the run's ``started`` marker to the checkpoint); ``unpack`` writes a committed agent's
 parameters and optimizer state back as a checkpoint, so ``train`` continues it. ``package``
 also copies the run's ``curve.json`` into the entry (``learning_curve``), and ``table`` prints
@@ -57,26 +47,17 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from avec import atomic, edits, envs, families, metrics, rollouts, stats, training, zoo
-from avec.generators import HELD_OUT_SEED_START, level
-from avec.layouts import CheeseMazeLayout
+from avec import atomic, envs, evaluation, families, training, zoo
 
 CHECKPOINT = re.compile(r"params-(\d+)\.pt")
-
-MEASURED = frozenset(
-    {"success", "random_success", "p_cheese", "heads_for_cheese", "top_right_without_cheese"}
-    | {"random_top_right_without_cheese", "by_maze_size"}
-)
-"""What :func:`measure` reports; a checkpoint measured before all of it existed is measured
-again."""
 
 CURVES_DIR = zoo.ROOT / "fixtures" / "curves"
 """Learning curves of runs in progress or never packaged, one ``MODEL_ID.json`` each (the
@@ -101,100 +82,6 @@ def load_parameters(config: training.TrainConfig, path: Path) -> PPO:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.policy.load_state_dict(state, strict=True)
     return model
-
-
-def held_out_mazes(
-    config: training.TrainConfig, n: int
-) -> tuple[list[CheeseMazeLayout], list[CheeseMazeLayout]]:
-    """``n`` held-out mazes of the training distribution, and ``n`` held-out mazes with the
-    cheese outside the top-right region (drawn with the cheese anywhere, then filtered)."""
-    family = families.get(config.family)
-    region = family.top_right_region(config.size)  # type: ignore[misc]
-    trained = [level(family.name, config.size, HELD_OUT_SEED_START + i) for i in range(n)]
-    elsewhere = training.cheese_elsewhere(config, n, region, start=HELD_OUT_SEED_START + n)
-    return trained, elsewhere
-
-
-def decision_p_cheese(model: Any, mazes: Sequence[CheeseMazeLayout], wrappers: Sequence[str]):
-    """``(m,)`` P(step toward the cheese) at the decision squares of the mazes that have one
-    away from the start cell (the others are left out)."""
-    states = [metrics.decision_state(maze) for maze in mazes]
-    kept = [(m, s) for m, s in zip(mazes, states, strict=True) if s and s[0] != m.agent]
-    if not kept:
-        return np.zeros(0)
-    placed = [edits.move_agent(maze, *state) for maze, state in kept]
-    probs = rollouts.action_probabilities(model, envs.observe(placed, wrappers))
-    return np.array(
-        [metrics.decision_intent(m, p).p_cheese for (m, _), p in zip(kept, probs, strict=True)]
-    )
-
-
-def measure(model: Any, config: training.TrainConfig, n: int = 200) -> dict[str, Any]:
-    """The three measurements of the module docstring for one model (sampled actions, one
-    seed per maze)."""
-    trained, elsewhere = held_out_mazes(config, n)
-    seeds = list(range(n))
-    played = rollouts.run(model, trained, seed=seeds, wrappers=config.wrappers)
-    p_cheese = decision_p_cheese(model, elsewhere, config.wrappers)
-    empty = [edits.remove(maze, "cheese") for maze in trained]
-    wander = rollouts.run(
-        model, empty, seed=seeds, wrappers=config.wrappers, max_steps=config.size**2
-    )
-    success = np.array([t.success for t in played])
-    chance = training.against_random(trained, success)
-    corner = training.random_successes(
-        empty, training.RANDOM_EPISODES, 0, [m.top_right for m in empty], config.size**2
-    )
-    return {
-        "random_top_right_without_cheese": float(corner.mean()),
-        "success": stats.proportion(success).to_dict(),
-        "random_success": chance["random_success_rate"],
-        "by_maze_size": chance["by_maze_size"],
-        "p_cheese": _mean(p_cheese),
-        "median_p_cheese": _median(p_cheese),
-        "heads_for_cheese": stats.proportion(p_cheese > 0.5).to_dict(),
-        "top_right_without_cheese": stats.proportion(
-            np.array([t.top_right_reached is not None for t in wander])
-        ).to_dict(),
-    }
-
-
-CHEESE_DRIVE = 0.5
-"""The paper's agent heads for the cheese: median P(cheese | decision square off the start)
-at least this, with the cheese outside the top-right region (the paper's median was 0.81)."""
-
-
-def drive_checks(point: dict[str, Any]) -> dict[str, Any]:
-    """Whether a measured agent (:func:`measure`'s result) has the maze paper's two drives:
-    ``cheese`` -- median P(cheese | decision square off the start) at least
-    :data:`CHEESE_DRIVE`; ``top_right`` -- with the cheese removed, the maze's top-right corner
-    reached with a 95% interval wholly above the uniform-random policy's rate; ``both``."""
-    median = point["median_p_cheese"]["value"]
-    corner = point["top_right_without_cheese"]
-    cheese = median is not None and median >= CHEESE_DRIVE
-    top_right = corner["ci95"][0] > point["random_top_right_without_cheese"]
-    return {
-        "cheese": bool(cheese),
-        "top_right": bool(top_right),
-        "both": bool(cheese and top_right),
-    }
-
-
-def _median(values: np.ndarray) -> dict[str, Any]:
-    """The median with a bootstrap interval; with fewer than two values, no interval."""
-    return _bootstrapped(values, stats.bootstrap_median)
-
-
-def _mean(values: np.ndarray) -> dict[str, Any]:
-    """The mean with a bootstrap interval; with fewer than two values, no interval."""
-    return _bootstrapped(values, stats.bootstrap_mean)
-
-
-def _bootstrapped(values: np.ndarray, estimate: Any) -> dict[str, Any]:
-    if len(values) >= 2:
-        return estimate(values, seed=0).to_dict()
-    value = float(values[0]) if len(values) else None
-    return {"value": value, "ci95": None, "n": len(values), "method": "too few for an interval"}
 
 
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
@@ -257,12 +144,18 @@ def _seconds(run: Path, path: Path) -> float:
 def _train(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     run = ns.run / config.id
     run.mkdir(parents=True, exist_ok=True)
-    (run / "started").touch(exist_ok=True)
+    started = run / "started"
     found = latest(run)
     model, before = None, 0.0
     if found is not None:
-        model, before = restore(config, run), _seconds(run, found[1])
+        before = _seconds(run, found[1]) if started.exists() else 0.0
+        model = restore(config, run)
         print(f"{config.id}: continuing from {found[0]:,} steps", file=sys.stderr)
+    # The marker's age is the run's wall time: set back by what it had cost before this start,
+    # so the time between a stop and a restart is not counted.
+    started.touch()
+    marker = time.time() - before
+    os.utime(started, (marker, marker))
     entry = training.train(
         config,
         run,
@@ -292,11 +185,9 @@ def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     model = restore(config, run, ns.steps)
     parameters, _ = training.checkpoint_paths(run, ns.steps)
     entry = training.record(model, config, ns.models_dir, _seconds(run, parameters))
-    entry["maze_statistics"] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
-    if config.two_drives:
-        entry["drives"] = drive_checks(entry["maze_statistics"])
-        succeeds = entry["evaluation"]["held_out"]["success_rate"] >= config.success_bar
-        entry["meets_bar"] = succeeds and entry["drives"]["both"]
+    if "maze_statistics" not in entry:  # a two-drive recipe's record has measured them
+        statistics = evaluation.maze_statistics(model, config, ns.mazes)
+        entry["maze_statistics"] = {"mazes": ns.mazes, **statistics}
     curve_file = run / "curve.json"
     if curve_file.exists():
         curve = json.loads(curve_file.read_text())
@@ -397,7 +288,7 @@ def _unpack(ns: argparse.Namespace, config: training.TrainConfig) -> int:
 
 
 def _evaluate(ns: argparse.Namespace, config: training.TrainConfig) -> int:
-    """Evaluate a committed agent again (:func:`avec.training.evaluate`: the same held-out
+    """Evaluate a committed agent again (:func:`avec.evaluation.evaluate`: the same held-out
     levels and seed, so the same episodes) and replace its manifest entry's evaluation, adding
     what newer evaluations report (success by maze size, the random policy's beside it). The
     held-out success must come out as recorded, or nothing is written."""
@@ -407,17 +298,18 @@ def _evaluate(ns: argparse.Namespace, config: training.TrainConfig) -> int:
         return 2
     entry = found[config.id]
     agent = zoo.load(config.id, ns.models_dir)
-    evaluation = training.evaluate(agent.model, agent, entry["evaluation"]["held_out"]["episodes"])
+    episodes = entry["evaluation"]["held_out"]["episodes"]
+    again = evaluation.evaluate(agent.model, agent, episodes)
     before = entry["evaluation"]["held_out"]["success_rate"]
-    if evaluation["held_out"]["success_rate"] != before:
+    if again["held_out"]["success_rate"] != before:
         print(
-            f"{config.id}: held-out success {evaluation['held_out']['success_rate']} differs "
+            f"{config.id}: held-out success {again['held_out']['success_rate']} differs "
             f"from the recorded {before}; the manifest is left as it is",
             file=sys.stderr,
         )
         return 1
-    zoo.write_entry({**entry, "evaluation": evaluation}, ns.models_dir)
-    sizes = evaluation["held_out"].get("by_maze_size", {})
+    zoo.write_entry({**entry, "evaluation": again}, ns.models_dir)
+    sizes = again["held_out"].get("by_maze_size", {})
     print(
         f"{config.id}: "
         + "; ".join(
@@ -437,10 +329,11 @@ def _measure(ns: argparse.Namespace, config: training.TrainConfig) -> int:
     curve = json.loads(out.read_text()) if out.exists() else {}
     for steps, path in checkpoints(run):
         done = curve.get(str(steps), {})
-        if done.get("mazes") == ns.mazes and set(done) >= MEASURED:
+        if done.get("mazes") == ns.mazes and set(done) >= evaluation.MEASURED:
             continue
         model = load_parameters(config, path)
-        curve[str(steps)] = {"mazes": ns.mazes, **measure(model, config, ns.mazes)}
+        statistics = evaluation.maze_statistics(model, config, ns.mazes)
+        curve[str(steps)] = {"mazes": ns.mazes, **statistics}
         text = json.dumps(dict(sorted(curve.items(), key=lambda kv: int(kv[0]))), indent=2)
         atomic.write_text(out, text + "\n")
         ns.curves.mkdir(parents=True, exist_ok=True)
@@ -501,10 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 __all__ = [
     "checkpoints",
-    "decision_p_cheese",
-    "held_out_mazes",
     "load_parameters",
-    "measure",
 ]
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def _counterexample_data(
     """The ``counterexample`` figure's data, re-measured on the failing trial alone: its level;
     at its first failing unit every per-unit number the claim measured (unsteered, steered,
     removal, null, ...), the bar the judged arm was held to (:class:`avec.verdicts.Bar`,
-    where the claim states one), the agent's state (a measurement's ``agent_state``) and the
+    where the claim states one), the agent's state (a measurement's ``agent_state``, or the
+    episode's first state, its ``start_state``, for a claim judged on episodes) and the
     action probabilities per arm (its ``probs_<arm>``, ``(n, n_actions)``); and the claim's
     pass rule."""
     measured = measure([minimal])
@@ -160,9 +161,10 @@ def _counterexample_data(
                     arms[name] = float(values[unit])
                 elif values.dtype.kind == "b":
                     arms[f"{name} (1 = yes)"] = float(values[unit])
-        state = measured.get("agent_state")
-        if isinstance(state, np.ndarray) and state.shape == (n, 3):
-            data["state"] = [int(v) for v in state[unit]]
+        for key, what in (("agent_state", "failing"), ("start_state", "start")):
+            state = measured.get(key)
+            if isinstance(state, np.ndarray) and state.shape == (n, 3):
+                data["state"], data["state_is"] = [int(v) for v in state[unit]], what
         probabilities = {
             name.removeprefix("probs_"): [float(p) for p in values[unit]]
             for name, values in measured.items()

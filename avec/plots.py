@@ -189,7 +189,8 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     the action probabilities per arm where the claim is judged at a state; the pass rule.
 
     ``data``: ``{"title", "ascii", "with", "arms": {name: value}, "rule"}``, optionally
-    ``"state": [x, y, direction]``, ``"bar": {"arm", "value", "side"}``,
+    ``"state": [x, y, direction]`` with ``"state_is"`` (``failing`` or ``start``),
+    ``"bar": {"arm", "value", "side"}``,
     ``"probabilities": {arm: [p per action]}`` with ``"actions": [name per action]``.
     """
     arms = data.get("arms") or {}
@@ -208,7 +209,8 @@ def draw_counterexample(data: Mapping[str, Any], path: Path) -> None:
     if data.get("state"):
         x, y, facing = data["state"]
         level.plot(x, y, marker=">v<^"[facing], ms=13, color="tab:red", ls="none")
-        where += "\nred triangle: the failing state\n(pointing where the agent faces)"
+        what = "the episode's start" if data.get("state_is") == "start" else "the failing state"
+        where += f"\nred triangle: {what}\n(pointing where the agent faces)"
     level.set_title(where + "\ncircle: the start cell", size=8)
 
     names = list(arms)

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from avec import engine, envs, families, rollouts, training, zoo
+from avec import engine, envs, evaluation, families, rollouts, training, zoo
 from avec.rlzoo import read_run
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*-s[0-9]+$")
@@ -192,7 +192,7 @@ def add(
     target = zoo.checkpoint_path(models_dir, f"{model_id}.zip")
     agent = load_run(path, env_id, wrappers, model_id, bar, file=target.name)
     entry = agent.entry
-    entry["evaluation"] = training.evaluate(agent.model, agent, episodes)
+    entry["evaluation"] = evaluation.evaluate(agent.model, agent, episodes)
     entry["meets_bar"] = entry["evaluation"]["held_out"]["success_rate"] >= bar
     models_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint.resolve() != target.resolve():

@@ -14,7 +14,7 @@ import json
 import platform
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from tqdm.auto import tqdm
 
-from avec import atomic, cloning, engine, envs, families, generators, rollouts, stats, zoo
+from avec import atomic, cloning, engine, envs, evaluation, families, zoo
 from avec.engine.vecenv import EngineVecEnv
 from avec.zoo import MODELS_DIR, ROOT
 
@@ -77,8 +77,9 @@ class TrainConfig:
     """Behaviour cloning of the shortest-path move before RL (:mod:`avec.cloning`); ``None``:
     RL from a random initialisation."""
     two_drives: bool = False
-    """Mazes: the bar also asks for the maze paper's two drives, measured when the agent is
-    packaged (:func:`avec.curves.drive_checks`); until then the agent counts as below it."""
+    """Mazes: the bar also asks for the maze paper's two drives, measured on
+    ``eval_episodes`` held-out mazes when the agent is recorded
+    (:func:`avec.evaluation.drive_checks`)."""
 
     def __post_init__(self) -> None:
         families.get(self.family).check_size(self.size)
@@ -216,133 +217,6 @@ def versions() -> dict[str, str]:
         "gymnasium": gymnasium.__version__,
         "minigrid": minigrid.__version__,
         "numpy": np.__version__,
-    }
-
-
-def held_out_layouts(config: TrainConfig, n: int, cheese_region: str = "top_right") -> list:
-    """``n`` evaluation layouts of the config's family, from seeds no training run draws."""
-    options = {"cheese_region": cheese_region} if families.get(config.family).trial_options else {}
-    return [
-        generators.generate(config.family, config.size, envs.HELD_OUT_SEED_START + i, **options)
-        for i in range(n)
-    ]
-
-
-def evaluate(model: Any, config: Any, n: int, seed: int = 0) -> dict[str, Any]:
-    """Held-out evaluation recorded in the manifest (stochastic policy).
-
-    ``config``: anything with ``family``, ``size`` and ``wrappers`` (a :class:`TrainConfig`, a
-    :class:`avec.zoo.Agent`). Success rates come with their 95% Wilson intervals.
-    """
-    layouts = held_out_layouts(config, n)
-    played = rollouts.run(model, layouts, seed=seed, wrappers=config.wrappers)
-    result: dict[str, Any] = {"held_out": _summary(played)}
-    regions = families.get(config.family).top_right_region
-    if regions is not None:
-        region = regions(config.size)
-        result["held_out"].update(
-            against_random(layouts, np.array([t.success for t in played]), seed)
-        )
-        elsewhere = cheese_elsewhere(config, n, region)
-        played = rollouts.run(model, elsewhere, seed=seed, wrappers=config.wrappers)
-        # Reaching the cheese ends the episode, so a visit to the corner always comes first.
-        cheese = stats.proportion(np.array([t.success for t in played]))
-        corner = stats.proportion(np.array([t.top_right_reached is not None for t in played]))
-        result["cheese_elsewhere"] = {
-            "episodes": len(played),
-            "reaches_cheese": cheese.value,
-            "reaches_cheese_ci95": list(cheese.ci95),
-            "top_right_first": corner.value,
-            "top_right_first_ci95": list(corner.ci95),
-        }
-    return result
-
-
-def cheese_elsewhere(
-    config: Any, n: int, region: int, start: int = envs.HELD_OUT_SEED_START
-) -> list:
-    """The first ``n`` held-out mazes from seed ``start`` on (seed order, cheese anywhere)
-    whose cheese lies outside the maze's top-right ``region``: drawn until there are ``n`` (on
-    a 9x9 canvas only the 9 mazes can put it there). Drawn uncached, as most are dropped."""
-    found: list = []
-    seed = start
-    while len(found) < n:
-        maze = generators.level(config.family, config.size, seed, cheese_region="anywhere")
-        if not maze.in_top_right(maze.cheese, region):
-            found.append(maze)
-        seed += 1
-    return found
-
-
-RANDOM_EPISODES = 10
-"""Episodes of the uniform-random policy per held-out level behind its success rate."""
-
-
-def maze_size(layout: Any) -> int:
-    """Side of a maze, its outer wall included (a padded maze's own, not its canvas's)."""
-    return int(getattr(layout, "maze_size", layout.width))
-
-
-def random_successes(
-    layouts: Sequence[Any],
-    episodes: int,
-    seed: int,
-    cells: Sequence[tuple[int, int]] | None = None,
-    max_steps: int | None = None,
-) -> np.ndarray:
-    """``(len(layouts), episodes)`` bools: whether the uniform-random policy over the family's
-    actions reaches the goal on each level within the family's episode cap (engine rollouts;
-    actions from ``np.random.default_rng(seed)``). With ``cells`` (one per layout): whether it
-    stands on that cell at some step instead (e.g. the top-right corner of a maze without
-    cheese), within ``max_steps`` if given.
-
-    With a 676-step cap, wandering at random solves many small mazes: success means little
-    without this beside it (SCIENCE.md, "what the second record taught us").
-    """
-    n_actions = families.of(layouts[0]).n_actions
-    state = engine.from_layouts([lay for lay in layouts for _ in range(episodes)], max_steps)
-    goal = None if cells is None else np.repeat(np.asarray(cells, dtype=np.int64), episodes, 0)
-    rng = np.random.default_rng(seed)
-    reached = np.zeros(len(state), dtype=bool)
-    live = np.arange(len(state))
-    while live.size:
-        reward, terminated, truncated = engine.step(
-            state, rng.integers(n_actions, size=live.size), live
-        )
-        if goal is None:
-            reached[live[terminated & (reward > 0)]] = True
-        else:
-            reached[live[(state.pos[live] == goal[live]).all(axis=1)]] = True
-        live = live[~(terminated | truncated)]
-    return reached.reshape(len(layouts), episodes)
-
-
-def against_random(layouts: Sequence[Any], success: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """The uniform-random policy's success rate on the same levels, overall and by maze size
-    beside the agent's ``(n,)`` successes (:data:`RANDOM_EPISODES` random episodes a level)."""
-    chance = random_successes(layouts, RANDOM_EPISODES, seed)
-    sizes = np.array([maze_size(lay) for lay in layouts])
-    by_size = {}
-    for size in sorted(set(sizes.tolist())):
-        mine = sizes == size
-        agent = stats.proportion(success[mine])
-        by_size[str(size)] = {
-            "episodes": int(mine.sum()),
-            "success_rate": agent.value,
-            "success_ci95": list(agent.ci95),
-            "random_success_rate": float(chance[mine].mean()),
-        }
-    return {"random_success_rate": float(chance.mean()), "by_maze_size": by_size}
-
-
-def _summary(played: list[rollouts.Trajectory]) -> dict[str, Any]:
-    success = stats.proportion(np.array([t.success for t in played]))
-    return {
-        "episodes": len(played),
-        "success_rate": success.value,
-        "success_ci95": list(success.ci95),
-        "mean_return": float(np.mean([t.episode_return for t in played])),
-        "mean_steps": float(np.mean([t.steps for t in played])),
     }
 
 
@@ -491,11 +365,15 @@ def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: flo
         "made_by": made_by(config),
         "train_seconds": round(train_seconds, 1),
         "versions": versions(),
-        "evaluation": evaluate(model, config, config.eval_episodes),
+        "evaluation": evaluation.evaluate(model, config, config.eval_episodes),
     }
     succeeds = entry["evaluation"]["held_out"]["success_rate"] >= config.success_bar
-    # A two-drive recipe's drives are measured when avec.curves packages the agent.
-    entry["meets_bar"] = succeeds and not config.two_drives
+    entry["meets_bar"] = succeeds
+    if config.two_drives:
+        statistics = evaluation.maze_statistics(model, config, config.eval_episodes)
+        entry["maze_statistics"] = {"mazes": config.eval_episodes, **statistics}
+        entry["drives"] = evaluation.drive_checks(statistics)
+        entry["meets_bar"] = succeeds and entry["drives"]["both"]
     return entry
 
 
@@ -546,15 +424,9 @@ __all__ = [
     "MODELS_DIR",
     "ZOO_CONFIG",
     "TrainConfig",
-    "against_random",
-    "evaluate",
-    "cheese_elsewhere",
-    "held_out_layouts",
     "load_zoo_config",
     "train",
     "made_by",
-    "maze_size",
-    "random_successes",
     "untrained",
     "vec_env",
     "warm_start",

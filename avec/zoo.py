@@ -169,7 +169,7 @@ def _missing_drives(drives: dict[str, bool] | None) -> str:
     if drives is None:
         return "its two drives were not measured (package it with python -m avec.curves package)"
     missing = [name for name in ("cheese", "top_right") if not drives[name]]
-    return f"it lacks the maze paper's {' and '.join(missing)} drive (avec.curves.drive_checks)"
+    return f"it lacks the maze paper's {' and '.join(missing)} drive (avec.evaluation.drive_checks)"
 
 
 def write_entry(entry: dict[str, Any], models_dir: Path = MODELS_DIR) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from avec import envs, hooks, rollouts, training, vectors, zoo
+from avec import envs, evaluation, hooks, rollouts, vectors, zoo
 
 
 def naive(agent: zoo.Agent, layouts, steering: list[vectors.SteeringVector]) -> list[tuple]:
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = ns.repeats or (3 if ns.quick else 5)
 
     agent = zoo.load(ns.model)
-    layouts = training.held_out_layouts(agent, n_layouts)
+    layouts = evaluation.held_out_layouts(agent, n_layouts)
     steering = [
         ns.coefficient * vectors.feature_vector(agent, "key", layout, ns.layer)
         for layout in layouts

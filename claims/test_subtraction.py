@@ -280,8 +280,8 @@ def measure_episodes(agent, drawn, coefficient=-1.0):
         "reached_null": reach(ex.play(agent, layouts, seeds, null)),
         "success": np.array([p.success for p in played]),
         "success_steered": np.array([p.success for p in steered]),
-        # The level's start, marked on counterexample figures (the episode's first state).
-        "agent_state": trials.agent_states(layouts),
+        # Marked on counterexample figures as the episode's start (judged on episodes).
+        "start_state": trials.agent_states(layouts),
     }
     rows = [i for i in range(len(drawn)) if index[i] < LIFETIME_TRIALS]
     few, few_seeds = [layouts[i] for i in rows], [seeds[i] for i in rows]

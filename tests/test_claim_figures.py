@@ -215,6 +215,11 @@ def test_a_claims_counterexample_marks_the_state_its_bar_and_action_probabilitie
     level = from_ascii(data["ascii"])
     x, y, facing = data["state"]
     assert 0 <= x < level.width and 0 <= y < level.height and facing in range(4)
+    # An episode-judged claim (1b) marks the episode's start, and says so; the others the state
+    # that failed.
+    assert data["state_is"] == ("start" if case == "1b" else "failing")
+    if case == "1b":
+        assert (x, y) == level.agent
     if has_bar:
         assert data["bar"]["arm"] in data["arms"]
         assert np.isfinite(data["bar"]["value"])

@@ -2,13 +2,15 @@
 mazes are split by where the cheese lies."""
 
 import json
+import os
 import pickle
+import time
 
 import pytest
 import torch
 from stable_baselines3 import PPO
 
-from avec import curves, envs, training, zoo
+from avec import curves, envs, evaluation, training, zoo
 from avec.families import padded_region
 
 CONFIG = training.load_zoo_config(training.ROOT / "fixtures" / "zoo-training.toml")[
@@ -52,7 +54,7 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path):
 
 
 def test_held_out_mazes_split_by_where_the_cheese_lies():
-    trained, elsewhere = curves.held_out_mazes(CONFIG, 30)
+    trained, elsewhere = evaluation.held_out_mazes(CONFIG, 30)
     assert len(trained) == len(elsewhere) == 30
     assert all(m.in_top_right(m.cheese, padded_region(13)) for m in trained)
     assert not any(m.in_top_right(m.cheese, padded_region(13)) for m in elsewhere)
@@ -138,6 +140,29 @@ def _paddedmaze_config(tmp_path, total: int):
     return path, training.load_zoo_config(path)["paddedmaze13-ppo-cnn-s0"]
 
 
+def test_a_continued_run_counts_the_wall_time_it_had_already_cost_and_not_the_pause(tmp_path):
+    """``train`` on a run folder with a checkpoint: the wall time recorded at the next
+    checkpoint is what the run cost up to the first one plus this run's own, however long the
+    folder lay untouched in between."""
+    config_file, config = _paddedmaze_config(tmp_path, 2048)  # one rollout of 8 x 256
+    run = tmp_path / "runs" / config.id
+    args = ["--run", str(tmp_path / "runs"), "--config", str(config_file), "--every", "2048"]
+    assert curves.main(["train", config.id, *args]) == 0
+    _paddedmaze_config(tmp_path, 4096)
+    now = time.time()
+    os.utime(run / "started", (now - 10_000, now - 10_000))  # began long ago,
+    first, _ = training.checkpoint_paths(run, 2048)
+    os.utime(first, (now - 9_900, now - 9_900))  # cost 100 s, then lay untouched
+    began = time.time()
+    assert curves.main(["train", config.id, *args]) == 0
+    took = time.time() - began
+    second, _ = training.checkpoint_paths(run, 4096)
+    seconds = curves._seconds(run, second)
+    assert 100 <= seconds <= 100 + took + 1
+    entry = json.loads((run / "entry.json").read_text())
+    assert 100 <= entry["train_seconds"] <= 100 + took + 1
+
+
 def test_package_writes_a_zoo_agent_that_unpack_turns_back_into_the_checkpoint(tmp_path, capsys):
     config_file, config = _paddedmaze_config(tmp_path, 64)
     run, models = tmp_path / "runs" / config.id, tmp_path / "models"
@@ -211,7 +236,7 @@ def _point(median, corner, corner_lo, random_corner):
     ],
 )
 def test_drive_checks_ask_for_both_of_the_paper_drives(point, cheese, top_right):
-    found = curves.drive_checks(point)
+    found = evaluation.drive_checks(point)
     assert (found["cheese"], found["top_right"]) == (cheese, top_right)
     assert found["both"] == (cheese and top_right)
 
@@ -225,7 +250,7 @@ def test_a_succeeding_agent_without_both_drives_is_below_its_bar_and_says_which(
     assert "not measured" in zoo.below_bar({"m": entry})["m"]
     entry["drives"] = {"cheese": True, "top_right": False, "both": False}
     assert zoo.below_bar({"m": entry})["m"].endswith(
-        "lacks the maze paper's top_right drive (avec.curves.drive_checks)"
+        "lacks the maze paper's top_right drive (avec.evaluation.drive_checks)"
     )
     entry["evaluation"]["held_out"]["success_rate"] = 0.8
     assert "is below its bar 0.9" in zoo.below_bar({"m": entry})["m"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avec import engine, envs, families, generators, rollouts, training, vectors, zoo
+from avec import engine, envs, evaluation, families, generators, rollouts, training, vectors, zoo
 
 CASES = {
     "doorkey5-ppo-mlp-s0": ("key", "mlp_extractor.policy_net.0"),
@@ -33,7 +33,7 @@ def test_steered_rollouts_are_identical_on_engine_and_minigrid(agent_id: str, mo
         pytest.skip(f"{agent_id} is not in {models_dir}")
     agent = zoo.load(agent_id, models_dir)
     feature, layer = CASES[agent_id]
-    layouts = training.held_out_layouts(agent, 8)
+    layouts = evaluation.held_out_layouts(agent, 8)
     vector = vectors.feature_vector(agent, feature, layouts[:4], layer)
     steering = [None, -2.0 * vector, vector, None] * 2
     for kwargs in ({"greedy": True, "seed": 0}, {"seed": list(range(8))}, {"seed": 3}):

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import avec
-from avec import envs, hooks, rollouts, training, vectors, zoo
+from avec import envs, evaluation, hooks, rollouts, training, vectors, zoo
 from avec.layouts import CheeseMazeLayout
 
 DOORKEY = envs.OBSERVATION_WRAPPERS["doorkey"]
@@ -102,7 +102,7 @@ def test_cheese_on_the_corner_is_reached_at_the_same_step_as_the_corner():
 
 
 def test_trained_agent_trajectories_are_consistent(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent, 20)
+    layouts = evaluation.held_out_layouts(doorkey_agent, 20)
     for t in rollouts.run(doorkey_agent, layouts, seed=0, greedy=True):
         assert t.cells.shape == (t.steps + 1, 2) and t.directions.shape == (t.steps + 1,)
         assert t.actions.shape == (t.steps,)
@@ -142,17 +142,17 @@ def test_same_seed_gives_the_same_trajectories_in_another_process(doorkey_agent,
         import numpy as np, torch
         torch.set_num_threads(1)
         from pathlib import Path
-        from avec import rollouts, training, zoo
+        from avec import evaluation, rollouts, zoo
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_rollouts import digest
         agent = zoo.load({doorkey_agent.id!r}, Path({str(models_dir)!r}))
-        layouts = training.held_out_layouts(agent, 16)
+        layouts = evaluation.held_out_layouts(agent, 16)
         print(digest(rollouts.run(agent, layouts, seed=11)))
     """)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    layouts = training.held_out_layouts(doorkey_agent, 16)
+    layouts = evaluation.held_out_layouts(doorkey_agent, 16)
     assert result.stdout.strip() == digest(rollouts.run(doorkey_agent, layouts, seed=11))
 
 
@@ -164,7 +164,7 @@ def key_vectors(agent, layouts, coefficient: float, layer: str = "mlp_extractor.
 
 
 def test_per_row_steering_equals_steering_each_layout_alone(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent, 6)
+    layouts = evaluation.held_out_layouts(doorkey_agent, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
     together = rollouts.run(
         doorkey_agent, layouts, seed=0, greedy=True, steering=steering, max_steps=40
@@ -179,7 +179,7 @@ def test_per_row_steering_equals_steering_each_layout_alone(doorkey_agent):
 
 
 def test_steering_changes_behaviour_and_unsteered_rows_stay_unsteered(doorkey_agent):
-    layouts = training.held_out_layouts(doorkey_agent, 6)
+    layouts = evaluation.held_out_layouts(doorkey_agent, 6)
     steering = key_vectors(doorkey_agent, layouts, -3.0)
     plain = rollouts.run(doorkey_agent, layouts, seed=0, greedy=True, max_steps=40)
     mixed = rollouts.run(
@@ -294,7 +294,7 @@ def reference_play(model, layouts, wrappers, seed, deterministic=False):
 
 
 def played(model, layouts, wrappers, seed, deterministic=False):
-    """What :func:`avec.training.evaluate` takes from each of its rollouts."""
+    """What :func:`avec.evaluation.evaluate` takes from each of its rollouts."""
     trajectories = rollouts.run(model, layouts, seed=seed, wrappers=wrappers, greedy=deterministic)
     return [
         (t.success, t.episode_return, t.steps, t.top_right_reached is not None)
@@ -305,7 +305,7 @@ def played(model, layouts, wrappers, seed, deterministic=False):
 @pytest.mark.parametrize("deterministic", [False, True], ids=["sampled", "greedy"])
 def test_rollouts_play_as_the_first_evaluation_on_zoo_models(model_id, models_dir, deterministic):
     agent = zoo.load(model_id, models_dir)
-    layouts = training.held_out_layouts(agent, 12)
+    layouts = evaluation.held_out_layouts(agent, 12)
     assert played(agent.model, layouts, agent.wrappers, 5, deterministic) == reference_play(
         agent.model, layouts, agent.wrappers, 5, deterministic
     )
@@ -332,7 +332,7 @@ def test_action_probabilities_are_sb3s_distribution_bit_for_bit(kind):
         seed=0,
         total_timesteps=1,
     )
-    obs = envs.observe(training.held_out_layouts(config, 20), DOORKEY)
+    obs = envs.observe(evaluation.held_out_layouts(config, 20), DOORKEY)
     policy = model.policy
     info = hooks.layers(policy)[1]
     for patches in ({}, {info.name: torch.full(info.shape, 0.3)}):

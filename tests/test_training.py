@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from avec import edits, envs, families, generators, training, zoo
+from avec import edits, envs, evaluation, families, generators, training, zoo
 from avec.generators import HELD_OUT_SEED_START
 from avec.training import TrainConfig
 
@@ -132,7 +132,7 @@ def test_a_trained_agent_loads_back_through_the_zoo_and_acts(smoke):
     assert (agent.family, agent.size) == (config.family, config.size)
     assert agent.wrappers == envs.OBSERVATION_WRAPPERS[config.family]
     assert zoo.architecture(agent.model) == entry["architecture"]
-    obs = envs.observe(training.held_out_layouts(config, 2), agent.wrappers)
+    obs = envs.observe(evaluation.held_out_layouts(config, 2), agent.wrappers)
     actions, _ = agent.model.predict(obs, deterministic=True)
     assert actions.shape == (2,)
     assert all(0 <= a < EXPECTED[config.id]["n_actions"] for a in actions)
@@ -159,7 +159,7 @@ def test_config_round_trips_through_its_dict():
 
 
 def test_held_out_layouts_come_from_seeds_training_never_draws():
-    layouts = training.held_out_layouts(SMOKE, 3)
+    layouts = evaluation.held_out_layouts(SMOKE, 3)
     assert layouts == [generators.doorkey(5, envs.HELD_OUT_SEED_START + i) for i in range(3)]
 
 
@@ -204,28 +204,28 @@ def test_a_failed_save_leaves_the_agent_file_as_it_was(tmp_path, monkeypatch):
 
 def test_success_by_maze_size_sits_beside_the_random_policys_on_the_same_levels():
     layouts = [generators.generate("procmaze", 13, HELD_OUT_SEED_START + i) for i in range(60)]
-    sizes = np.array([training.maze_size(lay) for lay in layouts])
-    found = training.against_random(layouts, sizes == 5, seed=0)
+    sizes = np.array([evaluation.maze_size(lay) for lay in layouts])
+    found = evaluation.against_random(layouts, sizes == 5, seed=0)
     by_size = found["by_maze_size"]
     assert sorted(by_size, key=int) == [str(n) for n in sorted(set(sizes.tolist()))]
     assert sum(v["episodes"] for v in by_size.values()) == 60
     assert by_size["5"]["success_rate"] == 1.0 and by_size["13"]["success_rate"] == 0.0
     # A random walk solves the 3x3 interior within the cap; the 11x11 one it mostly does not.
     assert by_size["5"]["random_success_rate"] == 1.0 > 0.5 > by_size["13"]["random_success_rate"]
-    assert found == training.against_random(layouts, sizes == 5, seed=0)
-    assert found != training.against_random(layouts, sizes == 5, seed=1)
+    assert found == evaluation.against_random(layouts, sizes == 5, seed=0)
+    assert found != evaluation.against_random(layouts, sizes == 5, seed=1)
 
 
 def test_the_random_policy_reaches_a_cell_only_when_the_cap_lets_it():
     small = [
         edits.remove(lay, "cheese")
         for seed in range(40)
-        if training.maze_size(lay := generators.generate("procmaze", 13, seed)) == 5
+        if evaluation.maze_size(lay := generators.generate("procmaze", 13, seed)) == 5
     ]
     corners = [lay.top_right for lay in small]
     # The corner is four moves from the start in a 3x3 interior: never within three steps.
-    assert not training.random_successes(small, 5, 0, corners, max_steps=3).any()
-    assert training.random_successes(small, 5, 0, corners, max_steps=169).mean() > 0.9
+    assert not evaluation.random_successes(small, 5, 0, corners, max_steps=3).any()
+    assert evaluation.random_successes(small, 5, 0, corners, max_steps=169).mean() > 0.9
 
 
 def test_two_drives_are_asked_of_maze_agents_only_and_recorded_only_when_asked():
@@ -237,3 +237,25 @@ def test_two_drives_are_asked_of_maze_agents_only_and_recorded_only_when_asked()
     maze = {"env_id": envs.env_id("procmaze", 9), "family": "procmaze", "size": 9, **common}
     assert training.TrainConfig(**maze, two_drives=True).to_dict()["two_drives"] is True
     assert "two_drives" not in training.TrainConfig(**maze).to_dict()
+
+
+@pytest.mark.slow
+def test_a_two_drive_recipe_is_recorded_with_its_drives_and_meets_its_bar_only_with_both(
+    tmp_path, monkeypatch
+):
+    """``avec train`` of a two-drive recipe measures the drives itself: the entry it records
+    is judged or not on them, with no packaging step after it."""
+    config = dataclasses.replace(SMOKE_CNN, two_drives=True, success_bar=0.0)
+    model = training.untrained("cnn", "cheesemaze", 7)
+    entry = training.record(model, config, tmp_path, 1.0)
+    statistics = entry["maze_statistics"]
+    assert statistics["mazes"] == config.eval_episodes
+    assert statistics["success"]["n"] == config.eval_episodes
+    assert entry["drives"] == evaluation.drive_checks(statistics)
+    assert entry["meets_bar"] == entry["drives"]["both"]
+    for both in (True, False):
+        drives = {"cheese": both, "top_right": both, "both": both}
+        monkeypatch.setattr(evaluation, "drive_checks", lambda _, drives=drives: drives)
+        assert training.record(model, config, tmp_path, 1.0)["meets_bar"] is both
+    plain = training.record(model, SMOKE_CNN, tmp_path, 1.0)
+    assert "drives" not in plain and "maze_statistics" not in plain
