@@ -434,12 +434,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # The record is rewritten from these verdicts below, so the report states the record
         # as it will be -- what a later run of the same code reads and reproduces.
         results = [{**r, "expected": r["verdict"]} for r in run.results]
+    manifest = zoo.manifest(run.models_dir)
     generated_by = {
         "versions": {**training.versions(), **_library_versions(), "avec": avec.__version__},
         "profile": run.profile,
         "python_platform": platform.machine(),
         "models": sorted({r["model"] for r in run.results}),
-        "not_judged": zoo.below_bar(zoo.manifest(run.models_dir)),
+        "not_judged": zoo.below_bar(manifest),
+        "beside_random": zoo.beside_random(manifest),
         "not_applicable": dict(sorted(run.not_applicable.items())),
     }
     try:

@@ -172,7 +172,10 @@ def published_table(report: Mapping[str, Any]) -> str:
             )
     header = ["claim", "source", "published", "recipe", "measured (estimand, 95% CI)"]
     table = "\n".join(pages.table([*header, "informative trials", "verdict"], rows)) + "\n"
-    return table + headline_table(report)
+    beside = beside_random_table(report)
+    if beside:
+        beside = "\n## The maze agents beside a uniform-random policy\n\n" + beside
+    return table + headline_table(report) + beside
 
 
 HEADLINE_ARMS = ("unsteered", "subtracted", "removed", "random")
@@ -202,6 +205,34 @@ def headline_table(report: Mapping[str, Any]) -> str:
         "the median with its 95% bootstrap interval, unsteered, with the maze's cheese vector "
         "subtracted, with the cheese removed (a perfect intervention) and with a norm-matched "
         "random vector (the null).\n\n" + "\n".join(pages.table(header, [published, *rows])) + "\n"
+    )
+
+
+def beside_random_table(report: Mapping[str, Any]) -> str:
+    """Held-out success of the maze agents beside the uniform-random policy's on the same
+    levels, overall and by maze size (the run's ``generated_by.beside_random``), and whether
+    each is judged; empty when the run had none."""
+    agents = report["generated_by"].get("beside_random") or {}
+    if not agents:
+        return ""
+    rows = []
+    for model_id, agent in agents.items():
+        sizes = sorted(agent["by_maze_size"].items(), key=lambda item: int(item[0]))
+        rows.append(
+            [
+                model_id,
+                _fmt(agent["success"], agent["ci95"]),
+                f"{agent['random']:.3f}",
+                "; ".join(f"{size}: {mine:.2f} / {chance:.2f}" for size, (mine, chance) in sizes),
+                "yes" if agent["judged"] else "no (below its bar)",
+            ]
+        )
+    header = ["model", "success", "uniform-random", "by maze size: agent / random", "judged"]
+    return (
+        "Held-out success (200 mazes, the cheese where training puts it, sampled actions) "
+        "beside the uniform-random policy's on the same mazes (10 episodes a maze):\n\n"
+        + "\n".join(pages.table(header, rows))
+        + "\n"
     )
 
 
@@ -410,6 +441,7 @@ SECTIONS = {
     "claim-list": claim_list,
     "claims-table": claims_table,
     "published": published_table,
+    "beside-random": beside_random_table,
 }
 """Sections of README.md and docs/ regenerated from the report, each between
 ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers."""
@@ -490,6 +522,7 @@ __all__ = [
     "SCHEMA",
     "GENERATED_FILES",
     "SECTIONS",
+    "beside_random_table",
     "build",
     "claim_list",
     "claims_table",

@@ -164,10 +164,33 @@ def below_bar(entries: dict[str, dict[str, Any]]) -> dict[str, str]:
     return below
 
 
+def beside_random(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Held-out success of every agent whose evaluation has the uniform-random policy's on the
+    same levels (the maze families, :func:`avec.evaluation.against_random`), overall and by
+    maze size, and whether it is judged: success is read beside chance."""
+    found = {}
+    for model_id, entry in sorted(entries.items()):
+        held_out = entry.get("evaluation", {}).get("held_out", {})
+        if "random_success_rate" not in held_out:
+            continue
+        by_size = held_out["by_maze_size"]
+        found[model_id] = {
+            "success": held_out["success_rate"],
+            "ci95": list(held_out["success_ci95"]),
+            "random": held_out["random_success_rate"],
+            "by_maze_size": {
+                size: [by_size[size]["success_rate"], by_size[size]["random_success_rate"]]
+                for size in sorted(by_size, key=int)
+            },
+            "judged": bool(entry.get("meets_bar", True)),
+        }
+    return found
+
+
 def _missing_drives(drives: dict[str, bool] | None) -> str:
     """Why a two-drive maze agent that succeeds is still below its bar."""
     if drives is None:
-        return "its two drives were not measured (package it with python -m avec.curves package)"
+        return "its two drives were not measured (avec train or python -m avec.curves package)"
     missing = [name for name in ("cheese", "top_right") if not drives[name]]
     return f"it lacks the maze paper's {' and '.join(missing)} drive (avec.evaluation.drive_checks)"
 
@@ -465,6 +488,7 @@ def _refuse_architecture(path: Path, found: dict, recorded: dict) -> None:
 
 __all__ = [
     "below_bar",
+    "beside_random",
     "MODELS_DIR",
     "Agent",
     "CheckpointError",

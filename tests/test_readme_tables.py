@@ -12,7 +12,7 @@ from avec import report
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {
-    "README.md": ("verdicts", "claim-list"),
+    "README.md": ("verdicts", "claim-list", "beside-random"),
     "docs/claims.md": ("claims-table", "published"),
 }
 
@@ -63,3 +63,22 @@ def test_the_readme_opens_on_the_grid_within_its_first_screen():
     first_screen = "\n".join(lines[:65])
     for word in ("**holds**", "**fails**", "**inconclusive**", "claim-list:end", "docs/"):
         assert word in first_screen, word
+
+
+def test_the_maze_agents_success_is_shown_beside_chance_with_whether_each_is_judged():
+    """Every maze agent of the run's manifest has a row: its held-out success, the
+    uniform-random policy's on the same mazes, both by maze size, and judged or not."""
+    built = json.loads((ROOT / "reports" / "latest.json").read_text())
+    agents = built["generated_by"]["beside_random"]
+    table = report.beside_random_table(built)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
+    for model_id, agent in agents.items():
+        row = rows[model_id]
+        assert f"| {agent['random']:.3f} |" in row
+        for size, (mine, chance) in agent["by_maze_size"].items():
+            assert f"{size}: {mine:.2f} / {chance:.2f}" in row
+        judged = model_id not in built["generated_by"]["not_judged"]
+        assert agent["judged"] is judged
+        assert row.endswith("| yes |" if judged else "| no (below its bar) |")
+    assert any(not agent["judged"] for agent in agents.values())
+    assert report.beside_random_table({**built, "generated_by": {}}) == ""

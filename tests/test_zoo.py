@@ -495,3 +495,24 @@ def test_a_zip_bomb_member_is_refused_by_its_compression_ratio(checkpoints, tmp_
     models_dir = _models_dir(tmp_path, {**entry, "sha256": zoo.sha256(bomb)}, None)
     with pytest.raises(CheckpointError, match=r"declares 8388608 bytes \(\d+x its stored size\)"):
         zoo.load("wide", models_dir=models_dir)
+
+
+def test_every_maze_agent_is_listed_beside_the_random_policy_and_only_maze_agents(models_dir):
+    """``zoo.beside_random``: the agents whose evaluation has the random policy's rate beside
+    theirs (those of families with a cheese region), with both by maze size, judged exactly
+    when not below their bar."""
+    entries = zoo.manifest(models_dir)
+    found = zoo.beside_random(entries)
+    mazes = {
+        model_id
+        for model_id, entry in entries.items()
+        if families.get(entry["config"]["family"]).top_right_region is not None
+    }
+    assert set(found) == mazes
+    below = zoo.below_bar(entries)
+    for model_id, agent in found.items():
+        held_out = entries[model_id]["evaluation"]["held_out"]
+        assert agent["success"] == held_out["success_rate"]
+        assert agent["random"] == held_out["random_success_rate"]
+        assert list(agent["by_maze_size"]) == sorted(held_out["by_maze_size"], key=int)
+        assert agent["judged"] is (model_id not in below)
