@@ -184,10 +184,8 @@ def _package(ns: argparse.Namespace, config: training.TrainConfig) -> int:
         return 2
     model = restore(config, run, ns.steps)
     parameters, _ = training.checkpoint_paths(run, ns.steps)
-    entry = training.record(model, config, ns.models_dir, _seconds(run, parameters))
-    if "maze_statistics" not in entry:  # a two-drive recipe's record has measured them
-        statistics = evaluation.maze_statistics(model, config, ns.mazes)
-        entry["maze_statistics"] = {"mazes": ns.mazes, **statistics}
+    seconds = _seconds(run, parameters)
+    entry = training.record(model, config, ns.models_dir, seconds, mazes=ns.mazes)
     curve_file = run / "curve.json"
     if curve_file.exists():
         curve = json.loads(curve_file.read_text())

@@ -221,16 +221,24 @@ def beside_random_table(report: Mapping[str, Any]) -> str:
         rows.append(
             [
                 model_id,
+                str(agent["episodes"]),
                 _fmt(agent["success"], agent["ci95"]),
                 f"{agent['random']:.3f}",
                 "; ".join(f"{size}: {mine:.2f} / {chance:.2f}" for size, (mine, chance) in sizes),
                 "yes" if agent["judged"] else "no (below its bar)",
             ]
         )
-    header = ["model", "success", "uniform-random", "by maze size: agent / random", "judged"]
+    header = [
+        "model",
+        "mazes",
+        "success",
+        "uniform-random",
+        "by maze size: agent / random",
+        "judged",
+    ]
     return (
-        "Held-out success (200 mazes, the cheese where training puts it, sampled actions) "
-        "beside the uniform-random policy's on the same mazes (10 episodes a maze):\n\n"
+        "Held-out success (one episode a maze, the cheese where training puts it, sampled "
+        "actions) beside the uniform-random policy's on the same mazes (10 episodes a maze):\n\n"
         + "\n".join(pages.table(header, rows))
         + "\n"
     )

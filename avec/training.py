@@ -340,9 +340,20 @@ def made_by(config: TrainConfig) -> str:
     )
 
 
-def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: float) -> dict:
+def record(
+    model: Any,
+    config: TrainConfig,
+    models_dir: Path,
+    train_seconds: float,
+    mazes: int | None = None,
+) -> dict:
     """Save a trained ``model`` of ``config`` as ``models_dir/<id>.zip`` and return its
-    manifest entry, with its held-out evaluation and whether it meets the recipe's bar."""
+    manifest entry, with its held-out evaluation and whether it meets the recipe's bar.
+
+    With ``mazes``, the entry also has the maze paper's statistics on that many held-out mazes
+    (:func:`avec.evaluation.maze_statistics`); a two-drive recipe always has them (on
+    ``eval_episodes`` mazes unless ``mazes`` says otherwise) and meets its bar only with both
+    drives."""
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / f"{config.id}.zip"
     saved = io.BytesIO()
@@ -369,11 +380,14 @@ def record(model: Any, config: TrainConfig, models_dir: Path, train_seconds: flo
     }
     succeeds = entry["evaluation"]["held_out"]["success_rate"] >= config.success_bar
     entry["meets_bar"] = succeeds
-    if config.two_drives:
-        statistics = evaluation.maze_statistics(model, config, config.eval_episodes)
-        entry["maze_statistics"] = {"mazes": config.eval_episodes, **statistics}
-        entry["drives"] = evaluation.drive_checks(statistics)
-        entry["meets_bar"] = succeeds and entry["drives"]["both"]
+    if config.two_drives and mazes is None:
+        mazes = config.eval_episodes
+    if mazes is not None:
+        statistics = evaluation.maze_statistics(model, config, mazes)
+        entry["maze_statistics"] = {"mazes": mazes, **statistics}
+        if config.two_drives:
+            entry["drives"] = evaluation.drive_checks(statistics)
+            entry["meets_bar"] = succeeds and entry["drives"]["both"]
     return entry
 
 

@@ -175,6 +175,7 @@ def beside_random(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
             continue
         by_size = held_out["by_maze_size"]
         found[model_id] = {
+            "episodes": held_out["episodes"],
             "success": held_out["success_rate"],
             "ci95": list(held_out["success_ci95"]),
             "random": held_out["random_success_rate"],

@@ -74,6 +74,7 @@ def test_the_maze_agents_success_is_shown_beside_chance_with_whether_each_is_jud
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
     for model_id, agent in agents.items():
         row = rows[model_id]
+        assert row.startswith(f"| {model_id} | {agent['episodes']} | ")
         assert f"| {agent['random']:.3f} |" in row
         for size, (mine, chance) in agent["by_maze_size"].items():
             assert f"{size}: {mine:.2f} / {chance:.2f}" in row

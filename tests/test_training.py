@@ -259,3 +259,7 @@ def test_a_two_drive_recipe_is_recorded_with_its_drives_and_meets_its_bar_only_w
         assert training.record(model, config, tmp_path, 1.0)["meets_bar"] is both
     plain = training.record(model, SMOKE_CNN, tmp_path, 1.0)
     assert "drives" not in plain and "maze_statistics" not in plain
+    # ``mazes`` (curves package --mazes) sets how many mazes are measured, drives or not.
+    assert training.record(model, config, tmp_path, 1.0, mazes=6)["maze_statistics"]["mazes"] == 6
+    measured = training.record(model, SMOKE_CNN, tmp_path, 1.0, mazes=6)
+    assert measured["maze_statistics"]["success"]["n"] == 6 and "drives" not in measured

@@ -512,6 +512,7 @@ def test_every_maze_agent_is_listed_beside_the_random_policy_and_only_maze_agent
     below = zoo.below_bar(entries)
     for model_id, agent in found.items():
         held_out = entries[model_id]["evaluation"]["held_out"]
+        assert agent["episodes"] == held_out["episodes"]
         assert agent["success"] == held_out["success_rate"]
         assert agent["random"] == held_out["random_success_rate"]
         assert list(agent["by_maze_size"]) == sorted(held_out["by_maze_size"], key=int)
